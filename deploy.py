@@ -1,0 +1,26 @@
+"""
+Install, configure and run OMERO.web as the walkthroughs describe:
+
+    pyinfra inventories/<site>.py deploy.py
+
+Only composes the sections in ``operations/``; each can also run alone, e.g.
+``pyinfra inventories/<site>.py operations.nginx.nginx``, or be chosen by tag with
+``--data omero_web_tags=nginx,config`` / ``--data omero_web_skip_tags=healthcheck``.
+"""
+
+from operations.config import config
+from operations.context import current
+from operations.healthcheck import healthcheck
+from operations.ice import ice
+from operations.nginx import nginx
+from operations.prerequisites import prerequisites
+from operations.service import service
+from operations.virtualenv import omeroweb, venv
+
+ctx = current()  # validates the data and reads the facts before any operation is planned
+
+package_changes = prerequisites(ctx)
+app_changes = [*package_changes, *venv(ctx), *ice(ctx), *omeroweb(ctx), *config(ctx)]
+nginx(ctx)
+service(ctx, app_changes=app_changes)
+healthcheck(ctx)

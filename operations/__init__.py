@@ -1,0 +1,1 @@
+"""omeroweb-deploy: one module per section of the OMERO.web installation walkthroughs."""

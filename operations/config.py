@@ -1,0 +1,165 @@
+"""
+Walkthrough "Configuring OMERO.web" and "Configuring Gunicorn": one data dict of
+``omero.*`` properties applied with ``omero config`` semantics.
+
+Rules (also in the README):
+- ``omero_web_config`` values are set as given (``None`` unsets the property); unchanged
+  values change nothing (compared by hash: secrets are never read back in clear).
+- ``omero_web_config_append`` items are added to list properties with ``omero config
+  append --set`` (from OMERO.web's default list when the property is unset), never twice.
+- The deploy records, in ``OMERODIR/etc/omeroweb-deploy-managed.json`` (names only), the
+  properties and list items it manages. A property or item removed from the data is
+  removed from the configuration on the next run; properties set by hand are left alone.
+- Values holding secrets are written to an owner-only file and loaded with ``omero config
+  load``: they never appear on a command line or in pyinfra's output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from io import StringIO
+from typing import Any, Mapping
+
+from pyinfra import host
+from pyinfra.api import FileUploadCommand, deploy, operation
+
+from .context import Context, current
+from .facts import OmeroWebConfig, managed_state_path, omero_cmd, q
+from .prerequisites import staging_dir
+
+TAGS = ("config", "gunicorn")
+WHITENOISE = {"index": 0, "class": "whitenoise.middleware.WhiteNoiseMiddleware"}
+
+
+def serialise(value: Any) -> str | None:
+    """A data value as ``omero config`` stores it."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple, dict, Mapping)):
+        return json.dumps(value if not isinstance(value, Mapping) else dict(value))
+    return str(value)
+
+
+def desired_config(ctx: Context) -> tuple[dict[str, str | None], dict[str, list]]:
+    """The properties to set (None: unset) and the list items to append, from the data."""
+    settings, profile = ctx.settings, ctx.profile
+    to_set: dict[str, Any] = {
+        "omero.web.server_list": [[settings.server_host, settings.server_port, settings.server_name]],
+        "omero.web.wsgi_workers": settings.wsgi_workers or 2 * profile.cpus + 1,
+    }
+    if settings.wsgi_worker_class:
+        to_set["omero.web.wsgi_worker_class"] = settings.wsgi_worker_class
+    if settings.wsgi_args:
+        to_set["omero.web.wsgi_args"] = settings.wsgi_args
+    to_set.update(settings.config)
+    to_append: dict[str, list] = {"omero.web.middleware": [WHITENOISE]}
+    for key, items in settings.config_append.items():
+        merged = to_append.setdefault(key, [])
+        merged.extend(item for item in items if item not in merged)
+    return {k: serialise(v) for k, v in to_set.items()}, to_append
+
+
+def secret_keys(ctx: Context, keys) -> list[str]:
+    return sorted(k for k in keys if "password" in k.lower() or k in ctx.settings.secret_config_keys)
+
+
+def sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def plan_changes(
+    current_config: Mapping[str, dict],
+    managed: Mapping[str, Any] | None,
+    to_set: Mapping[str, str | None],
+    to_append: Mapping[str, list],
+) -> dict[str, Any]:
+    """
+    Pure diff of the current configuration against the data: what to set, unset,
+    append and remove, and the new record of managed names.
+    """
+    managed = managed or {"set": [], "append": {}}
+    set_now = {k: v for k, v in to_set.items() if v is not None and current_config.get(k, {}).get("sha256") != sha256(v)}
+    unset = sorted(
+        {k for k, v in to_set.items() if v is None and k in current_config}
+        | {k for k in managed.get("set", []) if k not in to_set and k in current_config}
+    )
+    append, remove = [], []
+    previous_items = managed.get("append", {})
+    for key in sorted(set(to_append) | set(previous_items)):
+        wanted = to_append.get(key, [])
+        present = current_config.get(key, {}).get("value")
+        current_items = json.loads(present) if present else None
+        for item in wanted:
+            if current_items is None or item not in current_items:
+                append.append((key, item))
+        for item in previous_items.get(key, []):
+            if item not in wanted and current_items and item in current_items:
+                remove.append((key, item))
+    record = {
+        "set": sorted(k for k, v in to_set.items() if v is not None),
+        "append": {k: list(v) for k, v in sorted(to_append.items())},
+    }
+    return {"set": set_now, "unset": unset, "append": append, "remove": remove, "record": record,
+            "record_changed": record != managed}
+
+
+@operation()
+def omero_config(to_set: dict, to_append: dict, secrets: list[str]):
+    """
+    Apply OMERO.web configuration idempotently (see the module docstring for the rules).
+
+    + to_set: property -> value as stored (None unsets)
+    + to_append: list property -> items to ensure
+    + secrets: property names whose values must never be shown
+    """
+    ctx = current()
+    settings = ctx.settings
+    fact = host.get_fact(OmeroWebConfig, settings=settings, secret_keys=secrets)
+    if fact is None:
+        from pyinfra import state
+
+        if state.is_executing:
+            yield (
+                f"echo 'OMERO.web is not installed in {settings.venv}: run the venv, ice and omeroweb "
+                "sections first' >&2; exit 1"
+            )
+        fact = {"config": {}, "managed": None}
+    changes = plan_changes(fact["config"], fact["managed"], to_set, to_append)
+    if not (changes["set"] or changes["unset"] or changes["append"] or changes["remove"] or changes["record_changed"]):
+        return
+    staging = staging_dir(ctx)
+    owner = f"{q(settings.user)}:{q(settings.user)}"
+    if changes["set"]:
+        staged = f"{staging}/config.properties"
+        body = "".join(f"{k}={v}\n" for k, v in sorted(changes["set"].items()))
+        yield FileUploadCommand(StringIO(body), staged)
+        yield f"chown {owner} {q(staged)} && chmod 600 {q(staged)}"
+        yield f"{omero_cmd(settings, 'config', 'load', '-q', staged)} && rm -f {q(staged)}"
+    for key in changes["unset"]:
+        yield omero_cmd(settings, "config", "set", key)
+    for key, item in changes["append"]:
+        yield omero_cmd(settings, "config", "append", "--set", key, json.dumps(item))
+    for key, item in changes["remove"]:
+        yield omero_cmd(settings, "config", "remove", key, json.dumps(item))
+    state_file = managed_state_path(settings)
+    yield FileUploadCommand(StringIO(json.dumps(changes["record"], indent=1, sort_keys=True) + "\n"), state_file)
+    yield f"chown {owner} {q(state_file)} && chmod 600 {q(state_file)}"
+
+
+@deploy("OMERO.web configuration")
+def config(ctx: Context | None = None) -> list:
+    """Configuration properties, Gunicorn settings included. Returns change markers."""
+    ctx = ctx or current()
+    if not ctx.selected(*TAGS):
+        return []
+    to_set, to_append = desired_config(ctx)
+    applied = omero_config(
+        name="Apply OMERO.web configuration",
+        to_set=to_set,
+        to_append=to_append,
+        secrets=secret_keys(ctx, to_set),
+    )
+    return [applied]

@@ -1,0 +1,44 @@
+"""
+The per-host context every section uses: validated settings and the distro profile,
+computed once per host and cached, so sections can also be run alone by dotted path
+(``pyinfra INVENTORY operations.nginx.nginx``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyinfra import host
+
+from .facts import HostInventory
+from .profile import APT_RELEASES, RPM_RELEASES, DistroProfile, build_profile
+from .settings import Settings, validate
+
+_CONTEXTS: dict[str, "Context"] = {}
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: Settings
+    profile: DistroProfile
+
+    def selected(self, *section_tags: str) -> bool:
+        """Whether a section with these tags runs under omero_web_tags / omero_web_skip_tags."""
+        tags, skip = self.settings.tags, self.settings.skip_tags
+        if any(tag in skip for tag in section_tags):
+            return False
+        return not tags or any(tag in tags for tag in section_tags)
+
+
+def settings_for_current_host() -> Settings:
+    return validate(host.data.dict(), host.name)
+
+
+def current() -> Context:
+    """The context of the host being deployed (validates data and reads facts once)."""
+    if host.name not in _CONTEXTS:
+        settings = settings_for_current_host()
+        pythons = sorted({r.python for r in (*APT_RELEASES.values(), *RPM_RELEASES.values())} | {settings.python or ""} - {""})
+        facts = host.get_fact(HostInventory, pythons=pythons)
+        _CONTEXTS[host.name] = Context(settings, build_profile(facts, settings))
+    return _CONTEXTS[host.name]

@@ -1,0 +1,266 @@
+"""
+Custom facts. pyinfra 3 re-reads facts each time they are asked for, so an operation that
+reads one inside its generator sees the host as it is when the operation executes (after
+the operations before it), not as it was when the deploy was planned.
+
+No fact prints a secret: configuration values are reported as hashes (and in clear only
+for keys that are not secret), and commands never carry secret values.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any, Optional
+
+from pyinfra.api import FactBase
+
+from .profile import HostFacts
+from .settings import Settings
+
+q = shlex.quote
+
+
+def omero_cmd(settings: Settings, *args: str) -> str:
+    """A shell command running ``omero ARGS`` as the OMERO.web user with OMERODIR set (needs root)."""
+    user = settings.user
+    home = f'"$(getent passwd {q(user)} | cut -d: -f6)"'
+    argv = " ".join(q(a) for a in args)
+    return (
+        f"runuser -u {q(user)} -- env HOME={home} OMERODIR={q(settings.omerodir)} "
+        f"PATH={q(settings.venv + '/bin')}:/usr/local/bin:/usr/bin:/bin "
+        f"{q(settings.venv + '/bin/omero')} {argv}"
+    )
+
+
+class HostInventory(FactBase):
+    """Everything the distro profile needs, in one round trip."""
+
+    def command(self, pythons=()):
+        probes = " ".join(q(p) for p in pythons)
+        return (
+            "echo '[os-release]'; cat /etc/os-release 2>/dev/null; echo '[facts]'; "
+            'echo "arch=$(uname -m)"; echo "pid1=$(cat /proc/1/comm 2>/dev/null)"; '
+            'echo "cpus=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN)"; '
+            "for b in apt-get dnf yum systemctl update-rc.d chkconfig getenforce semanage; do "
+            'command -v "$b" >/dev/null 2>&1 && echo "binary=$b"; done; '
+            'command -v getenforce >/dev/null 2>&1 && echo "selinux=$(getenforce)"; '
+            f"for p in {probes}; do [ -x \"$p\" ] && "
+            "echo \"python=$p $(\"$p\" -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])' 2>/dev/null)\"; "
+            "done; true"
+        )
+
+    def process(self, output) -> HostFacts:
+        os_release: dict[str, str] = {}
+        values: dict[str, Any] = {"binaries": set(), "pythons": {}}
+        section = None
+        for line in output:
+            if line in ("[os-release]", "[facts]"):
+                section = line
+                continue
+            if "=" not in line:
+                continue
+            key, _, value = line.partition("=")
+            if section == "[os-release]":
+                os_release[key] = value.strip().strip('"')
+            elif key == "binary":
+                values["binaries"].add(value)
+            elif key == "python":
+                path, _, version = value.partition(" ")
+                if version.count(".") == 1:
+                    values["pythons"][path] = tuple(int(v) for v in version.split("."))
+            else:
+                values[key] = value
+        return HostFacts(
+            os_release=os_release,
+            arch=values.get("arch", ""),
+            pid1=values.get("pid1", ""),
+            cpus=int(values.get("cpus") or 1),
+            binaries=frozenset(values["binaries"]),
+            selinux=values.get("selinux"),
+            python_versions=values["pythons"],
+        )
+
+
+# Reads `omero config get --show-password` on stdin; prints one JSON object of
+# key -> {"sha256": ..., "value": clear value or null for secret keys}.
+_CONFIG_HASHER = r"""
+import hashlib, json, re, sys
+secret = set(sys.argv[1:])
+out = {}
+for line in sys.stdin.read().splitlines():
+    key, sep, value = line.partition("=")
+    if not sep:
+        continue
+    hidden = key in secret or re.search("password", key, re.I)
+    out[key] = {"sha256": hashlib.sha256(value.encode()).hexdigest(), "value": None if hidden else value}
+print(json.dumps(out))
+"""
+
+
+class OmeroWebConfig(FactBase):
+    """
+    The OMERO.web configuration and the deploy's record of what it manages:
+    ``{"config": {key: {"sha256", "value"}}, "managed": {...} | None}``; ``None`` before
+    OMERO.web is installed.
+    """
+
+    def command(self, settings: Settings, secret_keys=()):
+        hasher = f"{q(settings.venv + '/bin/python')} -c {q(_CONFIG_HASHER)} " + " ".join(
+            q(k) for k in secret_keys
+        )
+        state = q(managed_state_path(settings))
+        return (
+            f"if [ -x {q(settings.venv + '/bin/omero')} ]; then "
+            f"{omero_cmd(settings, 'config', 'get', '--show-password')} | {hasher} || exit 1; "
+            f"echo '---'; cat {state} 2>/dev/null || echo null; fi"
+        )
+
+    def process(self, output) -> Optional[dict]:
+        text = "\n".join(output)
+        if not text.strip():
+            return None
+        config, _, managed = text.partition("\n---\n")
+        return {"config": json.loads(config), "managed": json.loads(managed or "null")}
+
+
+def managed_state_path(settings: Settings) -> str:
+    """Where the deploy records which properties and list items it manages (no values)."""
+    return f"{settings.omerodir}/etc/omeroweb-deploy-managed.json"
+
+
+# Prints the requirements (argv) the venv does not satisfy, one per line.
+_UNSATISFIED = r"""
+import sys
+from importlib import metadata
+try:
+    from packaging.requirements import Requirement
+except ImportError:
+    from pip._vendor.packaging.requirements import Requirement
+for spec in sys.argv[1:]:
+    req = Requirement(spec)
+    try:
+        installed = metadata.version(req.name)
+    except metadata.PackageNotFoundError:
+        print(spec)
+        continue
+    if not req.specifier.contains(installed, prereleases=True):
+        print(spec)
+"""
+
+
+class UnsatisfiedRequirements(FactBase):
+    """The pip requirements the virtualenv does not satisfy (all of them when it does not exist)."""
+
+    def command(self, venv: str, specs=()):
+        python = q(venv + "/bin/python")
+        args = " ".join(q(s) for s in specs)
+        return f"if [ -x {python} ]; then {python} -c {q(_UNSATISFIED)} {args}; else printf '%s\\n' {args}; fi"
+
+    def process(self, output) -> list[str]:
+        return [line for line in output if line.strip()]
+
+
+class IceVersion(FactBase):
+    """The IcePy version importable in the venv, or None."""
+
+    def command(self, venv: str):
+        python = q(venv + "/bin/python")
+        return f"[ -x {python} ] && {python} -c 'import Ice; print(Ice.stringVersion())' 2>/dev/null || true"
+
+    def process(self, output) -> Optional[str]:
+        return output[0].strip() if output else None
+
+
+class FileSha256(FactBase):
+    """sha256 of a file, or None when it does not exist."""
+
+    def command(self, path: str):
+        return f"[ -f {q(path)} ] && sha256sum {q(path)} | cut -d' ' -f1 || true"
+
+    def process(self, output) -> Optional[str]:
+        return output[0].strip() if output else None
+
+
+class FirstFile(FactBase):
+    """Name of the first file matching a glob in a directory, or None."""
+
+    def command(self, directory: str, pattern: str):
+        return f"ls -1 {q(directory)} 2>/dev/null | grep -E {q(pattern)} | head -n 1 || true"
+
+    def process(self, output) -> Optional[str]:
+        return output[0].strip() if output else None
+
+
+class NginxSite(FactBase):
+    """
+    sha256 of what ``omero web config nginx`` generates now and of the installed site file
+    (``{"generated": ..., "installed": ...}``; generated is None while OMERO.web is missing).
+    """
+
+    def command(self, settings: Settings, site: str, port: int, server_name: str):
+        generate = omero_cmd(settings, "web", "config", "nginx", "--http", str(port), "--servername", server_name)
+        return (
+            f"if [ -x {q(settings.venv + '/bin/omero')} ]; then "
+            f'echo "generated=$({generate} | sha256sum | cut -d" " -f1)"; fi; '
+            f'[ -f {q(site)} ] && echo "installed=$(sha256sum < {q(site)} | cut -d" " -f1)"; true'
+        )
+
+    def process(self, output) -> dict:
+        result = {"generated": None, "installed": None}
+        for line in output:
+            key, _, value = line.partition("=")
+            if key in result and value:
+                result[key] = value
+        return result
+
+
+class GrepFile(FactBase):
+    """Lines of a file matching an extended regex (empty when the file is missing)."""
+
+    def command(self, path: str, regex: str):
+        return f"grep -E {q(regex)} {q(path)} 2>/dev/null || true"
+
+    def process(self, output) -> list[str]:
+        return list(output)
+
+
+class PathExists(FactBase):
+    """Which of the given paths exist."""
+
+    def command(self, paths=()):
+        return "for p in " + " ".join(q(p) for p in paths) + '; do [ -e "$p" ] && echo "$p"; done; true'
+
+    def process(self, output) -> list[str]:
+        return list(output)
+
+
+class LoginPage(FactBase):
+    """
+    Polls the login page through NGINX until it answers or the timeout passes: ``"ok"``, or
+    the failure with the tails of the OMERO.web and NGINX logs.
+    """
+
+    def command(self, url: str, timeout: int, python: str, logs=()):
+        probe = (
+            "import sys, time, urllib.request\n"
+            "url, deadline, last = sys.argv[1], time.time() + int(sys.argv[2]), ''\n"
+            "while time.time() < deadline:\n"
+            "    try:\n"
+            "        body = urllib.request.urlopen(url, timeout=10).read().decode('utf-8', 'replace')\n"
+            "        if 'OMERO.web - Login' in body:\n"
+            "            print('ok'); sys.exit(0)\n"
+            "        last = 'answered without the login page: ' + body[:200].replace(chr(10), ' ')\n"
+            "    except Exception as exc:\n"
+            "        last = repr(exc)\n"
+            "    time.sleep(1)\n"
+            "print('FAILED: GET %s: %s' % (url, last))\n"
+        )
+        tails = "".join(f"; echo '--- {log}'; tail -n 20 {q(log)} 2>&1" for log in logs)
+        return (
+            f"out=$({q(python)} -c {q(probe)} {q(url)} {int(timeout)} 2>&1); echo \"$out\"; "
+            f'case "$out" in ok) ;; *){tails};; esac; true'
+        )
+
+    def process(self, output) -> str:
+        return "\n".join(output)

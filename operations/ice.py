@@ -1,0 +1,167 @@
+"""
+Walkthrough "Install ZeroC IcePy 3.6": three sources, chosen by ``omero_web_ice_source``.
+
+- ``wheel``: ``omero_web_ice_wheel``, a URL or a local ``.whl`` uploaded from the control machine.
+- ``auto``: the distro's prebuilt wheel (the walkthrough's URL, or the current prebuilt
+  manylinux wheel for the host's Python); when it cannot be fetched, ``build``.
+- ``build``: the PyPI sdist, patched for the host's Python (``files/ice/patch_zeroc_ice.py``).
+
+A fleet fetches or builds once per distro release + architecture + Python ABI: the first
+host of each ABI planned in this run is its builder; the wheel goes into the control
+machine's cache (``omero_web_ice_cache_dir``) and every other host of that ABI, in this
+run and later ones, gets it uploaded from there.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+from pyinfra import host
+from pyinfra.api import FileDownloadCommand, FileUploadCommand, FunctionCommand, deploy, operation
+
+from .context import Context, current
+from .facts import FirstFile, IceVersion, q
+
+TAGS = ("ice",)
+ICE_VERSION = "3.6.5"
+ICE_SDIST = f"zeroc-ice=={ICE_VERSION}"
+PATCH_SCRIPT = Path(__file__).resolve().parent.parent / "files" / "ice" / "patch_zeroc_ice.py"
+REMOTE_WORKDIR = "/var/cache/omeroweb-deploy/ice"
+WHEEL_PATTERN = r"^zeroc_ice-3\.6\.5-.*\.whl$"
+
+#: ABI key -> name of the host that fetches or builds the wheel for it in this run.
+_BUILDERS: dict[str, str] = {}
+
+
+def cache_dir(ctx: Context) -> str:
+    return os.path.join(os.path.expanduser(ctx.settings.ice_cache_dir), ctx.profile.abi_key)
+
+
+def cached_wheel(ctx: Context) -> str | None:
+    found = sorted(glob.glob(os.path.join(cache_dir(ctx), "zeroc_ice-3.6.5-*.whl")))
+    return found[0] if found else None
+
+
+def wheel_url(ctx: Context) -> str | None:
+    """The wheel URL used before any build: the configured one, or the distro default in auto mode."""
+    settings = ctx.settings
+    if settings.ice_source == "wheel":
+        return settings.ice_wheel if "://" in settings.ice_wheel else None
+    if settings.ice_source == "auto":
+        return ctx.profile.ice_default_wheel
+    return None
+
+
+def build_script(ctx: Context) -> str:
+    """Shell script that leaves one Ice wheel in the remote wheelhouse: fetched, or built from the sdist."""
+    python = q(ctx.settings.venv + "/bin/python")
+    work = q(REMOTE_WORKDIR)
+    install_deps = {
+        "apt": "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ",
+        "dnf": "dnf install -y ",
+        "yum": "yum install -y ",
+    }[ctx.profile.package_manager] + " ".join(ctx.profile.ice_build_packages)
+    build = (
+        f"{install_deps} && "
+        f"rm -rf {work}/src && mkdir -p {work}/src && "
+        f"{python} -m pip download --no-deps --no-binary :all: {q(ICE_SDIST)} -d {work}/src && "
+        f"tar -xzf {work}/src/zeroc-ice-{ICE_VERSION}.tar.gz -C {work}/src && "
+        f"{python} {work}/patch_zeroc_ice.py {work}/src/zeroc-ice-{ICE_VERSION} && "
+        f"{python} -m pip wheel --no-deps {work}/src/zeroc-ice-{ICE_VERSION} -w {work}/wheelhouse"
+    )
+    url = wheel_url(ctx)
+    if url:
+        fetch = f"{python} -m pip download --no-deps --retries 1 --timeout 20 {q(url)} -d {work}/wheelhouse"
+        if ctx.settings.ice_source == "wheel":
+            build = fetch  # an explicit wheel must not be silently replaced by a build
+        else:
+            build = f"{{ {fetch} || {{ echo 'prebuilt Ice wheel unavailable: building from the sdist' >&2; {build}; }}; }}"
+    return f"set -e; mkdir -p {work}/wheelhouse; rm -f {work}/wheelhouse/zeroc_ice-*.whl; {build}"
+
+
+@operation()
+def fetch_or_build_wheel(venv: str, script: str, builder: bool):
+    """
+    On the builder host of an ABI, leave an Ice wheel in the remote wheelhouse.
+
+    + venv: the virtualenv (nothing happens when it already has Ice)
+    + script: the fetch-or-build script (``build_script``)
+    + builder: whether this host builds for its ABI in this run
+    """
+    ctx = current()
+    if not builder or cached_wheel(ctx) or host.get_fact(IceVersion, venv=venv) == ICE_VERSION:
+        return
+    yield FileUploadCommand(str(PATCH_SCRIPT), f"{REMOTE_WORKDIR}/patch_zeroc_ice.py")
+    yield script
+
+
+@operation()
+def keep_wheel(local_dir: str):
+    """
+    Copy the wheel the builder made into the control machine's cache for the rest of the fleet.
+
+    + local_dir: control-machine cache folder of this ABI
+    """
+    ctx = current()
+    if cached_wheel(ctx):
+        return
+    name = host.get_fact(FirstFile, directory=f"{REMOTE_WORKDIR}/wheelhouse", pattern=WHEEL_PATTERN)
+    if name:
+        os.makedirs(local_dir, exist_ok=True)
+        final = os.path.join(local_dir, name)
+        # Download beside the cache entry, then rename: an interrupted copy is never taken for a wheel.
+        yield FileDownloadCommand(f"{REMOTE_WORKDIR}/wheelhouse/{name}", final + ".part")
+        yield FunctionCommand(os.replace, (final + ".part", final), {})
+
+
+@operation()
+def install_wheel(venv: str, script: str):
+    """
+    Install IcePy 3.6.5 into the venv unless it is importable already: from the control
+    machine's cache or a local wheel (uploaded), else fetched or built on this host.
+
+    + venv: the virtualenv
+    + script: the fetch-or-build script used when no wheel is at hand
+    """
+    ctx = current()
+    if host.get_fact(IceVersion, venv=venv) == ICE_VERSION:
+        return
+    pip = f"{q(venv + '/bin/python')} -m pip install --no-deps --force-reinstall"
+    local = cached_wheel(ctx)
+    if ctx.settings.ice_source == "wheel" and "://" not in ctx.settings.ice_wheel:
+        local = ctx.settings.ice_wheel
+    if local:
+        remote = f"{REMOTE_WORKDIR}/upload/{os.path.basename(local)}"
+        yield f"mkdir -p {q(REMOTE_WORKDIR)}/upload"
+        yield FileUploadCommand(local, remote)
+        yield f"{pip} {q(remote)}"
+        return
+    yield FileUploadCommand(str(PATCH_SCRIPT), f"{REMOTE_WORKDIR}/patch_zeroc_ice.py")
+    yield script
+    yield f"{pip} {q(REMOTE_WORKDIR)}/wheelhouse/zeroc_ice-*.whl"
+
+
+@deploy("ZeroC IcePy 3.6.5")
+def ice(ctx: Context | None = None) -> list:
+    """IcePy in the venv, fetched or built once per ABI across the fleet. Returns change markers."""
+    ctx = ctx or current()
+    if not ctx.selected(*TAGS):
+        return []
+    settings = ctx.settings
+    script = build_script(ctx)
+    shared = not (settings.ice_source == "wheel" and "://" not in settings.ice_wheel)
+    builder = False
+    if shared and not cached_wheel(ctx) and host.get_fact(IceVersion, venv=settings.venv) != ICE_VERSION:
+        builder = _BUILDERS.setdefault(ctx.profile.abi_key, host.name) == host.name
+    if shared:
+        fetch_or_build_wheel(
+            name=f"Fetch or build the Ice wheel for {ctx.profile.abi_key}",
+            venv=settings.venv,
+            script=script,
+            builder=builder,
+        )
+        keep_wheel(name="Keep the Ice wheel on the control machine", local_dir=cache_dir(ctx))
+    installed = install_wheel(name="Install IcePy 3.6.5", venv=settings.venv, script=script)
+    return [installed]

@@ -1,0 +1,127 @@
+"""
+Walkthrough "Installing prerequisites": the omero-web user, OMERODIR, OS packages through
+the package manager the facts select, and extra CA certificates for the trust store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.api import deploy, operation
+from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.files import FindFiles
+from pyinfra.facts.rpm import RpmPackages
+from pyinfra.operations import apt, dnf, files, server, yum
+
+from .context import Context, current
+from .facts import q
+
+TAGS = ("prerequisites",)
+CA_PREFIX = "omeroweb-deploy-"
+_PEM = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
+
+
+def split_certificates(paths) -> dict[str, str]:
+    """PEM certificates from local files, keyed by the file name they get on the host."""
+    certs = {}
+    for path in paths:
+        with open(os.path.expanduser(path)) as handle:
+            found = _PEM.findall(handle.read())
+        if not found:
+            raise ValueError(f"omero_web_extra_ca_certificates: {path} holds no PEM certificate")
+        for pem in found:
+            digest = hashlib.sha256(pem.encode()).hexdigest()[:16]
+            certs[f"{CA_PREFIX}{digest}.crt"] = pem + "\n"
+    return certs
+
+
+@operation()
+def stale_ca_certificates(ca_dir: str, keep: list[str]):
+    """
+    Remove CA files this deploy installed earlier that are no longer in the data.
+
+    + ca_dir: trust store source folder
+    + keep: file names to keep
+    """
+    for path in host.get_fact(FindFiles, path=ca_dir, maxdepth=1, fname=f"{CA_PREFIX}*.crt"):
+        if os.path.basename(path) not in keep:
+            yield f"rm -f {q(path)}"
+
+
+def install_packages(ctx: Context, packages, name: str):
+    """Install OS packages with the manager the profile selects; apt refreshes lists only when installing."""
+    profile = ctx.profile
+    if profile.package_manager == "apt":
+        installed = host.get_fact(DebPackages)
+        missing = [p for p in packages if p not in installed]
+        return apt.packages(name=name, packages=list(packages), update=bool(missing), cache_time=3600)
+    installed = host.get_fact(RpmPackages)
+    missing = [p for p in packages if p not in installed]
+    manager = dnf if profile.package_manager == "dnf" else yum
+    return manager.packages(name=name, packages=list(packages), _if=lambda: bool(missing))
+
+
+@deploy("OMERO.web prerequisites")
+def prerequisites(ctx: Context | None = None) -> list:
+    """The omero-web user and OMERODIR, OS packages, extra CA certificates. Returns change markers."""
+    ctx = ctx or current()
+    settings, profile = ctx.settings, ctx.profile
+    changes = []
+
+    if ctx.selected(*TAGS, "packages"):
+        if "epel-release" in profile.packages:
+            # EPEL provides nginx on the RHEL family: it must be there before the rest.
+            install_packages(ctx, ["epel-release"], "Install EPEL")
+        packages = [p for p in profile.packages if p != "epel-release"]
+        changes.append(install_packages(ctx, packages, "Install OS packages: " + " ".join(packages)))
+
+    if ctx.selected(*TAGS, "ca"):
+        certs = split_certificates(settings.extra_ca_certificates)
+        puts = [
+            files.put(
+                name=f"Install extra CA certificate {filename}",
+                src=StringIO(pem),
+                dest=f"{profile.ca_dir}/{filename}",
+                mode="644",
+                user="root",
+                group="root",
+            )
+            for filename, pem in sorted(certs.items())
+        ]
+        stale = stale_ca_certificates(
+            name="Remove extra CA certificates no longer listed", ca_dir=profile.ca_dir, keep=list(certs)
+        )
+        server.shell(
+            name="Update the CA trust store",
+            commands=[profile.ca_update],
+            _if=lambda: any(op.did_change() for op in [*puts, stale]),
+        )
+
+    if ctx.selected(*TAGS):
+        server.user(
+            name=f"Create the {settings.user} system user",
+            user=settings.user,
+            system=True,
+            home=f"/home/{settings.user}",
+            create_home=True,
+            shell="/bin/bash",
+        )
+        for path in (settings.omerodir, f"{settings.omerodir}/etc", f"{settings.omerodir}/etc/grid"):
+            files.directory(name=f"Create {path}", path=path, user=settings.user, group=settings.user, mode="755")
+        files.directory(
+            name="Create the private staging folder for configuration",
+            path=staging_dir(ctx),
+            user=settings.user,
+            group=settings.user,
+            mode="700",
+        )
+    return changes
+
+
+def staging_dir(ctx: Context) -> str:
+    """Owner-only folder where configuration files holding secrets are staged before loading."""
+    return f"{ctx.settings.omerodir}/etc/.omeroweb-deploy"

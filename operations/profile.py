@@ -1,0 +1,239 @@
+"""
+The distro profile: everything that differs between the distros the walkthroughs cover,
+computed once per host from facts (never from inventory group names) and used by every
+section. ``build_profile`` is pure: tests feed it simulated facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+
+from .settings import Settings
+
+GLENCOE_X86_64 = (
+    "https://github.com/glencoesoftware/zeroc-ice-py-linux-x86_64/releases/download/20240202/"
+    "zeroc_ice-3.6.5-{tag}-{tag}-manylinux_2_28_x86_64.whl"
+)
+GLENCOE_AARCH64 = (
+    "https://github.com/glencoesoftware/zeroc-ice-py-linux-aarch64/releases/download/20240620/"
+    "zeroc_ice-3.6.5-{tag}-{tag}-manylinux_2_28_aarch64.whl"
+)
+#: Python versions with a Glencoe manylinux_2_28 wheel (glibc >= 2.28 on every distro using it).
+GLENCOE_TAGS = ("cp38", "cp39", "cp310", "cp311", "cp312")
+
+#: The wheels the walkthroughs name, per distro release (x86_64 only).
+WALKTHROUGH_WHEELS = {
+    ("centos", "7"): "https://github.com/ome/zeroc-ice-py-centos7/releases/download/0.2.1/"
+    "zeroc_ice-3.6.5-cp36-cp36m-linux_x86_64.whl",
+    ("centos", "8"): "https://github.com/ome/zeroc-ice-centos8/releases/download/0.0.1/"
+    "zeroc_ice-3.6.5-cp36-cp36m-linux_x86_64.whl",
+    ("ubuntu", "18.04"): "https://github.com/ome/zeroc-ice-ubuntu1804/releases/download/0.2.0/"
+    "zeroc_ice-3.6.5-cp36-cp36m-linux_x86_64.whl",
+    ("ubuntu", "20.04"): "https://github.com/ome/zeroc-ice-ubuntu2004/releases/download/0.2.0/"
+    "zeroc_ice-3.6.5-cp38-cp38-linux_x86_64.whl",
+    ("debian", "9"): "https://github.com/ome/zeroc-ice-py-debian9/releases/download/0.2.0/"
+    "zeroc_ice-3.6.5-cp35-cp35m-linux_x86_64.whl",
+    ("debian", "10"): "https://github.com/ome/zeroc-ice-debian10/releases/download/0.1.0/"
+    "zeroc_ice-3.6.5-cp37-cp37m-linux_x86_64.whl",
+}
+
+
+@dataclass(frozen=True)
+class Release:
+    """What one distro release needs; the table below is the only place such facts live."""
+
+    python: str  # interpreter that creates the venv
+    python_version: tuple[int, int]
+    python_packages: tuple[str, ...]  # interpreter + venv support
+    python_dev_package: str
+    remove_sites_available_default: bool = False  # Debian 9/10 walkthroughs
+    epel: bool = False
+
+
+APT_RELEASES: dict[tuple[str, str], Release] = {
+    ("debian", "9"): Release("/usr/bin/python3", (3, 5), ("python3", "python3-venv"), "python3-dev", True),
+    ("debian", "10"): Release("/usr/bin/python3", (3, 7), ("python3", "python3-venv"), "python3-dev", True),
+    ("debian", "11"): Release("/usr/bin/python3", (3, 9), ("python3", "python3-venv"), "python3-dev"),
+    ("debian", "12"): Release("/usr/bin/python3", (3, 11), ("python3", "python3-venv"), "python3-dev"),
+    ("debian", "13"): Release("/usr/bin/python3", (3, 13), ("python3", "python3-venv"), "python3-dev"),
+    ("ubuntu", "18.04"): Release("/usr/bin/python3", (3, 6), ("python3", "python3-venv"), "python3-dev"),
+    ("ubuntu", "20.04"): Release("/usr/bin/python3", (3, 8), ("python3", "python3-venv"), "python3-dev"),
+    ("ubuntu", "22.04"): Release("/usr/bin/python3", (3, 10), ("python3", "python3-venv"), "python3-dev"),
+    ("ubuntu", "24.04"): Release("/usr/bin/python3", (3, 12), ("python3", "python3-venv"), "python3-dev"),
+}
+_EL_PY311 = Release("/usr/bin/python3.11", (3, 11), ("python3.11",), "python3.11-devel", epel=True)
+RPM_RELEASES: dict[tuple[str, str], Release] = {
+    ("centos", "7"): Release("/usr/bin/python3", (3, 6), ("python3",), "python3-devel", epel=True),
+    ("centos", "8"): Release("/usr/bin/python3", (3, 6), ("python3",), "python3-devel", epel=True),
+    # The default python3 of EL 8 (3.6) and EL 9 (3.9) is older than current OMERO.web supports.
+    ("rocky", "8"): _EL_PY311,
+    ("rocky", "9"): _EL_PY311,
+    ("almalinux", "8"): _EL_PY311,
+    ("almalinux", "9"): _EL_PY311,
+    ("rhel", "8"): _EL_PY311,
+    ("rhel", "9"): _EL_PY311,
+}
+SUPPORTED_ARCHS = ("x86_64", "aarch64")
+
+
+class UnsupportedHost(RuntimeError):
+    """The host is not one this project supports; raised before any change."""
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """The raw facts a profile is built from (see ``facts.HostInventory``)."""
+
+    os_release: Mapping[str, str]
+    arch: str
+    pid1: str
+    cpus: int
+    binaries: frozenset[str] = frozenset()
+    selinux: Optional[str] = None  # getenforce output, None when absent
+    python_versions: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DistroProfile:
+    distro: str  # os-release ID
+    version: str  # major version (or YY.MM on Ubuntu)
+    family: str  # "debian" | "rhel"
+    arch: str
+    cpus: int
+    package_manager: str  # "apt" | "dnf" | "yum"
+    packages: tuple[str, ...]
+    python: str
+    python_version: tuple[int, int]
+    ice_build_packages: tuple[str, ...]
+    ice_default_wheel: Optional[str]
+    service_manager: str  # "systemd" | "initd"
+    initd_tool: str  # registers init.d scripts for boot: "update-rc.d" | "chkconfig"
+    nginx_site: str
+    nginx_disable_paths: tuple[tuple[str, str], ...]  # (path, action) action: "remove" | "rename"
+    nginx_user: str
+    ca_dir: str
+    ca_update: str
+    ca_bundle: str
+    selinux_enforcing: bool
+    selinux_packages: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.distro}-{self.version}"
+
+    @property
+    def python_tag(self) -> str:
+        return "cp%d%d" % self.python_version
+
+    @property
+    def abi_key(self) -> str:
+        """What an Ice wheel built here is valid for: distro release, architecture and Python ABI."""
+        return f"{self.label}-{self.arch}-{self.python_tag}"
+
+
+def _release_key(os_release: Mapping[str, str]) -> tuple[str, str]:
+    distro = os_release.get("ID", "").strip().lower()
+    version = os_release.get("VERSION_ID", "").strip()
+    if distro != "ubuntu":
+        version = version.split(".")[0]
+    return distro, version
+
+
+def supported_releases() -> list[str]:
+    return [f"{d} {v}" for d, v in [*APT_RELEASES, *RPM_RELEASES]]
+
+
+def build_profile(facts: HostFacts, settings: Settings) -> DistroProfile:
+    """The profile of one host, or UnsupportedHost naming what was found and what is supported."""
+    key = _release_key(facts.os_release)
+    found = facts.os_release.get("PRETTY_NAME") or " ".join(key) or "no /etc/os-release"
+    if key in APT_RELEASES:
+        release, family = APT_RELEASES[key], "debian"
+    elif key in RPM_RELEASES:
+        release, family = RPM_RELEASES[key], "rhel"
+    else:
+        raise UnsupportedHost(
+            f"unsupported distribution: found {found!r}; supported: {', '.join(supported_releases())}"
+        )
+    if facts.arch not in SUPPORTED_ARCHS:
+        raise UnsupportedHost(
+            f"unsupported architecture {facts.arch!r} on {found}; supported: {', '.join(SUPPORTED_ARCHS)}"
+        )
+
+    python = settings.python or release.python
+    python_version = facts.python_versions.get(python)
+    if python_version is None:
+        if settings.python:
+            raise UnsupportedHost(
+                f"omero_web_python = {settings.python!r} does not exist on the host or is not a Python 3 "
+                "interpreter: install it first or remove the key to use the distro's"
+            )
+        python_version = release.python_version
+
+    service_manager = _service_manager(facts, settings)
+    distro, version = key
+    if family == "debian":
+        package_manager = "apt"
+        packages = ("unzip", *release.python_packages, "nginx")
+        build_packages = ("g++", "make", release.python_dev_package, "libssl-dev", "libbz2-dev")
+        disable = [("/etc/nginx/sites-enabled/default", "remove")]
+        if release.remove_sites_available_default:
+            disable.append(("/etc/nginx/sites-available/default", "rename"))
+        nginx_user, initd_tool = "www-data", "update-rc.d"
+        ca_dir, ca_update = "/usr/local/share/ca-certificates", "update-ca-certificates"
+        ca_bundle, selinux_packages = "/etc/ssl/certs/ca-certificates.crt", ()
+    else:
+        package_manager = "yum" if version == "7" else "dnf"
+        packages = (*(("epel-release",) if release.epel else ()), "unzip", *release.python_packages, "nginx")
+        build_packages = ("gcc-c++", "make", release.python_dev_package, "openssl-devel", "bzip2-devel")
+        disable = [("/etc/nginx/conf.d/default.conf", "rename")]
+        nginx_user, initd_tool = "nginx", "chkconfig"
+        ca_dir, ca_update = "/etc/pki/ca-trust/source/anchors", "update-ca-trust extract"
+        ca_bundle = "/etc/pki/tls/certs/ca-bundle.crt"
+        selinux_packages = ("policycoreutils-python",) if version == "7" else ("policycoreutils-python-utils",)
+
+    return DistroProfile(
+        distro=distro,
+        version=version,
+        family=family,
+        arch=facts.arch,
+        cpus=max(1, facts.cpus),
+        package_manager=package_manager,
+        packages=("ca-certificates", *packages),
+        python=python,
+        python_version=python_version,
+        ice_build_packages=build_packages,
+        ice_default_wheel=_default_wheel(key, facts.arch, "cp%d%d" % python_version),
+        service_manager=service_manager,
+        initd_tool=initd_tool,
+        nginx_site="/etc/nginx/conf.d/omeroweb.conf",
+        nginx_disable_paths=tuple(disable),
+        nginx_user=nginx_user,
+        ca_dir=ca_dir,
+        ca_update=ca_update,
+        ca_bundle=ca_bundle,
+        selinux_enforcing=facts.selinux not in (None, "", "Disabled"),
+        selinux_packages=selinux_packages,
+    )
+
+
+def _service_manager(facts: HostFacts, settings: Settings) -> str:
+    systemd_runs = facts.pid1 == "systemd"
+    if settings.service_manager == "systemd" and not systemd_runs:
+        raise UnsupportedHost(
+            f"omero_web_service_manager = 'systemd' but PID 1 is {facts.pid1!r}, not systemd: "
+            "use 'auto' or 'initd'"
+        )
+    if settings.service_manager == "initd" or not systemd_runs:
+        return "initd"
+    return "systemd"
+
+
+def _default_wheel(key: tuple[str, str], arch: str, tag: str) -> Optional[str]:
+    if key in WALKTHROUGH_WHEELS and arch == "x86_64" and f"-{tag}-" in WALKTHROUGH_WHEELS[key]:
+        return WALKTHROUGH_WHEELS[key]
+    if tag in GLENCOE_TAGS and key not in (("centos", "7"), ("ubuntu", "18.04"), ("debian", "9")):
+        # manylinux_2_28 needs glibc >= 2.28: every release here but the three above.
+        return (GLENCOE_X86_64 if arch == "x86_64" else GLENCOE_AARCH64).format(tag=tag)
+    return None

@@ -1,0 +1,100 @@
+"""
+Walkthrough "Creating a virtual environment" and "Installing OMERO.web": the venv, its
+pip settings (index, CA bundle), pip upgraded, then OMERO.web and WhiteNoise from pip
+version specs. IcePy, installed between the two, lives in ``ice.py``.
+"""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.api import deploy, operation
+from pyinfra.operations import files, server
+
+from .context import Context, current
+from .facts import PathExists, UnsatisfiedRequirements, q
+
+TAGS = ("venv",)
+
+
+@operation()
+def virtualenv(path: str, python: str):
+    """
+    Create a virtual environment with ``python -m venv`` unless a working one exists.
+
+    + path: the venv folder
+    + python: interpreter that creates it
+
+    A folder left half-made by an interrupted run (no ``bin/python``) is recreated.
+    """
+    if host.get_fact(PathExists, paths=[f"{path}/bin/python"]):
+        return
+    yield f"{q(python)} -m venv --clear {q(path)}"
+
+
+@operation()
+def pip_requirements(venv: str, specs: list[str], extra_args: list[str] | None = None):
+    """
+    Install the pip requirements the venv does not satisfy yet (nothing when all are met).
+
+    + venv: the virtual environment
+    + specs: requirements such as ``omero-web>=5.6.1``
+    + extra_args: extra ``pip install`` arguments
+
+    **Example:** ``pip_requirements(venv="/opt/omero/web/venv3", specs=["whitenoise"])``
+    """
+    unsatisfied = host.get_fact(UnsatisfiedRequirements, venv=venv, specs=specs)
+    if unsatisfied:
+        args = " ".join(q(a) for a in (*(extra_args or ()), *unsatisfied))
+        yield f"{q(venv + '/bin/python')} -m pip install --upgrade {args}"
+
+
+def pip_conf(ctx: Context) -> str | None:
+    """The venv's pip.conf, or None when pip's defaults apply."""
+    settings = ctx.settings
+    lines = []
+    if settings.pip_index_url:
+        lines.append(f"index-url = {settings.pip_index_url}")
+    if settings.pip_extra_index_urls:
+        lines.append("extra-index-url = " + " ".join(settings.pip_extra_index_urls))
+    if settings.extra_ca_certificates:
+        # The trust store now holds the extra CAs; pip's own bundle does not.
+        lines.append(f"cert = {ctx.profile.ca_bundle}")
+    return "[global]\n" + "\n".join(lines) + "\n" if lines else None
+
+
+@deploy("OMERO.web virtual environment")
+def venv(ctx: Context | None = None) -> list:
+    """The venv, its pip.conf and an upgraded pip. Returns change markers."""
+    ctx = ctx or current()
+    settings = ctx.settings
+    if not ctx.selected(*TAGS):
+        return []
+    created = virtualenv(name=f"Create the virtualenv {settings.venv}", path=settings.venv, python=ctx.profile.python)
+    conf = pip_conf(ctx)
+    if conf:
+        files.put(name="Configure pip in the virtualenv", src=StringIO(conf), dest=f"{settings.venv}/pip.conf", mode="644")
+    else:
+        files.file(name="No pip.conf in the virtualenv", path=f"{settings.venv}/pip.conf", present=False)
+    upgraded = server.shell(
+        name="Upgrade pip in the new virtualenv",
+        commands=[f"{q(settings.venv + '/bin/python')} -m pip install --upgrade pip"],
+        _if=created.did_change,
+    )
+    return [created, upgraded]
+
+
+@deploy("OMERO.web")
+def omeroweb(ctx: Context | None = None) -> list:
+    """OMERO.web and WhiteNoise from their pip specs. Returns change markers."""
+    ctx = ctx or current()
+    settings = ctx.settings
+    if not ctx.selected("omeroweb"):
+        return []
+    installed = pip_requirements(
+        name=f"Install {settings.version_spec} and {settings.whitenoise_spec}",
+        venv=settings.venv,
+        specs=[settings.version_spec, settings.whitenoise_spec],
+    )
+    return [installed]
