@@ -1,0 +1,115 @@
+"""
+The core deploy, end to end, on Debian 11, 12 and 13 in both service-manager modes:
+
+- systemd containers reached over SSH (systemd is PID 1: the unit path),
+- plain containers through pyinfra's ``@docker`` connector (PID 1 is not systemd, though
+  systemctl exists: the init.d path),
+
+all six in one real ``pyinfra INVENTORY deploy.py`` run, as a fleet: Ice is fetched or
+built once per distro + Python ABI and shared through the control machine's cache. Every
+assertion is made from outside the targets, over HTTP on 127.0.0.1, except the boot
+registration of the service.
+"""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from tests.infra.cache import cache_dir
+from tests.infra.images import ensure_images
+from tests.infra.targets import host_ca_certificates, remove_targets, start_plain_target, start_systemd_target
+from tests.integration.pyinfra_run import run_pyinfra, write_inventory
+
+pytestmark = pytest.mark.integration
+
+RELEASES = {"bullseye": "debian11", "bookworm": "debian12", "trixie": "debian13"}
+KINDS = ("systemd", "plain")
+LABELS = [f"{kind}-{release}" for release in RELEASES for kind in KINDS]
+LOGIN = "OMERO.web - Login"
+
+
+@pytest.fixture(scope="module")
+def fleet(docker_engine, tmp_path_factory):
+    images = ensure_images(list(RELEASES))
+    targets = {}
+    try:
+        for release in RELEASES:
+            targets[f"systemd-{release}"] = start_systemd_target(images[release], name=f"core-sd-{release}")
+            targets[f"plain-{release}"] = start_plain_target(images[release], name=f"core-plain-{release}")
+        workdir = tmp_path_factory.mktemp("core")
+        groups: dict[str, list] = {}
+        for label, target in targets.items():
+            name, data = target.pyinfra_host()
+            data.update(
+                omero_web_extra_ca_certificates=host_ca_certificates(),
+                omero_web_ice_cache_dir=str(cache_dir() / "wheels"),
+            )
+            groups.setdefault(RELEASES[target.release], []).append((name, data))
+        inventory = write_inventory(workdir / "inventory.py", groups)
+        first = run_pyinfra(inventory, log=workdir / "first.log")
+        yield {"targets": targets, "inventory": inventory, "workdir": workdir, "first": first}
+    finally:
+        remove_targets(targets.values())
+
+
+def get(url: str, **kwargs) -> requests.Response:
+    return requests.get(url, timeout=30, **kwargs)
+
+
+def test_first_deploy_succeeds(fleet):
+    first = fleet["first"]
+    assert first.returncode == 0, first.tail()
+    assert first.errors == 0
+    print(f"first deploy of {len(LABELS)} hosts: {first.seconds:.0f}s")
+
+
+def test_ice_fetched_or_built_at_most_once_per_abi(fleet):
+    rows = fleet["first"].rows()
+    builds = {name: counts for name, counts in rows.items() if "Fetch or build the Ice wheel" in name}
+    assert len(builds) == len(RELEASES), builds  # one ABI per Debian release
+    for name, (hosts, success, error, _) in builds.items():
+        assert hosts == 2 and success <= 1 and error == 0, (name, rows[name])
+    wheels = sorted(p.name for p in (cache_dir() / "wheels").glob("debian-*/zeroc_ice-3.6.5-*.whl"))
+    for tag in ("cp39", "cp311", "cp313"):
+        assert any(f"-{tag}-" in w for w in wheels), wheels
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_login_page_through_nginx(fleet, label):
+    target = fleet["targets"][label]
+    response = get(target.url(80, "/"))
+    assert response.status_code == 200
+    assert LOGIN in response.text
+    assert response.headers.get("Server", "").startswith("nginx")
+
+
+def test_second_run_changes_nothing(fleet):
+    second = run_pyinfra(fleet["inventory"], log=fleet["workdir"] / "second.log")
+    assert second.returncode == 0, second.tail()
+    assert second.changed == 0, second.changed_operations()
+    print(f"no-op re-run: {second.seconds:.0f}s")
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_service_enabled_at_boot(fleet, label):
+    target = fleet["targets"][label]
+    if target.kind == "systemd":
+        code, out = target.ssh("systemctl is-enabled omero-web.service nginx.service")
+        assert code == 0 and out.split() == ["enabled", "enabled"], out
+    else:
+        code, out = target.exec("ls /etc/rc2.d/")
+        assert "S" in out and "omero-web" in out and "nginx" in out, out
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_nginx_serves_static_files_and_maintenance_page_when_omeroweb_stops(fleet, label):
+    target = fleet["targets"][label]
+    stop = "systemctl stop omero-web" if target.kind == "systemd" else "/etc/init.d/omero-web stop"
+    code, out = target.ssh(stop) if target.kind == "systemd" else target.exec(stop)
+    assert code == 0, out
+    static = get(target.url(80, "/static/webgateway/css/ome.body.css"))
+    assert static.status_code == 200 and "body" in static.text  # served by NGINX itself
+    page = get(target.url(80, "/webclient/login/"))
+    assert page.status_code == 502
+    assert "OMERO.web is down for maintenance" in page.text

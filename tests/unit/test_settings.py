@@ -1,0 +1,78 @@
+"""Validation of inventory data: defaults, normalisation, and errors naming key, value and fix."""
+
+import pytest
+
+from operations import settings
+from operations.settings import KEYS, ValidationError, validate
+
+
+def test_defaults_validate():
+    s = validate({})
+    assert s.venv == "/opt/omero/web/venv3"
+    assert s.omerodir == "/opt/omero/web/omero-web"
+    assert s.version_spec == "omero-web>=5.6.1"
+    assert s.nginx_port == 80
+    assert s.tags == () and s.skip_tags == ()
+    assert dict(s.config) == {}
+
+
+def test_every_key_is_prefixed_documented_and_defaulted():
+    for key in KEYS:
+        assert key.name.startswith("omero_web_")
+        assert key.doc.strip()
+        key.check(key.default)  # every default passes its own check
+
+
+def test_comma_separated_lists_from_cli_data():
+    s = validate({"omero_web_tags": "nginx, config"})
+    assert s.tags == ("nginx", "config")
+
+
+def test_trailing_slash_removed_from_paths():
+    assert validate({"omero_web_venv": "/srv/venv/"}).venv == "/srv/venv"
+
+
+@pytest.mark.parametrize(
+    "data, fragment",
+    [
+        ({"omero_web_nginx_port": 0}, "omero_web_nginx_port = 0: expected a whole number from 1 to 65535"),
+        ({"omero_web_nginx_port": "80"}, "omero_web_nginx_port = '80'"),
+        ({"omero_web_venv": "opt/venv"}, "expected an absolute path"),
+        ({"omero_web_tags": "nginx,bogus"}, "unknown tag(s) bogus; valid tags:"),
+        ({"omero_web_ngnix_port": 8080}, "unknown key; did you mean omero_web_nginx_port?"),
+        ({"omero_web_config": {"web.debug": True}}, "expected property names like"),
+        ({"omero_web_config": ["omero.web.debug"]}, "expected a mapping"),
+        ({"omero_web_config": {"omero.web.x": "a\nb"}}, "single-line value"),
+        ({"omero_web_config_append": {"omero.web.apps": "x"}}, "expected a list of items"),
+        ({"omero_web_ice_source": "wheel"}, "needs omero_web_ice_wheel"),
+        ({"omero_web_ice_source": "wheel", "omero_web_ice_wheel": "/nonexistent/x.whl"}, "does not exist"),
+        ({"omero_web_ice_wheel": "https://example.org/zeroc_ice.whl"}, "only used with omero_web_ice_source"),
+        ({"omero_web_extra_ca_certificates": ["/nonexistent.pem"]}, "not found: /nonexistent.pem"),
+        ({"omero_web_version_spec": "omero-web; rm -rf /"}, "expected a pip requirement"),
+        ({"omero_web_tags": "nginx", "omero_web_skip_tags": "nginx"}, "both name nginx"),
+        ({"omero_web_omerodir": "/opt/venv/etc", "omero_web_venv": "/opt/venv"}, "must not be the virtualenv"),
+        ({"omero_web_user": "Root User"}, "expected a system user name"),
+        ({"omero_web_service_manager": "upstart"}, "expected one of: auto, systemd, initd"),
+        ({"omero_web_wsgi_workers": True}, "expected a whole number"),
+        ({"omero_web_pip_index_url": "pypi.example.org"}, "expected an http://"),
+        ({"omero_web_nginx_server_name": "a;b"}, "host names"),
+    ],
+)
+def test_bad_input_names_key_value_and_expectation(data, fragment):
+    with pytest.raises(ValidationError) as err:
+        validate(data, host="web1")
+    message = str(err.value)
+    assert "web1" in message
+    assert fragment in message
+
+
+def test_all_problems_reported_at_once():
+    with pytest.raises(ValidationError) as err:
+        validate({"omero_web_nginx_port": -1, "omero_web_venv": "x"})
+    assert len(err.value.problems) == 2
+
+
+def test_readme_documents_every_key():
+    with open(settings.__file__.replace("operations/settings.py", "README.md")) as readme:
+        text = readme.read()
+    assert settings.markdown_table() in text, "README data table is stale: paste `python -m operations.settings`"
