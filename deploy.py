@@ -14,6 +14,7 @@ from operations.healthcheck import healthcheck
 from operations.ice import ice
 from operations.nginx import nginx
 from operations.prerequisites import prerequisites
+from operations.selinux import selinux
 from operations.service import service
 from operations.virtualenv import omeroweb, venv
 
@@ -21,6 +22,7 @@ ctx = current()  # validates the data and reads the facts before any operation i
 
 package_changes = prerequisites(ctx)
 app_changes = [*package_changes, *venv(ctx), *ice(ctx), *omeroweb(ctx), *config(ctx)]
+selinux(ctx)
 nginx(ctx)
 service(ctx, app_changes=app_changes)
 healthcheck(ctx)

@@ -6,15 +6,18 @@ computed once per host and cached, so sections can also be run alone by dotted p
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 from pyinfra import host
+from pyinfra.context import ctx_state
 
 from .facts import HostInventory
 from .profile import APT_RELEASES, RPM_RELEASES, DistroProfile, build_profile
 from .settings import Settings, validate
 
-_CONTEXTS: dict[str, "Context"] = {}
+#: Per pyinfra run (State), per host name: the context, computed once.
+_CONTEXTS: "weakref.WeakKeyDictionary[object, dict[str, Context]]" = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -36,9 +39,20 @@ def settings_for_current_host() -> Settings:
 
 def current() -> Context:
     """The context of the host being deployed (validates data and reads facts once)."""
-    if host.name not in _CONTEXTS:
+    contexts = _CONTEXTS.setdefault(ctx_state.get(), {})
+    if host.name not in contexts:
         settings = settings_for_current_host()
-        pythons = sorted({r.python for r in (*APT_RELEASES.values(), *RPM_RELEASES.values())} | {settings.python or ""} - {""})
-        facts = host.get_fact(HostInventory, pythons=pythons)
-        _CONTEXTS[host.name] = Context(settings, build_profile(facts, settings))
-    return _CONTEXTS[host.name]
+        pythons = {r.python for r in (*APT_RELEASES.values(), *RPM_RELEASES.values())}
+        if settings.python:
+            pythons.add(settings.python)
+        facts = host.get_fact(HostInventory, pythons=sorted(pythons))
+        contexts[host.name] = Context(settings, build_profile(facts, settings))
+    return contexts[host.name]
+
+
+def run_registry(name: str) -> dict:
+    """A dict shared by all hosts of the current pyinfra run (e.g. which host builds Ice)."""
+    return _REGISTRIES.setdefault(ctx_state.get(), {}).setdefault(name, {})
+
+
+_REGISTRIES: "weakref.WeakKeyDictionary[object, dict[str, dict]]" = weakref.WeakKeyDictionary()

@@ -152,6 +152,8 @@ for spec in sys.argv[1:]:
 class UnsatisfiedRequirements(FactBase):
     """The pip requirements the virtualenv does not satisfy (all of them when it does not exist)."""
 
+    default = list
+
     def command(self, venv: str, specs=()):
         python = q(venv + "/bin/python")
         args = " ".join(q(s) for s in specs)
@@ -198,6 +200,8 @@ class NginxSite(FactBase):
     (``{"generated": ..., "installed": ...}``; generated is None while OMERO.web is missing).
     """
 
+    default = staticmethod(lambda: {"generated": None, "installed": None})
+
     def command(self, settings: Settings, site: str, port: int, server_name: str):
         generate = omero_cmd(settings, "web", "config", "nginx", "--http", str(port), "--servername", server_name)
         return (
@@ -218,6 +222,8 @@ class NginxSite(FactBase):
 class GrepFile(FactBase):
     """Lines of a file matching an extended regex (empty when the file is missing)."""
 
+    default = list
+
     def command(self, path: str, regex: str):
         return f"grep -E {q(regex)} {q(path)} 2>/dev/null || true"
 
@@ -227,6 +233,8 @@ class GrepFile(FactBase):
 
 class PathExists(FactBase):
     """Which of the given paths exist."""
+
+    default = list
 
     def command(self, paths=()):
         return "for p in " + " ".join(q(p) for p in paths) + '; do [ -e "$p" ] && echo "$p"; done; true'
@@ -240,6 +248,8 @@ class LoginPage(FactBase):
     Polls the login page through NGINX until it answers or the timeout passes: ``"ok"``, or
     the failure with the tails of the OMERO.web and NGINX logs.
     """
+
+    default = str
 
     def command(self, url: str, timeout: int, python: str, logs=()):
         probe = (

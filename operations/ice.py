@@ -21,7 +21,7 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api import FileDownloadCommand, FileUploadCommand, FunctionCommand, deploy, operation
 
-from .context import Context, current
+from .context import Context, current, run_registry
 from .facts import FirstFile, IceVersion, q
 
 TAGS = ("ice",)
@@ -30,10 +30,6 @@ ICE_SDIST = f"zeroc-ice=={ICE_VERSION}"
 PATCH_SCRIPT = Path(__file__).resolve().parent.parent / "files" / "ice" / "patch_zeroc_ice.py"
 REMOTE_WORKDIR = "/var/cache/omeroweb-deploy/ice"
 WHEEL_PATTERN = r"^zeroc_ice-3\.6\.5-.*\.whl$"
-
-#: ABI key -> name of the host that fetches or builds the wheel for it in this run.
-_BUILDERS: dict[str, str] = {}
-
 
 def cache_dir(ctx: Context) -> str:
     return os.path.join(os.path.expanduser(ctx.settings.ice_cache_dir), ctx.profile.abi_key)
@@ -154,7 +150,8 @@ def ice(ctx: Context | None = None) -> list:
     shared = not (settings.ice_source == "wheel" and "://" not in settings.ice_wheel)
     builder = False
     if shared and not cached_wheel(ctx) and host.get_fact(IceVersion, venv=settings.venv) != ICE_VERSION:
-        builder = _BUILDERS.setdefault(ctx.profile.abi_key, host.name) == host.name
+        # ABI key -> the host that fetches or builds the wheel for it in this run
+        builder = run_registry("ice-builders").setdefault(ctx.profile.abi_key, host.name) == host.name
     if shared:
         fetch_or_build_wheel(
             name=f"Fetch or build the Ice wheel for {ctx.profile.abi_key}",

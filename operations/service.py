@@ -70,7 +70,7 @@ def service(ctx: Context | None = None, app_changes: list | None = None) -> list
     if not ctx.selected(*TAGS):
         return []
     settings, profile = ctx.settings, ctx.profile
-    variables = dict(user=settings.user, omerodir=settings.omerodir, venv=settings.venv)
+    variables = dict(omero_user=settings.user, omerodir=settings.omerodir, venv=settings.venv)
     if profile.service_manager == "systemd":
         script = files.template(
             name="Install the omero-web systemd unit",

@@ -30,6 +30,7 @@ TAGS = (
     "config",
     "gunicorn",
     "nginx",
+    "selinux",
     "service",
     "healthcheck",
 )

@@ -28,7 +28,8 @@ def virtualenv(path: str, python: str):
 
     A folder left half-made by an interrupted run (no ``bin/python``) is recreated.
     """
-    if host.get_fact(PathExists, paths=[f"{path}/bin/python"]):
+    python_path = f"{path}/bin/python"
+    if python_path in host.get_fact(PathExists, paths=[python_path]):
         return
     yield f"{q(python)} -m venv --clear {q(path)}"
 

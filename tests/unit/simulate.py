@@ -1,0 +1,146 @@
+"""
+Run the real ``deploy.py`` in-process against pyinfra's ``@fake`` connector with the facts
+of a given distro, and record every command and upload it would make. No host, no Docker:
+each simulation takes well under a second.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from io import IOBase
+
+import pyinfra
+from pyinfra.api import Config, Inventory, State
+from pyinfra.api.connect import connect_all, disconnect_all
+from pyinfra.api.operations import run_ops
+from pyinfra.api.state import StateStage
+from pyinfra.connectors.fake import FakeConnector
+from pyinfra.context import ctx_state
+from pyinfra_cli.util import load_deploy_file
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+OS_RELEASES = {
+    ("centos", "7"): 'ID="centos"\nVERSION_ID="7"\nPRETTY_NAME="CentOS Linux 7 (Core)"\nID_LIKE="rhel fedora"',
+    ("centos", "8"): 'ID="centos"\nVERSION_ID="8"\nPRETTY_NAME="CentOS Linux 8"\nID_LIKE="rhel fedora"',
+    ("rocky", "8"): 'ID="rocky"\nVERSION_ID="8.9"\nPRETTY_NAME="Rocky Linux 8.9 (Green Obsidian)"\nID_LIKE="rhel centos fedora"',
+    ("rocky", "9"): 'ID="rocky"\nVERSION_ID="9.3"\nPRETTY_NAME="Rocky Linux 9.3 (Blue Onyx)"\nID_LIKE="rhel centos fedora"',
+    ("almalinux", "8"): 'ID="almalinux"\nVERSION_ID="8.9"\nPRETTY_NAME="AlmaLinux 8.9"\nID_LIKE="rhel centos fedora"',
+    ("almalinux", "9"): 'ID="almalinux"\nVERSION_ID="9.4"\nPRETTY_NAME="AlmaLinux 9.4"\nID_LIKE="rhel centos fedora"',
+    ("ubuntu", "18.04"): 'ID=ubuntu\nVERSION_ID="18.04"\nPRETTY_NAME="Ubuntu 18.04.6 LTS"\nID_LIKE=debian',
+    ("ubuntu", "20.04"): 'ID=ubuntu\nVERSION_ID="20.04"\nPRETTY_NAME="Ubuntu 20.04.6 LTS"\nID_LIKE=debian',
+    ("ubuntu", "22.04"): 'ID=ubuntu\nVERSION_ID="22.04"\nPRETTY_NAME="Ubuntu 22.04.4 LTS"\nID_LIKE=debian',
+    ("ubuntu", "24.04"): 'ID=ubuntu\nVERSION_ID="24.04"\nPRETTY_NAME="Ubuntu 24.04.1 LTS"\nID_LIKE=debian',
+    ("debian", "9"): 'ID=debian\nVERSION_ID="9"\nPRETTY_NAME="Debian GNU/Linux 9 (stretch)"',
+    ("debian", "10"): 'ID=debian\nVERSION_ID="10"\nPRETTY_NAME="Debian GNU/Linux 10 (buster)"',
+    ("debian", "11"): 'ID=debian\nVERSION_ID="11"\nPRETTY_NAME="Debian GNU/Linux 11 (bullseye)"',
+    ("debian", "12"): 'ID=debian\nVERSION_ID="12"\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"',
+    ("debian", "13"): 'ID=debian\nVERSION_ID="13"\nPRETTY_NAME="Debian GNU/Linux 13 (trixie)"',
+}
+
+
+@dataclass
+class SimulatedHost:
+    """The facts a simulated host reports."""
+
+    distro: str
+    version: str
+    systemd: bool = True
+    arch: str = "x86_64"
+    selinux: str | None = None  # getenforce output; None: no getenforce
+    pythons: dict[str, str] = field(default_factory=dict)  # interpreter -> "3.11"
+    existing_paths: tuple[str, ...] = ()
+    nginx_conf: str = ""  # lines of nginx.conf matching an uncommented default_server
+    extra_responses: dict = field(default_factory=dict)
+
+    def inventory_facts(self) -> list[str]:
+        lines = ["[os-release]", *OS_RELEASES[(self.distro, self.version)].splitlines(), "[facts]"]
+        lines += [f"arch={self.arch}", f"pid1={'systemd' if self.systemd else 'sleep'}", "cpus=2"]
+        lines += [f"binary={b}" for b in self._binaries()]
+        if self.selinux:
+            lines.append(f"selinux={self.selinux}")
+        lines += [f"python={path} {version}" for path, version in self.pythons.items()]
+        return lines
+
+    def _binaries(self) -> list[str]:
+        if self.distro in ("debian", "ubuntu"):
+            found = ["apt-get", "update-rc.d"]
+        else:
+            found = ["yum", "chkconfig"] if self.version == "7" else ["dnf", "yum", "chkconfig"]
+        if self.systemd:
+            found.append("systemctl")
+        if self.selinux:
+            found += ["getenforce", "semanage"]
+        return found
+
+    def responses(self) -> dict:
+        responses = {
+            "echo '[os-release]'": self.inventory_facts(),
+            re.compile(r"^for p in .*do \[ -e"): [p for p in self.existing_paths],
+            re.compile(r"grep -E .*default_server"): self.nginx_conf.splitlines(),
+            "OMERO.web - Login": ["ok"],
+            "uname -s": ["Linux"],
+            re.compile(r"^command -v (useradd|groupadd|usermod) "): ["/usr/sbin/useradd"],
+            # SELinux facts: booleans off, port 80 already http_port_t (as on RHEL)
+            "getsebool": ["httpd_read_user_content --> off"],
+            "semanage port -ln": ["http_port_t                    tcp      80, 81, 443, 488, 8008, 8009, 8443, 9000"],
+        }
+        responses.update(self.extra_responses)
+        return responses
+
+
+@dataclass
+class Simulation:
+    commands: list[str]
+    uploads: dict[str, str]  # remote path -> content (text uploads) or local source path
+    operations: list[str]
+
+    def find(self, pattern: str) -> list[str]:
+        """Commands matching ``pattern`` (the distro-profile probe, which names every tool, excluded)."""
+        return [c for c in self.commands if re.search(pattern, c) and not c.startswith("echo '[os-release]'")]
+
+
+def _recording_put_file(self, filename_or_io, remote_filename, *args, **kwargs):
+    if isinstance(filename_or_io, (str, os.PathLike)):
+        with open(filename_or_io) as handle:
+            content = handle.read()
+    else:
+        content = filename_or_io.read()
+        if isinstance(content, bytes):
+            content = content.decode()
+    self.uploads[remote_filename] = content
+    self.executed_commands.append(f"PUT {remote_filename}")
+    return True
+
+
+def simulate(host: SimulatedHost, data: dict | None = None, name: str = "@fake/web") -> Simulation:
+    """Plan and execute deploy.py on a fake host with ``host``'s facts; return what it did."""
+    host_data = {"fake_responses": host.responses(), "fake_delay": 0, "fake_delay_jitter": 0, **(data or {})}
+    inventory = Inventory(([(name, host_data)], {}))
+    state = State(inventory, Config())
+    original = FakeConnector.put_file
+    FakeConnector.put_file = _recording_put_file
+    cwd = os.getcwd()
+    pyinfra.is_cli = True
+    try:
+        os.chdir(ROOT)
+        ctx_state.set(state)
+        state.set_stage(StateStage.Connect)
+        connect_all(state)
+        fake = inventory.get_host(name)
+        fake.connector.uploads = {}
+        state.set_stage(StateStage.Prepare)
+        load_deploy_file(state, os.path.join(ROOT, "deploy.py"))
+        state.set_stage(StateStage.Execute)
+        run_ops(state)
+        operations = [", ".join(state.get_op_meta(h).names) for h in state.get_op_order()]
+        return Simulation(list(fake.connector.executed_commands), dict(fake.connector.uploads), operations)
+    finally:
+        FakeConnector.put_file = original
+        pyinfra.is_cli = False
+        os.chdir(cwd)
+        state.set_stage(StateStage.Disconnect)
+        disconnect_all(state)
+        ctx_state.reset()

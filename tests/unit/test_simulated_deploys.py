@@ -1,0 +1,177 @@
+"""
+Every supported distro, both service managers: the real deploy.py is planned and executed
+against pyinfra's @fake connector fed with that distro's facts, and the exact commands
+and uploads are checked. No Docker; a few seconds in all.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.simulate import OS_RELEASES, SimulatedHost, simulate
+
+DISTROS = sorted(OS_RELEASES)
+
+
+@pytest.fixture
+def data(tmp_path):
+    return {"omero_web_ice_cache_dir": str(tmp_path / "wheels")}
+
+
+def distro_id(value):
+    return "-".join(value) if isinstance(value, tuple) else str(value)
+
+
+@pytest.mark.parametrize("systemd", [True, False], ids=["systemd", "initd"])
+@pytest.mark.parametrize("distro", DISTROS, ids=distro_id)
+def test_fresh_host(distro, systemd, data):
+    name, version = distro
+    rhel = name not in ("debian", "ubuntu")
+    default_site = "/etc/nginx/conf.d/default.conf" if rhel else "/etc/nginx/sites-enabled/default"
+    host = SimulatedHost(
+        name,
+        version,
+        systemd=systemd,
+        existing_paths=(default_site, "/etc/nginx/sites-available/default"),
+        nginx_conf="        listen       80 default_server;" if rhel else "",
+    )
+    sim = simulate(host, data)
+
+    # Packages through the manager the facts select
+    if rhel:
+        manager = "yum" if version == "7" else "dnf"
+        assert sim.find(rf"^{manager} install -y .*epel-release")
+        install = sim.find(rf"^{manager} install -y .*nginx")
+        assert install, sim.commands
+        python = "python3.11" if name in ("rocky", "almalinux") else "python3"
+        assert f" {python}" in install[-1] and "unzip" in install[-1]
+        assert not sim.find(r"^(DEBIAN_FRONTEND=\S+ )?apt-get ")
+    else:
+        assert sim.find(r"apt-get update")
+        install = sim.find(r"apt-get .*install .*nginx")
+        assert install and "python3-venv" in install[0] and "unzip" in install[0]
+        assert not sim.find(r"^(yum|dnf) ")
+
+    # The venv from the profile's interpreter
+    interpreter = "/usr/bin/python3.11" if name in ("rocky", "almalinux") else "/usr/bin/python3"
+    assert sim.find(rf"^{interpreter} -m venv --clear /opt/omero/web/venv3$")
+
+    # Default NGINX site disabled the documented way for the family
+    if rhel:
+        assert sim.find(r"^mv /etc/nginx/conf.d/default.conf /etc/nginx/conf.d/default.disabled$")
+        assert sim.find(r"^sed -i.bak -re .*default_server.* /etc/nginx/nginx.conf$")
+    else:
+        assert sim.find(r"^rm -f /etc/nginx/sites-enabled/default$")
+        renamed = sim.find(r"^mv /etc/nginx/sites-available/default /etc/nginx/sites-available/default.disabled$")
+        assert bool(renamed) == (name == "debian" and version in ("9", "10"))
+
+    # The OMERO.web site is generated and tested before use
+    assert sim.find(r"omero web config nginx --http 80 --servername localhost > /etc/nginx/conf.d/omeroweb.conf")
+    assert sim.find(r"if ! nginx -t; then")
+
+    # Service: unit under systemd, init.d script otherwise, registered the family's way
+    if systemd:
+        unit = sim.uploads["/etc/systemd/system/omero-web.service"]
+        assert "Type=forking" in unit and "PIDFile=/opt/omero/web/omero-web/var/django.pid" in unit
+        assert "User=omero-web" in unit and 'Environment="OMERODIR=/opt/omero/web/omero-web"' in unit
+        assert sim.find(r"^systemctl enable omero-web.service$")
+        assert "/etc/init.d/omero-web" not in sim.uploads
+    else:
+        script = sim.uploads["/etc/init.d/omero-web"]
+        assert "OMERODIR=/opt/omero/web/omero-web" in script and "omero-web" in script
+        registration = "update-rc.d omero-web defaults 98 02" if not rhel else "chkconfig --add omero-web"
+        assert sim.find(rf"^{registration}$")
+        assert not sim.find(r"^systemctl ")
+        assert "/etc/systemd/system/omero-web.service" not in sim.uploads
+
+
+@pytest.mark.parametrize(
+    "distro, url_fragment, builds",
+    [
+        (("centos", "7"), "zeroc-ice-py-centos7/releases/download/0.2.1/zeroc_ice-3.6.5-cp36-cp36m", True),
+        (("ubuntu", "20.04"), "zeroc-ice-ubuntu2004/releases/download/0.2.0/zeroc_ice-3.6.5-cp38-cp38", True),
+        (("debian", "10"), "zeroc-ice-debian10/releases/download/0.1.0/zeroc_ice-3.6.5-cp37-cp37m", True),
+        (("rocky", "9"), "zeroc-ice-py-linux-x86_64/releases/download/20240202/zeroc_ice-3.6.5-cp311-cp311-manylinux", True),
+        (("debian", "13"), None, True),
+    ],
+    ids=distro_id,
+)
+def test_ice_source_auto(distro, url_fragment, builds, data):
+    sim = simulate(SimulatedHost(*distro), data)
+    script = sim.find(r"zeroc-ice==3.6.5")[0]
+    if url_fragment:
+        assert url_fragment in script
+        assert script.index("pip download --no-deps --retries 1") < script.index("--no-binary :all:")
+    else:
+        assert "github.com" not in script
+    assert "patch_zeroc_ice.py" in script and "pip wheel --no-deps" in script
+    assert "PUT /var/cache/omeroweb-deploy/ice/patch_zeroc_ice.py" in sim.commands
+
+
+def test_ice_from_local_wheel_is_uploaded_not_built(tmp_path, data):
+    wheel = tmp_path / "zeroc_ice-3.6.5-cp311-cp311-linux_x86_64.whl"
+    wheel.write_bytes(b"not really a wheel")
+    sim = simulate(
+        SimulatedHost("debian", "12"),
+        {**data, "omero_web_ice_source": "wheel", "omero_web_ice_wheel": str(wheel)},
+    )
+    assert "PUT /var/cache/omeroweb-deploy/ice/upload/" + wheel.name in sim.commands
+    assert sim.find(r"pip install --no-deps --force-reinstall /var/cache/omeroweb-deploy/ice/upload/")
+    assert not sim.find(r"zeroc-ice==3.6.5")
+
+
+def test_ice_from_control_machine_cache(tmp_path, data):
+    abi_dir = tmp_path / "wheels" / "debian-12-x86_64-cp311"
+    abi_dir.mkdir(parents=True)
+    (abi_dir / "zeroc_ice-3.6.5-cp311-cp311-linux_x86_64.whl").write_bytes(b"x")
+    sim = simulate(SimulatedHost("debian", "12"), data)
+    assert not sim.find(r"zeroc-ice==3.6.5")  # nothing fetched or built
+    assert "PUT /var/cache/omeroweb-deploy/ice/upload/zeroc_ice-3.6.5-cp311-cp311-linux_x86_64.whl" in sim.commands
+
+
+def test_explicit_wheel_url_is_not_replaced_by_a_build(data):
+    url = "https://wheels.example.org/zeroc_ice-3.6.5-cp311-cp311-linux_x86_64.whl"
+    sim = simulate(SimulatedHost("debian", "12"), {**data, "omero_web_ice_source": "wheel", "omero_web_ice_wheel": url})
+    script = sim.find(r"pip download")[0]
+    assert url in script and "zeroc-ice==3.6.5" not in script
+
+
+@pytest.mark.parametrize("mode", ["Enforcing", "Permissive", "Disabled"])
+def test_selinux_on_rhel(mode, data):
+    sim = simulate(SimulatedHost("rocky", "9", selinux=mode), {**data, "omero_web_nginx_port": 4080})
+    if mode == "Disabled":
+        assert not sim.find(r"^(setsebool|semanage) ")
+        return
+    assert sim.find(r"^dnf install -y .*policycoreutils-python-utils")
+    assert sim.find(r"^setsebool -P httpd_read_user_content on$")
+    assert sim.find(r"^setsebool -P httpd_enable_homedirs on$")
+    assert sim.find(r"^semanage port -a -t http_port_t -p tcp 4080$")
+
+
+def test_selinux_port_already_labelled_is_left_alone(data):
+    sim = simulate(SimulatedHost("centos", "7", selinux="Enforcing"), data)  # port 80 is http_port_t
+    assert sim.find(r"^yum install -y .*policycoreutils-python")
+    assert not sim.find(r"semanage port -[am]")
+
+
+def test_no_selinux_steps_on_debian(data):
+    assert not simulate(SimulatedHost("debian", "12", selinux="Enforcing"), data).find(r"^(setsebool|semanage) ")
+
+
+def test_wsgi_workers_from_cpu_facts(data):
+    sim = simulate(SimulatedHost("debian", "12"), data)
+    staged = sim.uploads["/opt/omero/web/omero-web/etc/.omeroweb-deploy/config.properties"]
+    assert "omero.web.wsgi_workers=5\n" in staged  # 2 x 2 cores + 1
+    assert 'omero.web.server_list=[["localhost", 4064, "omero"]]\n' in staged
+
+
+def test_tags_select_sections(data):
+    sim = simulate(SimulatedHost("debian", "12"), {**data, "omero_web_tags": "nginx"})
+    assert all(op.startswith("NGINX for OMERO.web") for op in sim.operations), sim.operations
+    assert not sim.find(r"apt-get|pip install|omero config")
+
+
+def test_skip_tags(data):
+    sim = simulate(SimulatedHost("debian", "12"), {**data, "omero_web_skip_tags": "healthcheck,service"})
+    assert not any(op.startswith(("OMERO.web service", "OMERO.web health check")) for op in sim.operations)
+    assert any(op.startswith("NGINX for OMERO.web") for op in sim.operations)
