@@ -1,0 +1,209 @@
+"""Minimal Debian *server* images for test targets, built with debootstrap and ``docker import``.
+
+The images can boot systemd and accept SSH (root, key only) but contain nothing the deploy
+installs itself (no python3, nginx, curl or sudo). An image's tag carries a hash of its recipe,
+so an existing tag is reused and a changed recipe builds a new image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from .cache import cache_dir, file_lock
+from .engine import Log, apt_install, docker_client
+
+RECIPE_VERSION = 1  # bump when _post_steps or the build steps change
+RELEASES = ("bullseye", "bookworm", "trixie")
+MIRROR = "http://deb.debian.org/debian"
+SECURITY_MIRROR = "http://deb.debian.org/debian-security"
+IMAGE_REPOSITORY = "omeroweb-deploy/debian"
+IMAGE_LABEL = "omeroweb-deploy.image"
+RELEASE_LABEL = "omeroweb-deploy.release"
+
+# Enough for systemd to reach multi-user in Docker and for sshd to run; nothing the deploy adds.
+PACKAGES = (
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "openssh-server",
+    "ca-certificates",
+    "iproute2",
+    "procps",
+)
+# Files that apt, debootstrap or the build host leave behind and a fresh image must not carry.
+REMOVED_PATHS = (
+    "etc/resolv.conf",  # the build host's; Docker mounts its own
+    "var/lib/dbus/machine-id",
+    "var/cache/apt/archives/*.deb",
+    "var/cache/apt/*.bin",
+    "var/lib/apt/lists/*_*",  # debootstrap's lists: `apt-get update` first, as on fresh images
+)
+
+
+def _apt_sources(release: str) -> tuple[str, str]:
+    """Return (path in rootfs, content) of the APT sources of a fresh install of ``release``."""
+    if release == "trixie":  # since trixie the installer writes deb822 sources
+        stanza = "Types: deb\nURIs: {uri}\nSuites: {suites}\nComponents: main\n" \
+                 "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+        content = (stanza.format(uri=MIRROR, suites=f"{release} {release}-updates") + "\n"
+                   + stanza.format(uri=SECURITY_MIRROR, suites=f"{release}-security"))
+        return "etc/apt/sources.list.d/debian.sources", content
+    return "etc/apt/sources.list", (
+        f"deb {MIRROR} {release} main\n"
+        f"deb {MIRROR} {release}-updates main\n"
+        f"deb {SECURITY_MIRROR} {release}-security main\n"
+    )
+
+
+def _image_changes(release: str) -> list[str]:
+    return [
+        "ENV container=docker",  # systemd's container detection (bullseye's 247 says kvm otherwise)
+        'CMD ["/sbin/init"]',
+        f"LABEL {IMAGE_LABEL}=1 {RELEASE_LABEL}={release}",
+    ]
+
+
+def recipe(release: str) -> dict[str, object]:
+    """Everything that determines an image's content; its hash is part of the tag."""
+    if release not in RELEASES:
+        raise ValueError(f"Unknown release {release!r}; expected one of {', '.join(RELEASES)}")
+    return {
+        "version": RECIPE_VERSION,
+        "release": release,
+        "mirror": MIRROR,
+        "packages": PACKAGES,
+        "sources": _apt_sources(release),
+        "removed": REMOVED_PATHS,
+        "changes": _image_changes(release),
+    }
+
+
+def image_tag(release: str) -> str:
+    """Return ``omeroweb-deploy/debian:<release>-<recipe hash>``."""
+    digest = hashlib.sha256(json.dumps(recipe(release), sort_keys=True).encode()).hexdigest()
+    return f"{IMAGE_REPOSITORY}:{release}-{digest[:12]}"
+
+
+def _image_exists(client: docker.DockerClient, tag: str) -> bool:
+    try:
+        client.images.get(tag)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+def _ensure_host_tools(log: Log) -> None:
+    missing = [tool for tool in ("debootstrap", "tar") if shutil.which(tool) is None]
+    if missing:
+        apt_install(["debootstrap", "debian-archive-keyring", "tar"], log)
+
+
+def _remove_tree(path: Path) -> None:
+    """Delete a build tree, first unmounting anything a crashed debootstrap left mounted in it."""
+    if not path.exists():
+        return
+    root = str(path.resolve())
+    with open("/proc/self/mounts") as mounts:
+        points = [line.split()[1] for line in mounts]
+    for point in sorted((p for p in points if p.startswith(root + "/")), reverse=True):
+        subprocess.run(["umount", "-l", point], check=False)
+    shutil.rmtree(path)
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    if not path.exists():
+        return "(no log)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _debootstrap(release: str, rootfs: Path, log_path: Path) -> None:
+    command = [
+        "debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
+        release, str(rootfs), MIRROR,
+    ]
+    with open(log_path, "w") as log_file:
+        result = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=log_file,
+                                stderr=subprocess.STDOUT, check=False)
+    if result.returncode != 0:
+        inner_log = rootfs / "debootstrap" / "debootstrap.log"
+        raise RuntimeError(
+            f"debootstrap {release} failed (exit {result.returncode}); see {log_path}:\n"
+            f"{_tail(log_path)}\n--- {inner_log}:\n{_tail(inner_log)}"
+        )
+
+
+def _post_steps(release: str, rootfs: Path) -> None:
+    """Turn the debootstrapped tree into a fresh server: apt sources, machine-id, no caches."""
+    for pattern in REMOVED_PATHS:
+        for path in rootfs.glob(pattern):
+            path.unlink()
+    sources_path, sources = _apt_sources(release)
+    (rootfs / "etc/apt/sources.list").unlink(missing_ok=True)
+    (rootfs / sources_path).write_text(sources)
+    (rootfs / "etc/hostname").write_text("localhost\n")
+    # Empty machine-id: systemd generates one per container at boot.
+    (rootfs / "etc/machine-id").write_text("")
+
+
+def _import(client: docker.DockerClient, rootfs: Path, release: str, tag: str) -> None:
+    repository, version = tag.rsplit(":", 1)
+    tar = subprocess.Popen(["tar", "-C", str(rootfs), "--numeric-owner", "-c", "."],
+                           stdout=subprocess.PIPE)
+    assert tar.stdout is not None
+    try:
+        client.api.import_image_from_data(tar.stdout, repository=repository, tag=version,
+                                          changes=_image_changes(release))
+    finally:
+        tar.stdout.close()
+        tar.wait()
+    if tar.returncode != 0 or not _image_exists(client, tag):
+        raise RuntimeError(f"Importing {rootfs} as {tag} failed (tar exit {tar.returncode})")
+
+
+def ensure_image(release: str, log: Log = print) -> str:
+    """Return the tag of the image for ``release``, building it first if the engine lacks it."""
+    tag = image_tag(release)
+    client = docker_client(log)
+    if _image_exists(client, tag):
+        return tag
+    _ensure_host_tools(log)
+    with file_lock(f"image-{release}"):
+        if _image_exists(client, tag):  # another process built it while we waited
+            return tag
+        build_dir = cache_dir() / "build"
+        build_dir.mkdir(exist_ok=True)
+        rootfs = build_dir / tag.rsplit(":", 1)[1]
+        log_path = build_dir / f"{release}.log"
+        for leftover in build_dir.glob(f"{release}-*"):  # from crashed builds
+            _remove_tree(leftover)
+        log(f"image {tag}: debootstrap {release} (log: {log_path})")
+        started = time.monotonic()
+        try:
+            _debootstrap(release, rootfs, log_path)
+            _post_steps(release, rootfs)
+            _import(client, rootfs, release, tag)
+        finally:
+            _remove_tree(rootfs)
+        log(f"image {tag}: built in {time.monotonic() - started:.0f}s")
+    return tag
+
+
+def ensure_images(releases: Iterable[str] = RELEASES, log: Log = print) -> dict[str, str]:
+    """Ensure several images, building missing ones in parallel; return ``{release: tag}``."""
+    wanted = list(dict.fromkeys(releases))
+    client = docker_client(log)  # start the engine and install host tools before the threads
+    if any(not _image_exists(client, image_tag(release)) for release in wanted):
+        _ensure_host_tools(log)
+    with ThreadPoolExecutor(max_workers=max(1, len(wanted))) as pool:
+        tags = pool.map(lambda release: ensure_image(release, log), wanted)
+        return dict(zip(wanted, tags))
