@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from io import StringIO
 from typing import Any, Mapping
 
@@ -30,6 +31,22 @@ from .prerequisites import staging_dir
 
 TAGS = ("config", "gunicorn")
 WHITENOISE = {"index": 0, "class": "whitenoise.middleware.WhiteNoiseMiddleware"}
+NGINX_EXTRA = "omero.web.nginx_server_extra_config"
+
+
+def nginx_server_extra_config(config: Mapping[str, Any]) -> list[str]:
+    """
+    The generated NGINX site sets ``error_page 502 @maintenance`` in ``location /`` only, so
+    it does not apply once a request is handed to ``@proxy_to_app``: with OMERO.web down,
+    NGINX answers with its own error page. The same directive at server level (through
+    this property, which the generator places in the server block) is inherited there.
+    """
+    extra = config.get(NGINX_EXTRA) or []
+    if isinstance(extra, str):
+        extra = json.loads(extra)
+    prefix = str(config.get("omero.web.prefix") or "").rstrip("/")
+    directive = f"error_page 502 @maintenance{'_' + re.sub(r'[^A-Za-z0-9_]+', '', prefix) if prefix else ''};"
+    return [*extra, directive] if directive not in extra else list(extra)
 
 
 def serialise(value: Any) -> str | None:
@@ -55,6 +72,7 @@ def desired_config(ctx: Context) -> tuple[dict[str, str | None], dict[str, list]
     if settings.wsgi_args:
         to_set["omero.web.wsgi_args"] = settings.wsgi_args
     to_set.update(settings.config)
+    to_set[NGINX_EXTRA] = nginx_server_extra_config(settings.config)
     to_append: dict[str, list] = {"omero.web.middleware": [WHITENOISE]}
     for key, items in settings.config_append.items():
         merged = to_append.setdefault(key, [])

@@ -266,10 +266,10 @@ class LoginPage(FactBase):
             "    time.sleep(1)\n"
             "print('FAILED: GET %s: %s' % (url, last))\n"
         )
-        tails = "".join(f"; echo '--- {log}'; tail -n 20 {q(log)} 2>&1" for log in logs)
+        tails = "; ".join(f"echo '--- {log}'; tail -n 20 {q(log)} 2>&1" for log in logs) or ":"
         return (
             f"out=$({q(python)} -c {q(probe)} {q(url)} {int(timeout)} 2>&1); echo \"$out\"; "
-            f'case "$out" in ok) ;; *){tails};; esac; true'
+            f'case "$out" in ok) ;; *) {tails};; esac; true'
         )
 
     def process(self, output) -> str:
