@@ -77,6 +77,11 @@ def build_script(ctx: Context) -> str:
     return f"set -e; mkdir -p {work}/wheelhouse; rm -f {work}/wheelhouse/zeroc_ice-*.whl; {build}"
 
 
+def _upload_patcher():
+    yield f"mkdir -p {q(REMOTE_WORKDIR)}"
+    yield FileUploadCommand(str(PATCH_SCRIPT), f"{REMOTE_WORKDIR}/patch_zeroc_ice.py")
+
+
 @operation()
 def fetch_or_build_wheel(venv: str, script: str, builder: bool):
     """
@@ -89,7 +94,7 @@ def fetch_or_build_wheel(venv: str, script: str, builder: bool):
     ctx = current()
     if not builder or cached_wheel(ctx) or host.get_fact(IceVersion, venv=venv) == ICE_VERSION:
         return
-    yield FileUploadCommand(str(PATCH_SCRIPT), f"{REMOTE_WORKDIR}/patch_zeroc_ice.py")
+    yield from _upload_patcher()
     yield script
 
 
@@ -134,7 +139,7 @@ def install_wheel(venv: str, script: str):
         yield FileUploadCommand(local, remote)
         yield f"{pip} {q(remote)}"
         return
-    yield FileUploadCommand(str(PATCH_SCRIPT), f"{REMOTE_WORKDIR}/patch_zeroc_ice.py")
+    yield from _upload_patcher()
     yield script
     yield f"{pip} {q(REMOTE_WORKDIR)}/wheelhouse/zeroc_ice-*.whl"
 

@@ -106,6 +106,7 @@ def test_ice_source_auto(distro, url_fragment, builds, data):
         assert "github.com" not in script
     assert "patch_zeroc_ice.py" in script and "pip wheel --no-deps" in script
     assert "PUT /var/cache/omeroweb-deploy/ice/patch_zeroc_ice.py" in sim.commands
+    assert "mkdir -p /var/cache/omeroweb-deploy/ice" in sim.commands
 
 
 def test_ice_from_local_wheel_is_uploaded_not_built(tmp_path, data):
