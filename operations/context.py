@@ -10,11 +10,12 @@ import weakref
 from dataclasses import dataclass
 
 from pyinfra import host
+from pyinfra.api.exceptions import PyinfraError
 from pyinfra.context import ctx_state
 
 from .facts import HostInventory
 from .profile import APT_RELEASES, RPM_RELEASES, DistroProfile, build_profile
-from .settings import Settings, validate
+from .settings import Settings, ValidationError, validate
 
 #: Per pyinfra run (State), per host name: the context, computed once.
 _CONTEXTS: "weakref.WeakKeyDictionary[object, dict[str, Context]]" = weakref.WeakKeyDictionary()
@@ -31,6 +32,18 @@ class Context:
         if any(tag in skip for tag in section_tags):
             return False
         return not tags or any(tag in tags for tag in section_tags)
+
+
+def validate_inventory(inventory) -> None:
+    """Validate the data of every host; one error lists every bad key of every host."""
+    problems = []
+    for each in inventory:
+        try:
+            validate(each.data.dict(), each.name)
+        except ValidationError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise PyinfraError("\n".join(problems))
 
 
 def settings_for_current_host() -> Settings:
