@@ -275,6 +275,9 @@ KEYS: tuple[Key, ...] = (
         "`auto`: systemd unit when systemd is PID 1, else the init.d script.", "service"),
     Key("omero_web_healthcheck_timeout", 120, _int_range(5, 3600),
         "Seconds the final health check waits for the login page through NGINX.", "healthcheck"),
+    Key("omero_web_troubleshoot_dir", None, _optional(_str),
+        "Control-machine folder for `operations.troubleshoot.troubleshoot` (default: `./troubleshoot-<UTC timestamp>`).",
+        "troubleshoot"),
 )
 
 KEYS_BY_NAME = {key.name: key for key in KEYS}

@@ -1,0 +1,154 @@
+"""
+Walkthrough "Troubleshooting": gathers, per host and without changing it, what one looks
+at when OMERO.web misbehaves, into local files on the control machine:
+
+    pyinfra inventories/<site>.py operations.troubleshoot.troubleshoot
+
+Each piece goes to ``<dir>/<host name, sanitized>/<piece>.txt``; ``<dir>`` is the data key
+``omero_web_troubleshoot_dir`` or ``./troubleshoot-<UTC timestamp>`` (one per run).
+
+Nothing is changed on the host: the pieces are facts read while the operation executes
+and the files are written from Python, so the operation yields no command and pyinfra
+counts no change. No secret is written: the configuration comes from ``omero config get``
+(never ``--show-password``), which hides only keys ending in ``pass``/``password``; every
+other secret-looking key and each of ``omero_web_secret_config_keys`` is masked as well,
+on the host and again here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import Any
+
+from pyinfra import host, state
+from pyinfra.api import FactBase, deploy, operation
+
+from .context import Context, current, run_registry
+from .facts import omero_cmd, q
+from .healthcheck import NGINX_ERROR_LOG
+from .service import SERVICE
+from .settings import Settings, ValidationError
+
+DIR_KEY = "omero_web_troubleshoot_dir"
+TAIL_LINES = 200
+MASK = "********"
+#: Property names whose values are never written (plus omero_web_secret_config_keys).
+SECRET_NAME = r"pass$|password|secret|token"
+UNSUPPORTED = "unsupported: this omero-web has no 'omero web diagnostics' subcommand"
+
+# Reads `omero config get` on stdin and masks secret values: argv = name regex, secret keys.
+_MASK_CONFIG = r"""
+import re, sys
+pattern, secret = re.compile(sys.argv[1], re.I), set(sys.argv[2:])
+for line in sys.stdin.read().splitlines():
+    key, sep, value = line.partition("=")
+    print(key + sep + ("********" if sep and value and (key in secret or pattern.search(key)) else value))
+"""
+
+
+class CommandReport(FactBase):
+    """stdout and stderr of a read-only command, then ``[exit status N]``; never fails."""
+
+    default = list
+
+    def command(self, command: str):
+        return f'{{ {command} ; }} 2>&1; echo "[exit status $?]"'
+
+    def process(self, output) -> list[str]:
+        return list(output)
+
+
+def mask_config(lines: list[str], secret_keys: tuple[str, ...] = ()) -> list[str]:
+    """``key=value`` lines with the values of secret keys replaced by ``********``."""
+    pattern = re.compile(SECRET_NAME, re.I)
+    masked = []
+    for line in lines:
+        key, sep, value = line.partition("=")
+        if sep and value and (key in secret_keys or pattern.search(key)):
+            value = MASK
+        masked.append(key + sep + value)
+    return masked
+
+
+def pieces(settings: Settings, service_manager: str) -> dict[str, str]:
+    """Piece name -> read-only shell command (run as root) that produces it."""
+
+    def omero(*args: str) -> str:
+        return omero_cmd(settings, *args)
+
+    mask = f"{q(settings.venv + '/bin/python')} -c {q(_MASK_CONFIG)} {q(SECRET_NAME)} " + " ".join(
+        q(k) for k in settings.secret_config_keys
+    )
+    found: dict[str, str] = {
+        "omero-web-status": omero("web", "status"),
+        "omero-web-diagnostics": (
+            f"if {omero('web', '-h')} 2>&1 | grep -qw diagnostics; "
+            f"then {omero('web', 'diagnostics')}; else echo {q(UNSUPPORTED)}; fi"
+        ),
+        "omero-config": f"{omero('config', 'get')} 2>&1 | {mask}",
+    }
+    if service_manager == "systemd":
+        found["service-status"] = f"systemctl status {SERVICE} --no-pager -l"
+        found["service-journal"] = f"journalctl -u {SERVICE} -n {TAIL_LINES} --no-pager"
+    else:
+        found["service-status"] = f"/etc/init.d/{SERVICE} status"
+    found["nginx-test"] = "nginx -t"
+    found["omeroweb-log"] = f"tail -n {TAIL_LINES} {q(settings.omerodir + '/var/log/OMEROweb.log')}"
+    found["nginx-error-log"] = f"tail -n {TAIL_LINES} {q(NGINX_ERROR_LOG)}"
+    return found
+
+
+def local_dir(value: Any, host_name: str) -> str:
+    """The control-machine folder for this run: ``value`` (validated) or ``./troubleshoot-<UTC>``."""
+    if value is None:
+        stamp = run_registry("troubleshoot").setdefault("stamp", time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+        return os.path.abspath(f"troubleshoot-{stamp}")
+    if not isinstance(value, str) or not value.strip() or "\n" in value or "\0" in value:
+        raise ValidationError(host_name, [f"{DIR_KEY} = {value!r}: expected a folder path on the control machine"])
+    path = os.path.abspath(os.path.expanduser(value))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValidationError(host_name, [f"{DIR_KEY} = {value!r}: exists and is not a folder"])
+    return path
+
+
+def host_folder(base: str, host_name: str) -> str:
+    """``base/<host name>`` with every character but letters, digits, ``.``, ``_``, ``-`` as ``_``."""
+    return os.path.join(base, re.sub(r"[^A-Za-z0-9._-]+", "_", host_name).strip("._") or "host")
+
+
+@operation()
+def collect(commands: dict[str, str], folder: str, secret_keys: list[str]):
+    """
+    Write each command's output to ``folder/<piece>.txt``; changes nothing on the host.
+
+    + commands: piece name -> read-only shell command
+    + folder: local folder for this host
+    + secret_keys: property names masked in the configuration piece
+    """
+    if not state.is_executing:
+        return  # read when the operation runs, not when it is planned
+    os.makedirs(folder, exist_ok=True)
+    for piece, command in commands.items():
+        lines = host.get_fact(CommandReport, command=command)
+        if piece == "omero-config":
+            lines = mask_config(lines, tuple(secret_keys))
+        with open(os.path.join(folder, f"{piece}.txt"), "w", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+    host.log(f"troubleshooting data ({len(commands)} files) written to {folder}")
+    yield from ()
+
+
+@deploy("OMERO.web troubleshooting")
+def troubleshoot(ctx: Context | None = None) -> str:
+    """Collect status, diagnostics, service state, ``nginx -t`` and log tails; return the local folder."""
+    ctx = ctx or current()
+    folder = host_folder(local_dir(host.data.get(DIR_KEY), host.name), host.name)
+    collect(
+        name="Collect OMERO.web troubleshooting data (read only)",
+        commands=pieces(ctx.settings, ctx.profile.service_manager),
+        folder=folder,
+        secret_keys=list(ctx.settings.secret_config_keys),
+    )
+    return folder
