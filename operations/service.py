@@ -19,7 +19,7 @@ from pyinfra.operations import files, systemd, sysvinit
 from .context import Context, current
 from .facts import q
 
-TAGS = ("service",)
+TAGS = ("service", "config")  # a configuration change is applied by a restart
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 SERVICE = "omero-web"
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from io import IOBase
+from typing import Callable
 
 import pyinfra
 from pyinfra.api import Config, Inventory, State
@@ -115,32 +116,47 @@ def _recording_put_file(self, filename_or_io, remote_filename, *args, **kwargs):
     return True
 
 
-def simulate(host: SimulatedHost, data: dict | None = None, name: str = "@fake/web") -> Simulation:
-    """Plan and execute deploy.py on a fake host with ``host``'s facts; return what it did."""
-    host_data = {"fake_responses": host.responses(), "fake_delay": 0, "fake_delay_jitter": 0, **(data or {})}
-    inventory = Inventory(([(name, host_data)], {}))
+@contextmanager
+def fake_run(hosts: dict[str, SimulatedHost], data: dict | None, load: Callable[[State], None], cwd: str = ROOT):
+    """
+    Connect to fake hosts scripted with their facts, plan with ``load(state)`` (a deploy
+    file or function) and execute, as the pyinfra CLI does; yield (state, inventory).
+    Uploads are recorded on each connector as ``uploads`` and as ``PUT <path>`` commands.
+    """
+    instant = {"fake_delay": 0, "fake_delay_jitter": 0}
+    inventory = Inventory(([(n, {"fake_responses": h.responses(), **instant, **(data or {})}) for n, h in hosts.items()], {}))
     state = State(inventory, Config())
     original = FakeConnector.put_file
     FakeConnector.put_file = _recording_put_file
-    cwd = os.getcwd()
+    old_cwd = os.getcwd()
     pyinfra.is_cli = True
     try:
-        os.chdir(ROOT)
+        os.chdir(cwd)
         ctx_state.set(state)
         state.set_stage(StateStage.Connect)
         connect_all(state)
-        fake = inventory.get_host(name)
-        fake.connector.uploads = {}
+        for name in hosts:
+            inventory.get_host(name).connector.uploads = {}
         state.set_stage(StateStage.Prepare)
-        load_deploy_file(state, os.path.join(ROOT, "deploy.py"))
+        load(state)
         state.set_stage(StateStage.Execute)
         run_ops(state)
-        operations = [", ".join(state.get_op_meta(h).names) for h in state.get_op_order()]
-        return Simulation(list(fake.connector.executed_commands), dict(fake.connector.uploads), operations)
+        yield state, inventory
     finally:
         FakeConnector.put_file = original
         pyinfra.is_cli = False
-        os.chdir(cwd)
+        os.chdir(old_cwd)
         state.set_stage(StateStage.Disconnect)
         disconnect_all(state)
         ctx_state.reset()
+
+
+def simulate(host: SimulatedHost, data: dict | None = None, name: str = "@fake/web") -> Simulation:
+    """Plan and execute deploy.py on a fake host with ``host``'s facts; return what it did."""
+    with fake_run({name: host}, data, lambda state: load_deploy_file(state, os.path.join(ROOT, "deploy.py"))) as (
+        state,
+        inventory,
+    ):
+        connector = inventory.get_host(name).connector
+        operations = [", ".join(state.get_op_meta(h).names) for h in state.get_op_order()]
+        return Simulation(list(connector.executed_commands), dict(connector.uploads), operations)

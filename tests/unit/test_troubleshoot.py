@@ -8,20 +8,13 @@ run locally against a stub ``omero``.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyinfra
 import pytest
-from pyinfra.api import Config, Inventory, State
-from pyinfra.api.connect import connect_all, disconnect_all
-from pyinfra.api.operations import run_ops
-from pyinfra.api.state import StateStage
-from pyinfra.context import ctx_state
 from pyinfra_cli.util import load_func
 
 from operations import settings as settings_module
@@ -30,7 +23,7 @@ from operations.facts import omero_cmd, q
 from operations.maintenance import clearsessions, restart
 from operations.settings import Key, ValidationError, validate
 from operations.troubleshoot import CommandReport, troubleshoot
-from tests.unit.simulate import SimulatedHost
+from tests.unit.simulate import SimulatedHost, fake_run
 
 PASSWORD = "hunter2-Pa55"
 DJANGO_SECRET = "django-s3cret-key"
@@ -87,21 +80,8 @@ class Run:
 
 
 def run(func, hosts: dict[str, SimulatedHost], data: dict, cwd: Path) -> Run:
-    """Plan and execute ``func`` as ``pyinfra INVENTORY module.func`` does, on fake hosts (as simulate())."""
-    instant = {"fake_delay": 0, "fake_delay_jitter": 0}
-    inventory = Inventory(([(n, {"fake_responses": h.responses(), **instant, **data}) for n, h in hosts.items()], {}))
-    state = State(inventory, Config())
-    old_cwd = os.getcwd()
-    pyinfra.is_cli = True
-    try:
-        os.chdir(cwd)
-        ctx_state.set(state)
-        state.set_stage(StateStage.Connect)
-        connect_all(state)
-        state.set_stage(StateStage.Prepare)
-        load_func(state, func)
-        state.set_stage(StateStage.Execute)
-        run_ops(state)
+    """Plan and execute ``func`` as ``pyinfra INVENTORY module.func`` does, on fake hosts."""
+    with fake_run(hosts, data, lambda state: load_func(state, func), cwd=str(cwd)) as (state, inventory):
         commands, changed = {}, {}
         for name in hosts:
             fake = inventory.get_host(name)
@@ -110,12 +90,6 @@ def run(func, hosts: dict[str, SimulatedHost], data: dict, cwd: Path) -> Run:
             metas = [state.get_op_data_for_host(fake, h).operation_meta for h in state.get_op_order()]
             changed[name] = sum(meta.did_change() for meta in metas)
         return Run(commands, changed)
-    finally:
-        pyinfra.is_cli = False
-        os.chdir(old_cwd)
-        state.set_stage(StateStage.Disconnect)
-        disconnect_all(state)
-        ctx_state.reset()
 
 
 def read_folder(folder: Path) -> dict[str, list[str]]:
