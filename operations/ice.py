@@ -159,7 +159,7 @@ def ice(ctx: Context | None = None) -> list:
         builder = run_registry("ice-builders").setdefault(ctx.profile.abi_key, host.name) == host.name
     if shared:
         fetch_or_build_wheel(
-            name=f"Fetch or build the Ice wheel for {ctx.profile.abi_key}",
+            name="Fetch or build the Ice wheel (one host per distro + Python ABI)",
             venv=settings.venv,
             script=script,
             builder=builder,

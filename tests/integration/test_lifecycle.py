@@ -1,0 +1,130 @@
+"""
+Lifecycle behaviour on one Debian 12 systemd target reached over SSH, each step a real
+``pyinfra`` run and each check made from outside:
+
+- a tagged run touches only its sections (NGINX data with ``tags=nginx`` leaves OMERO.web
+  running untouched; a property with ``tags=config`` leaves the NGINX site untouched);
+- a property removed from the data is removed from the configuration, one set by hand stays;
+- an NGINX directive that fails ``nginx -t`` fails the deploy with nginx's message, keeps
+  the previous site in place, and NGINX keeps serving;
+- selecting an unknown tag fails before connecting, listing the valid ones.
+"""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from tests.infra.cache import cache_dir
+from tests.infra.images import ensure_image
+from tests.infra.targets import host_ca_certificates, remove_targets, start_systemd_target
+from tests.integration.pyinfra_run import run_pyinfra, write_inventory
+
+pytestmark = pytest.mark.integration
+
+SITE = "/etc/nginx/conf.d/omeroweb.conf"
+PIDFILE = "/opt/omero/web/omero-web/var/django.pid"
+
+
+@pytest.fixture(scope="module")
+def target(docker_engine):
+    target = start_systemd_target(ensure_image("bookworm"), name="lifecycle")
+    try:
+        yield target
+    finally:
+        remove_targets([target])
+
+
+@pytest.fixture(scope="module")
+def deploy(target, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("lifecycle")
+    runs = []
+
+    def run(*args: str, **data):
+        name, host_data = target.pyinfra_host()
+        host_data.update(
+            omero_web_extra_ca_certificates=host_ca_certificates(),
+            omero_web_ice_cache_dir=str(cache_dir() / "wheels"),
+            **data,
+        )
+        inventory = write_inventory(workdir / f"inventory{len(runs)}.py", {"debian12": [(name, host_data)]})
+        result = run_pyinfra(inventory, "deploy.py", *args, log=workdir / f"run{len(runs)}.log")
+        runs.append(result)
+        return result
+
+    first = run()
+    assert first.returncode == 0, first.tail()
+    return run
+
+
+def ssh(target, command: str) -> str:
+    code, out = target.ssh(command)
+    assert code == 0, out
+    return out.strip()
+
+
+def omero_config(target) -> str:
+    return ssh(target, "runuser -u omero-web -- env OMERODIR=/opt/omero/web/omero-web "
+                       "/opt/omero/web/venv3/bin/omero config get")
+
+
+def test_tags_nginx_changes_only_nginx(target, deploy):
+    pid = ssh(target, f"cat {PIDFILE}")
+    result = deploy("--data", "omero_web_tags=nginx", omero_web_nginx_server_name="omero.example.test")
+    assert result.returncode == 0, result.tail()
+    assert all(name.startswith("NGINX for OMERO.web") for name in result.changed_operations()), result.rows()
+    assert "server_name omero.example.test;" in ssh(target, f"cat {SITE}")
+    assert ssh(target, f"cat {PIDFILE}") == pid  # OMERO.web not restarted
+    response = requests.get(target.url(80, "/webclient/login/"), timeout=30)
+    assert "OMERO.web - Login" in response.text
+
+
+def test_tags_config_leaves_nginx_untouched(target, deploy):
+    before = ssh(target, f"stat -c %Y {SITE}")
+    pid = ssh(target, f"cat {PIDFILE}")
+    result = deploy(
+        "--data", "omero_web_tags=config",
+        omero_web_nginx_server_name="omero.example.test",
+        omero_web_config={"omero.web.session_cookie_age": 3600},
+    )
+    assert result.returncode == 0, result.tail()
+    changed = result.changed_operations()
+    assert "OMERO.web configuration | Apply OMERO.web configuration" in changed
+    assert not any(name.startswith("NGINX") for name in changed)
+    assert ssh(target, f"stat -c %Y {SITE}") == before
+    assert "omero.web.session_cookie_age=3600" in omero_config(target)
+    assert ssh(target, f"cat {PIDFILE}") != pid  # restarted to apply the configuration
+
+
+def test_removed_property_is_unset_and_hand_set_one_kept(target, deploy):
+    ssh(target, "runuser -u omero-web -- env OMERODIR=/opt/omero/web/omero-web "
+                "/opt/omero/web/venv3/bin/omero config set omero.web.ui.top_links '[]'")
+    result = deploy(omero_web_nginx_server_name="omero.example.test")
+    assert result.returncode == 0, result.tail()
+    config = omero_config(target)
+    assert "omero.web.session_cookie_age" not in config
+    assert "omero.web.ui.top_links=[]" in config
+    again = deploy(omero_web_nginx_server_name="omero.example.test")
+    assert again.returncode == 0 and again.changed == 0, again.changed_operations()
+
+
+def test_broken_nginx_directive_keeps_previous_site(target, deploy):
+    before = ssh(target, f"sha256sum {SITE}")
+    result = deploy(
+        omero_web_nginx_server_name="omero.example.test",
+        omero_web_config={"omero.web.nginx_server_extra_config": ["no_such_directive on;"]},
+    )
+    assert result.returncode != 0
+    assert 'unknown directive "no_such_directive"' in result.output  # nginx's own message
+    assert "the previous configuration is kept" in result.output
+    assert ssh(target, f"sha256sum {SITE}") == before
+    assert "OMERO.web - Login" in requests.get(target.url(80, "/webclient/login/"), timeout=30).text
+    fixed = deploy(omero_web_nginx_server_name="omero.example.test")  # and the next good run converges
+    assert fixed.returncode == 0, fixed.tail()
+
+
+def test_unknown_tag_fails_before_connecting(deploy):
+    result = deploy("--data", "omero_web_tags=nginx,ngnix")
+    assert result.returncode != 0
+    assert "unknown tag(s) ngnix; valid tags:" in result.output
+    assert "Connecting to hosts" not in result.output
