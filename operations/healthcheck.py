@@ -10,27 +10,44 @@ from pyinfra import host, state
 from pyinfra.api import deploy, operation
 
 from .context import Context, current
-from .facts import LoginPage, q
+from .facts import LoginPage, PathExists, q
+from .service import restart_command
+from .upgrade import previous_venv
 
 TAGS = ("healthcheck",)
 NGINX_ERROR_LOG = "/var/log/nginx/error.log"
 
 
 @operation()
-def login_page(url: str, timeout: int, python: str, logs: list[str]):
+def login_page(url: str, timeout: int, python: str, logs: list[str], previous_venv: str | None = None,
+               restart: str | None = None):
     """
     Wait (polling, up to ``timeout`` seconds) for the OMERO.web login page at ``url``.
+    After an upgrade (``previous_venv`` exists): healthy, the previous venv is removed;
+    failing, it is put back and OMERO.web restarted with ``restart``, and the check fails.
 
     + url: URL fetched on the host, through NGINX
     + timeout: seconds to wait
     + python: interpreter on the host that fetches it
     + logs: log files whose tails are shown on failure
+    + previous_venv: the copy kept by an upgrade in this run
+    + restart: command restarting OMERO.web
     """
     if not state.is_executing:
         return  # the service may not exist yet when the deploy is planned
     result = host.get_fact(LoginPage, url=url, timeout=timeout, python=python, logs=logs)
-    if result.splitlines()[:1] != ["ok"]:
-        yield f"echo {q('OMERO.web health check failed:' + chr(10) + result)} >&2; exit 1"
+    upgraded = previous_venv and previous_venv in host.get_fact(PathExists, paths=[previous_venv])
+    healthy = result.splitlines()[:1] == ["ok"]
+    if healthy:
+        if upgraded:
+            yield f"rm -rf {q(previous_venv)}"
+        return
+    message = "OMERO.web health check failed:\n" + result
+    if upgraded:
+        venv = previous_venv[: -len(".previous")]
+        yield f"rm -rf {q(venv)} && mv {q(previous_venv)} {q(venv)} && {restart}"
+        message = "Upgrade rolled back: the previous virtualenv is restored and OMERO.web restarted on it.\n" + message
+    yield f"echo {q(message)} >&2; exit 1"
 
 
 @deploy("OMERO.web health check")
@@ -45,4 +62,6 @@ def healthcheck(ctx: Context | None = None) -> None:
         timeout=settings.healthcheck_timeout,
         python=f"{settings.venv}/bin/python",
         logs=[f"{settings.omerodir}/var/log/OMEROweb.log", NGINX_ERROR_LOG],
+        previous_venv=previous_venv(settings.venv),
+        restart=restart_command(ctx.profile.service_manager),
     )

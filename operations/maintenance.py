@@ -14,14 +14,7 @@ from pyinfra.operations import server
 from .context import Context, current
 from .facts import omero_cmd
 from .healthcheck import healthcheck
-from .service import SERVICE
-
-
-def restart_command(service_manager: str) -> str:
-    """The command restarting OMERO.web with the host's service manager."""
-    if service_manager == "systemd":
-        return f"systemctl restart {SERVICE}"
-    return f"/etc/init.d/{SERVICE} restart"
+from .service import restart_command
 
 
 @deploy("OMERO.web clear sessions")

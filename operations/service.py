@@ -24,6 +24,13 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 SERVICE = "omero-web"
 
 
+def restart_command(service_manager: str) -> str:
+    """The command restarting OMERO.web with the host's service manager."""
+    if service_manager == "systemd":
+        return f"systemctl restart {SERVICE}"
+    return f"/etc/init.d/{SERVICE} restart"
+
+
 @operation()
 def initd_enabled(service: str, enable_command: list[str]):
     """

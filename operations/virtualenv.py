@@ -14,6 +14,7 @@ from pyinfra.operations import files, server
 
 from .context import Context, current
 from .facts import PathExists, UnsatisfiedRequirements, q
+from .upgrade import before_upgrade
 
 TAGS = ("venv",)
 
@@ -93,9 +94,11 @@ def omeroweb(ctx: Context | None = None) -> list:
     settings = ctx.settings
     if not ctx.selected("omeroweb"):
         return []
-    installed = pip_requirements(
-        name=f"Install {settings.version_spec} and {settings.whitenoise_spec}",
+    specs = [settings.version_spec, settings.whitenoise_spec]
+    before_upgrade(
+        name="Before upgrading: back up the configuration, keep the previous virtualenv",
         venv=settings.venv,
-        specs=[settings.version_spec, settings.whitenoise_spec],
+        specs=specs,
     )
+    installed = pip_requirements(name=f"Install {' and '.join(specs)}", venv=settings.venv, specs=specs)
     return [installed]

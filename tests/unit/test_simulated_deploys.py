@@ -176,3 +176,40 @@ def test_skip_tags(data):
     sim = simulate(SimulatedHost("debian", "12"), {**data, "omero_web_skip_tags": "healthcheck,service"})
     assert not any(op.startswith(("OMERO.web service", "OMERO.web health check")) for op in sim.operations)
     assert any(op.startswith("NGINX for OMERO.web") for op in sim.operations)
+
+
+def test_upgrade_backs_up_config_and_keeps_previous_venv(data):
+    host = SimulatedHost(
+        "debian", "12", existing_paths=("/opt/omero/web/venv3/bin/omero",),
+        extra_responses={"packaging.requirements": ["omero-web>=5.6.1"]},  # installed, spec raised
+    )
+    sim = simulate(host, data)
+    backup = sim.find(r"omero config get --show-password > /opt/omero/web/omero-web/etc/backups/config-\d{8}T\d{6}Z")
+    assert backup and backup[0].startswith("umask 077 && ")
+    assert "pip freeze > /opt/omero/web/omero-web/etc/backups/packages-" in backup[0]
+    assert sim.find(r"^install -d -m 700 -o omero-web -g omero-web /opt/omero/web/omero-web/etc/backups$")
+    keep = sim.find(r"cp -a /opt/omero/web/venv3 /opt/omero/web/venv3.previous$")
+    upgrade = sim.find(r"-m pip install --upgrade 'omero-web>=5.6.1'")
+    assert keep and upgrade and sim.commands.index(keep[0]) < sim.commands.index(upgrade[0])
+
+
+def test_fresh_install_keeps_no_previous_venv(data):
+    sim = simulate(SimulatedHost("debian", "12"), data)
+    assert not sim.find(r"cp -a .*venv3.previous|--show-password >")
+
+
+@pytest.mark.parametrize("healthy", [True, False], ids=["healthy", "failing"])
+def test_upgrade_outcome_decided_by_health_check(healthy, data):
+    host = SimulatedHost(
+        "debian", "12", systemd=False,
+        existing_paths=("/opt/omero/web/venv3/bin/omero", "/opt/omero/web/venv3.previous"),
+        extra_responses={} if healthy else {"OMERO.web - Login": ["FAILED: GET http://127.0.0.1:80/: 502"]},
+    )
+    sim = simulate(host, data)
+    if healthy:
+        assert sim.find(r"^rm -rf /opt/omero/web/venv3.previous$")
+        assert not sim.find(r"mv /opt/omero/web/venv3.previous")
+    else:
+        rollback = sim.find(r"^rm -rf /opt/omero/web/venv3 && mv /opt/omero/web/venv3.previous /opt/omero/web/venv3")
+        assert rollback and rollback[0].endswith("&& /etc/init.d/omero-web restart")
+        assert sim.find(r"Upgrade rolled back: the previous virtualenv is restored")

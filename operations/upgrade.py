@@ -1,0 +1,59 @@
+"""
+Walkthrough "OMERO.web upgrade", as one safe operation. When the pip specs are no longer
+satisfied by an existing OMERO.web install (a raised version spec), before pip changes
+anything:
+
+- the configuration is exported with ``omero config get --show-password`` to
+  ``OMERODIR/etc/backups/config-<UTC time>.properties`` (mode 0600, owner omero-web, in a
+  0700 folder) and the installed packages are listed beside it (``packages-<time>.txt``);
+- the virtualenv is copied to ``<venv>.previous``.
+
+The deploy's health check then decides: healthy, the previous venv is removed; failing,
+the previous venv is put back, OMERO.web restarted on it, and the deploy fails saying so.
+"""
+
+from __future__ import annotations
+
+import time
+
+from pyinfra import host
+from pyinfra.api import operation
+
+from .context import current
+from .facts import PathExists, UnsatisfiedRequirements, omero_cmd, q
+
+
+def previous_venv(venv: str) -> str:
+    return venv + ".previous"
+
+
+def backup_dir(omerodir: str) -> str:
+    return f"{omerodir}/etc/backups"
+
+
+@operation()
+def before_upgrade(venv: str, specs: list[str]):
+    """
+    Back up the configuration and package list and keep a copy of the venv, when an
+    installed OMERO.web is about to be upgraded (nothing on a fresh install or re-run).
+
+    + venv: the virtualenv
+    + specs: the pip requirements about to be installed
+    """
+    settings = current().settings
+    omero = f"{venv}/bin/omero"
+    if omero not in host.get_fact(PathExists, paths=[omero]):
+        return  # fresh install: nothing to keep
+    if not host.get_fact(UnsatisfiedRequirements, venv=venv, specs=specs):
+        return
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    folder, user = backup_dir(settings.omerodir), q(settings.user)
+    config, packages = f"{folder}/config-{stamp}.properties", f"{folder}/packages-{stamp}.txt"
+    yield f"install -d -m 700 -o {user} -g {user} {q(folder)}"
+    # umask 077: the export holds secrets, it is never readable by others, not even briefly
+    yield (
+        f"umask 077 && {omero_cmd(settings, 'config', 'get', '--show-password')} > {q(config)} && "
+        f"{q(venv + '/bin/python')} -m pip freeze > {q(packages)} && chown {user}:{user} {q(config)} {q(packages)}"
+    )
+    previous = previous_venv(venv)
+    yield f"rm -rf {q(previous)} && cp -a {q(venv)} {q(previous)}"

@@ -1,0 +1,141 @@
+"""
+Upgrade (walkthrough "OMERO.web upgrade") on a Debian 12 systemd target over SSH:
+
+- an older OMERO.web release is deployed, then the version spec is raised: the upgrade
+  happens in place, the configuration survives byte for byte (secrets included), a 0600
+  backup of it and a package list are left, and the site is healthy on the new release;
+- a forced failed upgrade (a release from a local index whose ``omeroweb`` package cannot
+  be imported) fails the health check: the previous virtualenv is put back, the deploy
+  fails saying so, and the old release keeps serving.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import zipfile
+
+import pytest
+import requests
+
+from tests.infra.cache import cache_dir
+from tests.infra.images import ensure_image
+from tests.infra.targets import host_ca_certificates, remove_targets, start_systemd_target
+from tests.integration.pyinfra_run import run_pyinfra, write_inventory
+
+pytestmark = pytest.mark.integration
+
+OLD, NEW = "5.32.0", "5.33.2"
+VENV = "/opt/omero/web/venv3"
+BACKUPS = "/opt/omero/web/omero-web/etc/backups"
+SECRET = {"omero.web.public.password": "s3cret-Pa55"}
+
+
+def broken_release_wheel() -> bytes:
+    """A wheel of ``omero-web 99.0`` whose ``omeroweb`` package fails to import."""
+    files = {
+        "omeroweb/__init__.py": b"raise ImportError('deliberately broken release for the rollback test')\n",
+        "omero_web-99.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: omero-web\nVersion: 99.0\n",
+        "omero_web-99.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = []
+    for name, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{name},sha256={digest},{len(data)}")
+    record.append("omero_web-99.0.dist-info/RECORD,,")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+        archive.writestr("omero_web-99.0.dist-info/RECORD", "\n".join(record) + "\n")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def target(docker_engine):
+    target = start_systemd_target(ensure_image("bookworm"), name="upgrade")
+    try:
+        yield target
+    finally:
+        remove_targets([target])
+
+
+@pytest.fixture(scope="module")
+def deploy(target, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("upgrade")
+    count = [0]
+
+    def run(**data):
+        name, host_data = target.pyinfra_host()
+        host_data.update(
+            omero_web_extra_ca_certificates=host_ca_certificates(),
+            omero_web_ice_cache_dir=str(cache_dir() / "wheels"),
+            omero_web_config=SECRET,
+            **data,
+        )
+        count[0] += 1
+        inventory = write_inventory(workdir / f"inventory{count[0]}.py", {"debian12": [(name, host_data)]})
+        return run_pyinfra(inventory, log=workdir / f"run{count[0]}.log")
+
+    return run
+
+
+def ssh(target, command: str) -> str:
+    code, out = target.ssh(command)
+    assert code == 0, out
+    return out.strip()
+
+
+def installed_version(target) -> str:
+    return ssh(target, f"{VENV}/bin/python -m pip show omero-web | sed -n 's/^Version: //p'")
+
+
+def full_config(target) -> str:
+    return ssh(target, f"runuser -u omero-web -- env OMERODIR=/opt/omero/web/omero-web {VENV}/bin/omero config get --show-password")
+
+
+def login(target) -> str:
+    return requests.get(target.url(80, "/webclient/login/"), timeout=30).text
+
+
+def test_upgrade_in_place_keeps_configuration(target, deploy):
+    first = deploy(omero_web_version_spec=f"omero-web=={OLD}")
+    assert first.returncode == 0, first.tail()
+    assert installed_version(target) == OLD
+    before = full_config(target)
+    assert "s3cret-Pa55" in before
+
+    upgraded = deploy(omero_web_version_spec=f"omero-web>={NEW}")
+    assert upgraded.returncode == 0, upgraded.tail()
+    assert installed_version(target) == NEW
+    assert full_config(target) == before  # byte for byte, secrets included
+    assert "OMERO.web - Login" in login(target)
+    assert ssh(target, f"test -e {VENV}.previous || echo gone") == "gone"  # removed once healthy
+
+    listing = ssh(target, f"stat -c '%a %U %n' {BACKUPS} {BACKUPS}/*").splitlines()
+    assert listing[0] == f"700 omero-web {BACKUPS}"
+    configs = [line for line in listing if "/config-" in line]
+    assert len(configs) == 1 and configs[0].startswith("600 omero-web ")
+    backup = configs[0].split(" ", 2)[2]
+    assert ssh(target, f"cat {backup}") == before
+    assert any("/packages-" in line for line in listing)
+    assert f"omero-web=={OLD}" in ssh(target, f"cat {BACKUPS}/packages-*.txt")
+
+
+def test_failed_upgrade_rolls_back(target, deploy):
+    index = "/srv/broken-index"
+    wheel = broken_release_wheel()
+    ssh(target, f"mkdir -p {index}/omero-web && echo {base64.b64encode(wheel).decode()} | base64 -d "
+                f"> {index}/omero-web/omero_web-99.0-py3-none-any.whl && "
+                f"echo '<a href=\"omero_web-99.0-py3-none-any.whl\">omero_web-99.0-py3-none-any.whl</a>' "
+                f"> {index}/omero-web/index.html")
+    failed = deploy(
+        omero_web_version_spec="omero-web==99.0",
+        omero_web_pip_extra_index_urls=[f"file://{index}"],
+        omero_web_healthcheck_timeout=30,
+    )
+    assert failed.returncode != 0
+    assert "Upgrade rolled back: the previous virtualenv is restored" in failed.output
+    assert installed_version(target) == NEW
+    assert "OMERO.web - Login" in login(target)
