@@ -274,3 +274,15 @@ class LoginPage(FactBase):
 
     def process(self, output) -> str:
         return "\n".join(output)
+
+
+class CommandOutput(FactBase):
+    """Combined output of a read-only check command, ending with ``exit=<status>``."""
+
+    default = str
+
+    def command(self, command: str):
+        return f"( {command} ) 2>&1; echo \"exit=$?\""
+
+    def process(self, output) -> str:
+        return "\n".join(output)

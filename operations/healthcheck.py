@@ -12,7 +12,7 @@ from pyinfra.api import deploy, operation
 from .context import Context, current
 from .facts import LoginPage, PathExists, q
 from .service import restart_command
-from .upgrade import previous_venv
+from .upgrade import previous_venv, rollback
 
 TAGS = ("healthcheck",)
 NGINX_ERROR_LOG = "/var/log/nginx/error.log"
@@ -44,9 +44,8 @@ def login_page(url: str, timeout: int, python: str, logs: list[str], previous_ve
         return
     message = "OMERO.web health check failed:\n" + result
     if upgraded:
-        venv = previous_venv[: -len(".previous")]
-        yield f"rm -rf {q(venv)} && mv {q(previous_venv)} {q(venv)} && {restart}"
-        message = "Upgrade rolled back: the previous virtualenv is restored and OMERO.web restarted on it.\n" + message
+        yield from rollback(previous_venv[: -len(".previous")], restart, message)
+        return
     yield f"echo {q(message)} >&2; exit 1"
 
 

@@ -8,19 +8,20 @@ anything:
   0700 folder) and the installed packages are listed beside it (``packages-<time>.txt``);
 - the virtualenv is copied to ``<venv>.previous``.
 
-The deploy's health check then decides: healthy, the previous venv is removed; failing,
-the previous venv is put back, OMERO.web restarted on it, and the deploy fails saying so.
+Right after pip, the new venv must import OMERO.web and run ``omero web``; at the end the
+deploy's health check decides. Healthy, the previous venv is removed; failing either
+check, it is put back, OMERO.web restarted on it, and the deploy fails saying so.
 """
 
 from __future__ import annotations
 
 import time
 
-from pyinfra import host
+from pyinfra import host, state
 from pyinfra.api import operation
 
 from .context import current
-from .facts import PathExists, UnsatisfiedRequirements, omero_cmd, q
+from .facts import CommandOutput, PathExists, UnsatisfiedRequirements, omero_cmd, q
 
 
 def previous_venv(venv: str) -> str:
@@ -57,3 +58,32 @@ def before_upgrade(venv: str, specs: list[str]):
     )
     previous = previous_venv(venv)
     yield f"rm -rf {q(previous)} && cp -a {q(venv)} {q(previous)}"
+
+
+def rollback(venv: str, restart: str, reason: str):
+    """Commands putting the previous venv back, restarting OMERO.web, and failing with ``reason``."""
+    previous = previous_venv(venv)
+    yield f"rm -rf {q(venv)} && mv {q(previous)} {q(venv)} && {restart}"
+    message = f"Upgrade rolled back: the previous virtualenv is restored and OMERO.web restarted on it.\n{reason}"
+    yield f"echo {q(message)} >&2; exit 1"
+
+
+@operation()
+def verify_upgrade(venv: str, restart: str):
+    """
+    After an upgrade in this run, check that the new venv imports OMERO.web and runs
+    ``omero web``; otherwise roll back at once (later steps would need both).
+
+    + venv: the virtualenv
+    + restart: command restarting OMERO.web
+    """
+    if not state.is_executing:
+        return
+    previous = previous_venv(venv)
+    if previous not in host.get_fact(PathExists, paths=[previous]):
+        return
+    settings = current().settings
+    check = f"{q(venv + '/bin/python')} -c 'import omeroweb' && {omero_cmd(settings, 'web', '-h')} > /dev/null"
+    output = host.get_fact(CommandOutput, command=check)
+    if output.splitlines()[-1:] != ["exit=0"]:
+        yield from rollback(venv, restart, "The upgraded OMERO.web does not start:\n" + output)

@@ -14,7 +14,8 @@ from pyinfra.operations import files, server
 
 from .context import Context, current
 from .facts import PathExists, UnsatisfiedRequirements, q
-from .upgrade import before_upgrade
+from .service import restart_command
+from .upgrade import before_upgrade, verify_upgrade
 
 TAGS = ("venv",)
 
@@ -101,4 +102,9 @@ def omeroweb(ctx: Context | None = None) -> list:
         specs=specs,
     )
     installed = pip_requirements(name=f"Install {' and '.join(specs)}", venv=settings.venv, specs=specs)
+    verify_upgrade(
+        name="After upgrading: OMERO.web imports and runs, else roll back",
+        venv=settings.venv,
+        restart=restart_command(ctx.profile.service_manager),
+    )
     return [installed]

@@ -203,7 +203,10 @@ def test_upgrade_outcome_decided_by_health_check(healthy, data):
     host = SimulatedHost(
         "debian", "12", systemd=False,
         existing_paths=("/opt/omero/web/venv3/bin/omero", "/opt/omero/web/venv3.previous"),
-        extra_responses={} if healthy else {"OMERO.web - Login": ["FAILED: GET http://127.0.0.1:80/: 502"]},
+        extra_responses={"import omeroweb": ["exit=0"]} if healthy else {
+            "import omeroweb": ["exit=0"],
+            "OMERO.web - Login": ["FAILED: GET http://127.0.0.1:80/: 502"],
+        },
     )
     sim = simulate(host, data)
     if healthy:
@@ -213,3 +216,16 @@ def test_upgrade_outcome_decided_by_health_check(healthy, data):
         rollback = sim.find(r"^rm -rf /opt/omero/web/venv3 && mv /opt/omero/web/venv3.previous /opt/omero/web/venv3")
         assert rollback and rollback[0].endswith("&& /etc/init.d/omero-web restart")
         assert sim.find(r"Upgrade rolled back: the previous virtualenv is restored")
+
+
+def test_upgrade_that_cannot_import_rolls_back_before_nginx(data):
+    host = SimulatedHost(
+        "debian", "12",
+        existing_paths=("/opt/omero/web/venv3/bin/omero", "/opt/omero/web/venv3.previous"),
+        extra_responses={"import omeroweb": ["ImportError: deliberately broken", "exit=1"]},
+    )
+    sim = simulate(host, data)
+    rollback = sim.find(r"^rm -rf /opt/omero/web/venv3 && mv /opt/omero/web/venv3.previous /opt/omero/web/venv3")
+    assert rollback and rollback[0].endswith("&& systemctl restart omero-web")
+    failure = sim.find(r"Upgrade rolled back")[0]
+    assert "The upgraded OMERO.web does not start" in failure and "deliberately broken" in failure
