@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 import subprocess
 import sys
 import time
@@ -66,3 +67,53 @@ def run_pyinfra(inventory: Path, *args: str, log: Path | None = None, timeout: f
     if log:
         log.write_text(output)
     return Run(result.returncode, output, time.monotonic() - started)
+
+
+def target_data(target, **data) -> tuple[str, dict]:
+    """A test target's inventory entry with the data every test deploy needs."""
+    from tests.infra.cache import cache_dir
+    from tests.infra.targets import host_ca_certificates
+
+    name, host_data = target.pyinfra_host()
+    host_data.update(
+        omero_web_extra_ca_certificates=host_ca_certificates(),  # the TLS proxy of this environment
+        omero_web_ice_cache_dir=str(cache_dir() / "wheels"),
+        **data,
+    )
+    return name, host_data
+
+
+class Deployer:
+    """Runs ``pyinfra INVENTORY deploy.py ARGS`` on one target, with data per call; keeps logs."""
+
+    def __init__(self, target, workdir: Path, group: str, **defaults):
+        self.target, self.workdir, self.group, self.defaults = target, workdir, group, defaults
+        self.runs: list[Run] = []
+
+    def __call__(self, *args: str, **data) -> Run:
+        number = len(self.runs) + 1
+        entry = target_data(self.target, **{**self.defaults, **data})
+        inventory = write_inventory(self.workdir / f"inventory{number}.py", {self.group: [entry]})
+        run = run_pyinfra(inventory, "deploy.py", *args, log=self.workdir / f"run{number}.log")
+        self.runs.append(run)
+        return run
+
+
+def ssh_ok(target, command: str) -> str:
+    """Run a command on a systemd target over SSH; it must succeed; return its stripped output."""
+    code, out = target.ssh(command)
+    assert code == 0, out
+    return out.strip()
+
+
+@contextmanager
+def systemd_target(release: str, name: str):
+    """A systemd target of ``release`` reached over SSH, removed afterwards."""
+    from tests.infra.images import ensure_image
+    from tests.infra.targets import remove_targets, start_systemd_target
+
+    target = start_systemd_target(ensure_image(release), name=name)
+    try:
+        yield target
+    finally:
+        remove_targets([target])

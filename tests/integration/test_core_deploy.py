@@ -18,8 +18,8 @@ import requests
 
 from tests.infra.cache import cache_dir
 from tests.infra.images import ensure_images
-from tests.infra.targets import host_ca_certificates, remove_targets, start_plain_target, start_systemd_target
-from tests.integration.pyinfra_run import run_pyinfra, write_inventory
+from tests.infra.targets import remove_targets, start_plain_target, start_systemd_target
+from tests.integration.pyinfra_run import run_pyinfra, target_data, write_inventory
 
 pytestmark = pytest.mark.integration
 
@@ -39,13 +39,8 @@ def fleet(docker_engine, tmp_path_factory):
             targets[f"plain-{release}"] = start_plain_target(images[release], name=f"core-plain-{release}")
         workdir = tmp_path_factory.mktemp("core")
         groups: dict[str, list] = {}
-        for label, target in targets.items():
-            name, data = target.pyinfra_host()
-            data.update(
-                omero_web_extra_ca_certificates=host_ca_certificates(),
-                omero_web_ice_cache_dir=str(cache_dir() / "wheels"),
-            )
-            groups.setdefault(RELEASES[target.release], []).append((name, data))
+        for target in targets.values():
+            groups.setdefault(RELEASES[target.release], []).append(target_data(target))
         inventory = write_inventory(workdir / "inventory.py", groups)
         first = run_pyinfra(inventory, log=workdir / "first.log")
         yield {"targets": targets, "inventory": inventory, "workdir": workdir, "first": first}

@@ -15,10 +15,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.infra.cache import cache_dir
-from tests.infra.images import ensure_image
-from tests.infra.targets import host_ca_certificates, remove_targets, start_systemd_target
-from tests.integration.pyinfra_run import run_pyinfra, write_inventory
+from tests.integration.pyinfra_run import Deployer, ssh_ok as ssh, systemd_target
 
 pytestmark = pytest.mark.integration
 
@@ -28,39 +25,16 @@ PIDFILE = "/opt/omero/web/omero-web/var/django.pid"
 
 @pytest.fixture(scope="module")
 def target(docker_engine):
-    target = start_systemd_target(ensure_image("bookworm"), name="lifecycle")
-    try:
+    with systemd_target("bookworm", "lifecycle") as target:
         yield target
-    finally:
-        remove_targets([target])
 
 
 @pytest.fixture(scope="module")
 def deploy(target, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("lifecycle")
-    runs = []
-
-    def run(*args: str, **data):
-        name, host_data = target.pyinfra_host()
-        host_data.update(
-            omero_web_extra_ca_certificates=host_ca_certificates(),
-            omero_web_ice_cache_dir=str(cache_dir() / "wheels"),
-            **data,
-        )
-        inventory = write_inventory(workdir / f"inventory{len(runs)}.py", {"debian12": [(name, host_data)]})
-        result = run_pyinfra(inventory, "deploy.py", *args, log=workdir / f"run{len(runs)}.log")
-        runs.append(result)
-        return result
-
+    run = Deployer(target, tmp_path_factory.mktemp("lifecycle"), "debian12")
     first = run()
     assert first.returncode == 0, first.tail()
     return run
-
-
-def ssh(target, command: str) -> str:
-    code, out = target.ssh(command)
-    assert code == 0, out
-    return out.strip()
 
 
 def omero_config(target) -> str:

@@ -19,10 +19,7 @@ import zipfile
 import pytest
 import requests
 
-from tests.infra.cache import cache_dir
-from tests.infra.images import ensure_image
-from tests.infra.targets import host_ca_certificates, remove_targets, start_systemd_target
-from tests.integration.pyinfra_run import run_pyinfra, write_inventory
+from tests.integration.pyinfra_run import Deployer, ssh_ok as ssh, systemd_target
 
 pytestmark = pytest.mark.integration
 
@@ -54,37 +51,13 @@ def broken_release_wheel() -> bytes:
 
 @pytest.fixture(scope="module")
 def target(docker_engine):
-    target = start_systemd_target(ensure_image("bookworm"), name="upgrade")
-    try:
+    with systemd_target("bookworm", "upgrade") as target:
         yield target
-    finally:
-        remove_targets([target])
 
 
 @pytest.fixture(scope="module")
 def deploy(target, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("upgrade")
-    count = [0]
-
-    def run(**data):
-        name, host_data = target.pyinfra_host()
-        host_data.update(
-            omero_web_extra_ca_certificates=host_ca_certificates(),
-            omero_web_ice_cache_dir=str(cache_dir() / "wheels"),
-            omero_web_config=SECRET,
-            **data,
-        )
-        count[0] += 1
-        inventory = write_inventory(workdir / f"inventory{count[0]}.py", {"debian12": [(name, host_data)]})
-        return run_pyinfra(inventory, log=workdir / f"run{count[0]}.log")
-
-    return run
-
-
-def ssh(target, command: str) -> str:
-    code, out = target.ssh(command)
-    assert code == 0, out
-    return out.strip()
+    return Deployer(target, tmp_path_factory.mktemp("upgrade"), "debian12", omero_web_config=SECRET)
 
 
 def installed_version(target) -> str:
