@@ -56,6 +56,15 @@ def test_trailing_slash_removed_from_paths():
         ({"omero_web_wsgi_workers": True}, "expected a whole number"),
         ({"omero_web_pip_index_url": "pypi.example.org"}, "expected an http://"),
         ({"omero_web_nginx_server_name": "a;b"}, "host names"),
+        ({"omero_web_healthcheck_timeout": 0}, "omero_web_healthcheck_timeout = 0: expected a whole number from 5"),
+        ({"omero_web_server_port": "4064x"}, "omero_web_server_port = '4064x'"),
+        ({"omero_web_ice_source": "pip"}, "expected one of: auto, build, wheel"),
+        ({"omero_web_pip_extra_index_urls": ["ftp://mirror"]}, "expected an http://, https:// or file:// URL"),
+        ({"omero_web_wsgi_worker_class": "eventlet"}, "expected one of: sync, gevent"),
+        ({"omero_web_config": {"omero.web.x": {1, 2}}}, "expected a string, number, boolean, list or mapping"),
+        ({"omero_web_python": "python3"}, "omero_web_python = 'python3': expected an absolute path"),
+        ({"omero_web_ice_source": "wheel", "omero_web_ice_wheel": "https://example.org/ice.tar.gz"}, "ending in .whl"),
+        ({"omero_web_omerodir": "/opt/omero web"}, "without spaces"),
     ],
 )
 def test_bad_input_names_key_value_and_expectation(data, fragment):
