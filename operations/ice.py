@@ -65,7 +65,8 @@ def build_script(ctx: Context) -> str:
         f"{python} -m pip download --no-deps --no-binary :all: {q(ICE_SDIST)} -d {work}/src && "
         f"tar -xzf {work}/src/zeroc-ice-{ICE_VERSION}.tar.gz -C {work}/src && "
         f"{python} {work}/patch_zeroc_ice.py {work}/src/zeroc-ice-{ICE_VERSION} && "
-        f"{python} -m pip wheel --no-deps {work}/src/zeroc-ice-{ICE_VERSION} -w {work}/wheelhouse"
+        # PIP_USE_PEP517: pip 21 (the last for Python 3.6) otherwise needs the wheel package; newer pips ignore it
+        f"PIP_USE_PEP517=1 {python} -m pip wheel --no-deps {work}/src/zeroc-ice-{ICE_VERSION} -w {work}/wheelhouse"
     )
     url = wheel_url(ctx)
     if url:
