@@ -174,16 +174,6 @@ class IceVersion(FactBase):
         return output[0].strip() if output else None
 
 
-class FileSha256(FactBase):
-    """sha256 of a file, or None when it does not exist."""
-
-    def command(self, path: str):
-        return f"[ -f {q(path)} ] && sha256sum {q(path)} | cut -d' ' -f1 || true"
-
-    def process(self, output) -> Optional[str]:
-        return output[0].strip() if output else None
-
-
 class FirstFile(FactBase):
     """Name of the first file matching a glob in a directory, or None."""
 

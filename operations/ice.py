@@ -40,6 +40,13 @@ def cached_wheel(ctx: Context) -> str | None:
     return found[0] if found else None
 
 
+def local_wheel(settings) -> str | None:
+    """The control machine's wheel file named by ``omero_web_ice_wheel``, if that is what is configured."""
+    if settings.ice_source == "wheel" and "://" not in settings.ice_wheel:
+        return settings.ice_wheel
+    return None
+
+
 def wheel_url(ctx: Context) -> str | None:
     """The wheel URL used before any build: the configured one, or the distro default in auto mode."""
     settings = ctx.settings
@@ -131,9 +138,7 @@ def install_wheel(venv: str, script: str):
     if host.get_fact(IceVersion, venv=venv) == ICE_VERSION:
         return
     pip = f"{q(venv + '/bin/python')} -m pip install --no-deps --force-reinstall"
-    local = cached_wheel(ctx)
-    if ctx.settings.ice_source == "wheel" and "://" not in ctx.settings.ice_wheel:
-        local = ctx.settings.ice_wheel
+    local = local_wheel(ctx.settings) or cached_wheel(ctx)
     if local:
         remote = f"{REMOTE_WORKDIR}/upload/{os.path.basename(local)}"
         yield f"mkdir -p {q(REMOTE_WORKDIR)}/upload"
@@ -153,7 +158,7 @@ def ice(ctx: Context | None = None) -> list:
         return []
     settings = ctx.settings
     script = build_script(ctx)
-    shared = not (settings.ice_source == "wheel" and "://" not in settings.ice_wheel)
+    shared = not local_wheel(settings)  # a wheel fetched or built once is shared with the fleet
     builder = False
     if shared and not cached_wheel(ctx) and host.get_fact(IceVersion, venv=settings.venv) != ICE_VERSION:
         # ABI key -> the host that fetches or builds the wheel for it in this run
