@@ -46,7 +46,8 @@ def nginx_server_extra_config(config: Mapping[str, Any]) -> list[str]:
         extra = json.loads(extra)
     prefix = str(config.get("omero.web.prefix") or "").rstrip("/")
     directive = f"error_page 502 @maintenance{'_' + re.sub(r'[^A-Za-z0-9_]+', '', prefix) if prefix else ''};"
-    return [*extra, directive] if directive not in extra else list(extra)
+    # Hardening: no NGINX version in headers and error pages.
+    return [*extra, *(d for d in (directive, "server_tokens off;") if d not in extra)]
 
 
 def serialise(value: Any) -> str | None:
