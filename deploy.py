@@ -6,23 +6,40 @@ Install, configure and run OMERO.web as the walkthroughs describe:
 Only composes the sections in ``operations/``; each can also run alone, e.g.
 ``pyinfra inventories/<site>.py operations.nginx.nginx``, or be chosen by tag with
 ``--data omero_web_tags=nginx,config`` / ``--data omero_web_skip_tags=healthcheck``.
+Hosts only in the ``omero_server`` group (``omero_web_omero_server_group``) are
+OMERO.servers: they get the server-side settings for OMERO clients and nothing else.
 """
 
+from operations.apps import apps
 from operations.config import config
 from operations.context import current
+from operations.customization import customization
 from operations.healthcheck import healthcheck
 from operations.ice import ice
+from operations.maintenance import sessions
 from operations.nginx import nginx
 from operations.prerequisites import prerequisites
+from operations.redis import redis
 from operations.selinux import selinux
 from operations.service import service
 from operations.virtualenv import omeroweb, venv
 
 ctx = current()  # validates the data and reads the facts before any operation is planned
 
-package_changes = prerequisites(ctx)
-app_changes = [*package_changes, *venv(ctx), *ice(ctx), *omeroweb(ctx), *config(ctx)]
-selinux(ctx)
-nginx(ctx)
-service(ctx, app_changes=app_changes)
-healthcheck(ctx)
+if "web" in ctx.roles:
+    package_changes = prerequisites(ctx)
+    app_changes = [
+        *package_changes,
+        *venv(ctx),
+        *ice(ctx),
+        *omeroweb(ctx),
+        *apps(ctx),
+        *config(ctx),
+        *customization(ctx),
+    ]
+    redis(ctx)
+    selinux(ctx)
+    nginx(ctx)
+    service(ctx, app_changes=app_changes)
+    sessions(ctx)
+    healthcheck(ctx)

@@ -26,20 +26,22 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, deploy, operation
 
 from .context import Context, current
+from .features import combined
 from .facts import OmeroWebConfig, managed_state_path, omero_cmd, q
 from .prerequisites import staging_dir
 
-TAGS = ("config", "gunicorn")
+TAGS = ("config", "gunicorn", "cors", "redis", "apps", "https", "sessions", "customization", "publishing")
 WHITENOISE = {"index": 0, "class": "whitenoise.middleware.WhiteNoiseMiddleware"}
 NGINX_EXTRA = "omero.web.nginx_server_extra_config"
 
 
-def nginx_server_extra_config(config: Mapping[str, Any]) -> list[str]:
+def nginx_server_extra_config(config: Mapping[str, Any], feature_directives=()) -> list[str]:
     """
     The generated NGINX site sets ``error_page 502 @maintenance`` in ``location /`` only, so
     it does not apply once a request is handed to ``@proxy_to_app``: with OMERO.web down,
     NGINX answers with its own error page. The same directive at server level (through
     this property, which the generator places in the server block) is inherited there.
+    Features add their own server-level directives (TLS, publication redirects).
     """
     extra = config.get(NGINX_EXTRA) or []
     if isinstance(extra, str):
@@ -47,7 +49,8 @@ def nginx_server_extra_config(config: Mapping[str, Any]) -> list[str]:
     prefix = str(config.get("omero.web.prefix") or "").rstrip("/")
     directive = f"error_page 502 @maintenance{'_' + re.sub(r'[^A-Za-z0-9_]+', '', prefix) if prefix else ''};"
     # Hardening: no NGINX version in headers and error pages.
-    return [*extra, *(d for d in (directive, "server_tokens off;") if d not in extra)]
+    ours = (directive, "server_tokens off;", *feature_directives)
+    return [*extra, *(d for d in ours if d not in extra)]
 
 
 def serialise(value: Any) -> str | None:
@@ -63,26 +66,29 @@ def serialise(value: Any) -> str | None:
 
 def desired_config(ctx: Context) -> tuple[dict[str, str | None], dict[str, list]]:
     """The properties to set (None: unset) and the list items to append, from the data."""
-    settings, profile = ctx.settings, ctx.profile
+    settings = ctx.settings
+    features = combined(ctx)
     to_set: dict[str, Any] = {
         "omero.web.server_list": [[settings.server_host, settings.server_port, settings.server_name]],
-        "omero.web.wsgi_workers": settings.wsgi_workers or 2 * profile.cpus + 1,
     }
-    if settings.wsgi_worker_class:
-        to_set["omero.web.wsgi_worker_class"] = settings.wsgi_worker_class
-    if settings.wsgi_args:
-        to_set["omero.web.wsgi_args"] = settings.wsgi_args
-    to_set.update(settings.config)
-    to_set[NGINX_EXTRA] = nginx_server_extra_config(settings.config)
+    if settings.prefix:
+        to_set["omero.web.prefix"] = settings.prefix
+        to_set["omero.web.static_url"] = f"{settings.prefix}/static/"
+    to_set.update(features.set)
+    to_set.update(settings.config)  # validation keeps these apart from the dedicated keys
+    to_set[NGINX_EXTRA] = nginx_server_extra_config(to_set, features.nginx)
     to_append: dict[str, list] = {"omero.web.middleware": [WHITENOISE]}
-    for key, items in settings.config_append.items():
-        merged = to_append.setdefault(key, [])
-        merged.extend(item for item in items if item not in merged)
+    for source in (features.append, settings.config_append):
+        for key, items in source.items():
+            merged = to_append.setdefault(key, [])
+            merged.extend(item for item in items if item not in merged)
     return {k: serialise(v) for k, v in to_set.items()}, to_append
 
 
 def secret_keys(ctx: Context, keys) -> list[str]:
-    return sorted(k for k in keys if "password" in k.lower() or k in ctx.settings.secret_config_keys)
+    """Properties whose values are never shown: passwords, the data's list, the features' own."""
+    declared = {*ctx.settings.secret_config_keys, *combined(ctx).secrets}
+    return sorted(k for k in keys if "password" in k.lower() or k in declared)
 
 
 def sha256(value: str) -> str:
@@ -134,9 +140,16 @@ def omero_config(to_set: dict, to_append: dict, secrets: list[str]):
     + to_append: list property -> items to ensure
     + secrets: property names whose values must never be shown
     """
+    from pyinfra.api import StringCommand
+    from pyinfra.facts.files import File
+
+    from .settings import Settings
+
     ctx = current()
     settings = ctx.settings
-    fact = host.get_fact(OmeroWebConfig, settings=settings, secret_keys=secrets)
+    # pyinfra prints a fact's arguments (``-v``, ``--debug``): give it only what it needs, never the data's values.
+    paths = Settings({k: settings.values[k] for k in ("user", "omerodir", "venv")})
+    fact = host.get_fact(OmeroWebConfig, settings=paths, secret_keys=secrets)
     if fact is None:
         from pyinfra import state
 
@@ -147,14 +160,27 @@ def omero_config(to_set: dict, to_append: dict, secrets: list[str]):
             )
         fact = {"config": {}, "managed": None}
     changes = plan_changes(fact["config"], fact["managed"], to_set, to_append)
+    # omero writes etc/grid/config.xml (every value, secrets included) with the default umask: 0644.
+    config_xml = f"{settings.omerodir}/etc/grid/config.xml"
+    xml = host.get_fact(File, path=config_xml)
+    xml_private = not xml or (xml.get("mode") == 600 and xml.get("user") == settings.user)
     if not (changes["set"] or changes["unset"] or changes["append"] or changes["remove"] or changes["record_changed"]):
+        if not xml_private:
+            yield f"chown {q(settings.user)}:{q(settings.user)} {q(config_xml)} && chmod 600 {q(config_xml)}"
         return
     staging = staging_dir(ctx)
     owner = f"{q(settings.user)}:{q(settings.user)}"
     if changes["set"]:
         staged = f"{staging}/config.properties"
         body = "".join(f"{k}={v}\n" for k, v in sorted(changes["set"].items()))
-        yield FileUploadCommand(StringIO(body), staged)
+        # With _sudo (or _su_user, _doas), pyinfra uploads as the SSH user to a temporary file, by default
+        # in /tmp and readable by everyone while it exists, then copies it as root. Make that temporary
+        # file live in a folder only the SSH user can enter (created and removed as that user).
+        as_login_user = dict(_sudo=False, _su_user=None, _doas=False, _dzdo=False)
+        private = host.get_temp_filename()
+        yield StringCommand(f"umask 077 && mkdir -m 700 {q(private)}", **as_login_user)
+        yield FileUploadCommand(StringIO(body), staged, remote_temp_filename=f"{private}/config.properties")
+        yield StringCommand(f"rm -rf {q(private)}", **as_login_user)
         yield f"chown {owner} {q(staged)} && chmod 600 {q(staged)}"
         yield f"{omero_cmd(settings, 'config', 'load', '-q', staged)} && rm -f {q(staged)}"
     for key in changes["unset"]:
@@ -166,6 +192,7 @@ def omero_config(to_set: dict, to_append: dict, secrets: list[str]):
     state_file = managed_state_path(settings)
     yield FileUploadCommand(StringIO(json.dumps(changes["record"], indent=1, sort_keys=True) + "\n"), state_file)
     yield f"chown {owner} {q(state_file)} && chmod 600 {q(state_file)}"
+    yield f"chown {owner} {q(config_xml)} && chmod 600 {q(config_xml)}"
 
 
 @deploy("OMERO.web configuration")

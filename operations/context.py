@@ -7,7 +7,7 @@ computed once per host and cached, so sections can also be run alone by dotted p
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
@@ -25,6 +25,9 @@ _CONTEXTS: "weakref.WeakKeyDictionary[object, dict[str, Context]]" = weakref.Wea
 class Context:
     settings: Settings
     profile: DistroProfile
+    #: "web" (OMERO.web is deployed) and/or "omero_server" (OMERO.server-side settings): a host
+    #: only in the omero_web_omero_server_group group is an OMERO.server and nothing else.
+    roles: frozenset = frozenset({"web"})
 
     def selected(self, *section_tags: str) -> bool:
         """Whether a section with these tags runs under omero_web_tags / omero_web_skip_tags."""
@@ -59,8 +62,16 @@ def current() -> Context:
         if settings.python:
             pythons.add(settings.python)
         facts = host.get_fact(HostInventory, pythons=sorted(pythons))
-        contexts[host.name] = Context(settings, build_profile(facts, settings))
+        contexts[host.name] = Context(settings, build_profile(facts, settings), host_roles(host.groups, settings))
     return contexts[host.name]
+
+
+def host_roles(groups, settings: Settings) -> frozenset:
+    """What a host is, from its inventory groups (see ``Context.roles``)."""
+    groups = set(groups)
+    if settings.omero_server_group not in groups:
+        return frozenset({"web"})
+    return frozenset({"omero_server"}) if groups == {settings.omero_server_group} else frozenset({"web", "omero_server"})
 
 
 def run_registry(name: str) -> dict:
@@ -69,3 +80,19 @@ def run_registry(name: str) -> dict:
 
 
 _REGISTRIES: "weakref.WeakKeyDictionary[object, dict[str, dict]]" = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """
+    What one optional feature adds to the shared steps: OMERO.web properties to set and
+    list items to append, pip requirements, OS packages, server-level NGINX directives and
+    property names whose values are secrets. ``operations.features`` combines them.
+    """
+
+    set: dict = field(default_factory=dict)
+    append: dict = field(default_factory=dict)
+    pip: tuple = ()
+    packages: tuple = ()
+    nginx: tuple = ()
+    secrets: tuple = ()

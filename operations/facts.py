@@ -146,6 +146,8 @@ for spec in sys.argv[1:]:
         continue
     if not req.specifier.contains(installed, prereleases=True):
         print(spec)
+    else:
+        print("=%s==%s" % (req.name, installed))
 """
 
 
@@ -160,7 +162,14 @@ class UnsatisfiedRequirements(FactBase):
         return f"if [ -x {python} ]; then {python} -c {q(_UNSATISFIED)} {args}; else printf '%s\\n' {args}; fi"
 
     def process(self, output) -> list[str]:
-        return [line for line in output if line.strip()]
+        return [line for line in output if line.strip() and not line.startswith("=")]
+
+
+class SatisfiedRequirementPins(UnsatisfiedRequirements):
+    """``name==version`` of the installed distributions satisfying the given requirements."""
+
+    def process(self, output) -> list[str]:
+        return [line[1:] for line in output if line.startswith("=")]
 
 
 class IceVersion(FactBase):
@@ -186,14 +195,14 @@ class FirstFile(FactBase):
 
 class NginxSite(FactBase):
     """
-    sha256 of what ``omero web config nginx`` generates now and of the installed site file
-    (``{"generated": ..., "installed": ...}``; generated is None while OMERO.web is missing).
+    sha256 of what ``generate`` (``omero web config nginx ...``) outputs now and of the
+    installed site file (``{"generated": ..., "installed": ...}``; generated is None while
+    OMERO.web is missing).
     """
 
     default = staticmethod(lambda: {"generated": None, "installed": None})
 
-    def command(self, settings: Settings, site: str, port: int, server_name: str):
-        generate = omero_cmd(settings, "web", "config", "nginx", "--http", str(port), "--servername", server_name)
+    def command(self, settings: Settings, site: str, generate: str):
         return (
             f"if [ -x {q(settings.venv + '/bin/omero')} ]; then "
             f'echo "generated=$({generate} | sha256sum | cut -d" " -f1)"; fi; '
@@ -243,11 +252,13 @@ class LoginPage(FactBase):
 
     def command(self, url: str, timeout: int, python: str, logs=()):
         probe = (
-            "import sys, time, urllib.request\n"
+            "import ssl, sys, time, urllib.request\n"
             "url, deadline, last = sys.argv[1], time.time() + int(sys.argv[2]), ''\n"
             "while time.time() < deadline:\n"
             "    try:\n"
-            "        body = urllib.request.urlopen(url, timeout=10).read().decode('utf-8', 'replace')\n"
+            # local check of the host's own site: its certificate may be self-signed
+            "        ctx = ssl._create_unverified_context()\n"
+            "        body = urllib.request.urlopen(url, timeout=10, context=ctx).read().decode('utf-8', 'replace')\n"
             "        if 'OMERO.web - Login' in body:\n"
             "            print('ok'); sys.exit(0)\n"
             "        last = 'answered without the login page: ' + body[:200].replace(chr(10), ' ')\n"
@@ -276,3 +287,70 @@ class CommandOutput(FactBase):
 
     def process(self, output) -> str:
         return "\n".join(output)
+
+
+# The OMERO.server settings section (operations/omero_server.py): the configuration of any
+# OMERO install given its venv, OMERODIR and user. Reads `omero config get --show-password`,
+# a "@@defaults" line, then `omero config parse --defaults --no-web` (the install's own
+# defaults, from its jars and etc/omero.properties) on stdin; argv: JSON list of the keys
+# whose values and defaults are reported in clear. Every other value is reported as a hash.
+_OMERO_CONFIG_HASHER = r"""
+import hashlib, json, sys
+clear = set(json.loads(sys.argv[1]))
+config, defaults, target = {}, {}, "config"
+for line in sys.stdin.read().splitlines():
+    if line == "@@defaults":
+        target = "defaults"
+        continue
+    key, sep, value = line.partition("=")
+    if not sep:
+        continue
+    if target == "defaults":
+        if key in clear:
+            defaults[key] = value
+        continue
+    config[key] = {"sha256": hashlib.sha256(value.encode()).hexdigest(), "value": value if key in clear else None}
+print(json.dumps({"config": config, "defaults": defaults}))
+"""
+
+
+class OmeroConfig(FactBase):
+    """
+    Like ``OmeroWebConfig`` for any OMERO install (an OMERO.server's): ``{"config": {key:
+    {"sha256", "value"}}, "defaults": {key: the install's default}, "managed": the record file's
+    content or None}``; values and defaults only for ``clear_keys`` (list properties whose items
+    the deploy merges), ``None`` for every other value. ``None`` when ``VENV/bin/omero`` is missing.
+    """
+
+    def command(self, venv: str, omerodir: str, user: str, record: str, clear_keys=()):
+        from types import SimpleNamespace
+
+        target = SimpleNamespace(venv=venv, omerodir=omerodir, user=user)
+        hasher = " ".join(
+            q(a) for a in (venv + "/bin/python", "-c", _OMERO_CONFIG_HASHER, json.dumps(sorted(clear_keys)))
+        )
+        defaults = f"; {omero_cmd(target, 'config', 'parse', '--defaults', '--no-web')}" if clear_keys else ""
+        return (
+            f"if [ -x {q(venv + '/bin/omero')} ]; then "
+            f"{{ {omero_cmd(target, 'config', 'get', '--show-password')}; echo @@defaults{defaults}; }} "
+            f"| {hasher} || exit 1; "
+            f"echo '---'; cat {q(record)} 2>/dev/null || echo null; fi"
+        )
+
+    def process(self, output) -> Optional[dict]:
+        text = "\n".join(output)
+        if not text.strip():
+            return None
+        config, _, managed = text.partition("\n---\n")
+        return {**json.loads(config), "managed": json.loads(managed or "null")}
+
+
+class JsonFile(FactBase):
+    """A JSON file's content, or None when it is missing."""
+
+    def command(self, path: str):
+        return f"cat {q(path)} 2>/dev/null || true"
+
+    def process(self, output) -> Any:
+        text = "\n".join(output).strip()
+        return json.loads(text) if text else None

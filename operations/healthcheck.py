@@ -49,6 +49,13 @@ def login_page(url: str, timeout: int, python: str, logs: list[str], previous_ve
     yield f"echo {q(message)} >&2; exit 1"
 
 
+def site_url(settings) -> str:
+    """OMERO.web's root URL through NGINX, as seen on the host itself."""
+    if settings.https:
+        return f"https://127.0.0.1:{settings.https_port}{settings.prefix or ''}"
+    return f"http://127.0.0.1:{settings.nginx_port}{settings.prefix or ''}"
+
+
 @deploy("OMERO.web health check")
 def healthcheck(ctx: Context | None = None) -> None:
     ctx = ctx or current()
@@ -57,7 +64,7 @@ def healthcheck(ctx: Context | None = None) -> None:
     settings = ctx.settings
     login_page(
         name="OMERO.web answers with its login page through NGINX",
-        url=f"http://127.0.0.1:{settings.nginx_port}/",
+        url=site_url(settings) + "/webclient/login/",
         timeout=settings.healthcheck_timeout,
         python=f"{settings.venv}/bin/python",
         logs=[f"{settings.omerodir}/var/log/OMEROweb.log", NGINX_ERROR_LOG],

@@ -1,6 +1,14 @@
 """
-Walkthrough "Maintaining OMERO.web": explicit actions, each run alone by dotted path (and
-each reports a change, since it acts):
+Walkthrough "Maintaining OMERO.web".
+
+Part of every deploy (``sessions`` tag): the session cookie properties
+(``omero.web.session_expire_at_browser_close``, ``omero.web.session_cookie_age``) and,
+with ``omero_web_clearsessions``, a daily ``omero web clearsessions`` run as the OMERO.web
+user: a systemd timer (``omero-web-clearsessions.timer``) where systemd is PID 1, else a
+job in ``/etc/cron.d`` (with the distro's cron installed and running). Turning it off
+removes the timer or the job.
+
+Explicit actions, each run alone by dotted path (and each reports a change, since it acts):
 
     pyinfra inventories/<site>.py operations.maintenance.clearsessions
     pyinfra inventories/<site>.py operations.maintenance.restart
@@ -8,13 +16,87 @@ each reports a change, since it acts):
 
 from __future__ import annotations
 
-from pyinfra.api import deploy
-from pyinfra.operations import server
+from pathlib import Path
 
-from .context import Context, current
-from .facts import omero_cmd
+from pyinfra import host
+from pyinfra.api import deploy, operation
+from pyinfra.operations import files, server, systemd
+
+from .context import Context, Contribution, current
+from .facts import PathExists, omero_cmd, q
 from .healthcheck import healthcheck
-from .service import restart_command
+from .service import ensure_service, restart_command
+
+TAGS = ("sessions",)
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+JOB = "omero-web-clearsessions"
+CRON_FILE = f"/etc/cron.d/{JOB}"
+SYSTEMD_DIR = "/etc/systemd/system"
+
+
+def contribution(ctx: Context) -> Contribution:
+    settings = ctx.settings
+    to_set = {}
+    if settings.session_expire_at_browser_close is not None:
+        to_set["omero.web.session_expire_at_browser_close"] = settings.session_expire_at_browser_close
+    if settings.session_cookie_age is not None:
+        to_set["omero.web.session_cookie_age"] = settings.session_cookie_age
+    cron = settings.clearsessions and ctx.profile.service_manager != "systemd"
+    return Contribution(set=to_set, packages=(ctx.profile.cron_package,) if cron else ())
+
+
+@operation()
+def remove_timer(job: str):
+    """
+    Stop, disable and remove a systemd timer and its service, if installed.
+
+    + job: unit name without suffix
+    """
+    paths = [f"{SYSTEMD_DIR}/{job}.timer", f"{SYSTEMD_DIR}/{job}.service"]
+    if not host.get_fact(PathExists, paths=paths):
+        return
+    yield (
+        f"systemctl disable --now {q(job + '.timer')} || true; rm -f {' '.join(q(p) for p in paths)}; "
+        "systemctl daemon-reload"
+    )
+
+
+def clearsessions_command(ctx: Context) -> str:
+    """The command the daily job runs (as the OMERO.web user already)."""
+    s = ctx.settings
+    return f"OMERODIR={s.omerodir} PATH={s.venv}/bin:/usr/bin:/bin {s.venv}/bin/omero web clearsessions"
+
+
+@deploy("OMERO.web session maintenance")
+def sessions(ctx: Context | None = None) -> None:
+    """The daily clearsessions timer or cron job, present or absent as the data says."""
+    ctx = ctx or current()
+    if not ctx.selected(*TAGS):
+        return
+    settings, profile = ctx.settings, ctx.profile
+    variables = dict(omero_user=settings.user, omerodir=settings.omerodir, venv=settings.venv)
+    hour, minute = settings.clearsessions_time.split(":")
+    if profile.service_manager == "systemd":
+        if settings.clearsessions:
+            units = [
+                files.template(name=f"Install the {JOB} unit", src=str(TEMPLATES / f"{JOB}.service.j2"),
+                               dest=f"{SYSTEMD_DIR}/{JOB}.service", mode="644", **variables),
+                files.template(name=f"Install the {JOB} timer", src=str(TEMPLATES / f"{JOB}.timer.j2"),
+                               dest=f"{SYSTEMD_DIR}/{JOB}.timer", mode="644", time=f"{hour}:{minute}"),
+            ]
+            systemd.daemon_reload(name="Reload systemd units", _if=lambda: any(u.did_change() for u in units))
+            systemd.service(name=f"{JOB}.timer enabled and running", service=f"{JOB}.timer", running=True,
+                            enabled=True)
+        else:
+            remove_timer(name=f"No {JOB} timer", job=JOB)
+        return
+    if settings.clearsessions:
+        files.template(name=f"Install the daily {JOB} cron job", src=str(TEMPLATES / f"{JOB}.cron.j2"),
+                       dest=CRON_FILE, mode="644", user="root", group="root", omero_user=settings.user,
+                       hour=int(hour), minute=int(minute), command=clearsessions_command(ctx))
+        ensure_service(ctx, profile.cron_service)
+    else:
+        files.file(name=f"No {JOB} cron job", path=CRON_FILE, present=False)
 
 
 @deploy("OMERO.web clear sessions")

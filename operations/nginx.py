@@ -16,7 +16,9 @@ from pyinfra.operations import files
 
 from .context import Context, current
 from .facts import GrepFile, NginxSite, PathExists, omero_cmd, q
+from .https import https
 from .service import ensure_service
+from .settings import Settings
 
 TAGS = ("nginx",)
 NGINX_CONF = "/etc/nginx/nginx.conf"
@@ -47,25 +49,39 @@ def disable_default_site(paths: list[tuple[str, str]]):
         yield f"sed -i.bak -re '/{DEFAULT_SERVER}/ s/( default_server.*)/; #\\1/' {NGINX_CONF}"
 
 
-@operation()
-def omeroweb_site(site: str, port: int, server_name: str):
+def site_command(settings: Settings) -> str:
     """
-    Install the output of ``omero web config nginx --http PORT --servername NAME`` as the
-    site, when it differs from the installed one. The new site must pass ``nginx -t``;
-    otherwise the previous one is put back and the operation fails with nginx's message.
+    The shell command printing the OMERO.web site: ``omero web config nginx`` with the port
+    and server name, its ``listen`` turned into ``listen ... ssl`` when HTTPS is on (the
+    TLS directives come through ``omero.web.nginx_server_extra_config``).
+    """
+    port = settings.https_port if settings.https else settings.nginx_port
+    generate = omero_cmd(settings, "web", "config", "nginx", "--http", str(port), "--servername", settings.nginx_server_name)
+    if settings.https:
+        ssl_listen = r"s/^([[:space:]]*listen[[:space:]]+%d);/\1 ssl;/" % port
+        generate += f" | sed -E {q(ssl_listen)}"
+    return generate
+
+
+@operation()
+def omeroweb_site(site: str, generate: str):
+    """
+    Install the output of ``generate`` (``omero web config nginx --http PORT --servername
+    NAME``, see ``site_command``) as the site, when it differs from the installed one. The
+    new site must pass ``nginx -t``; otherwise the previous one is put back and the
+    operation fails with nginx's message.
 
     + site: path of the site file
-    + port: ``--http``
-    + server_name: ``--servername``
+    + generate: shell command printing the site
     """
     settings = current().settings
-    state = host.get_fact(NginxSite, settings=settings, site=site, port=port, server_name=server_name)
+    state = host.get_fact(NginxSite, settings=settings, site=site, generate=generate)
     if state["generated"] and state["generated"] == state["installed"]:
         return
-    generate = omero_cmd(settings, "web", "config", "nginx", "--http", str(port), "--servername", server_name)
     new, previous = q(site + ".deploy-new"), q(site + ".deploy-previous")
     yield (
-        f"set -e; {generate} > {new}; chmod 644 {new}; "
+        # the grep catches a failed generator hidden by the pipe (sh has no pipefail)
+        f"set -e; {generate} > {new}; grep -q proxy_pass {new}; chmod 644 {new}; "
         f"if [ -f {q(site)} ]; then cp -p {q(site)} {previous}; fi; mv {new} {q(site)}; "
         f"if ! nginx -t; then "
         f"if [ -f {previous} ]; then mv {previous} {q(site)}; else rm -f {q(site)}; fi; "
@@ -92,11 +108,11 @@ def nginx(ctx: Context | None = None, app_changes: list | None = None) -> list:
         mode="644",
     )
     disabled = disable_default_site(name="Disable the default NGINX site", paths=list(profile.nginx_disable_paths))
+    tls = https(ctx)
     site = omeroweb_site(
         name=f"Install the OMERO.web NGINX site {profile.nginx_site}",
         site=profile.nginx_site,
-        port=settings.nginx_port,
-        server_name=settings.nginx_server_name,
+        generate=site_command(settings),
     )
-    ensure_service(ctx, "nginx", reload_when=[disabled, site])
-    return [disabled, site]
+    ensure_service(ctx, "nginx", reload_when=[disabled, *tls, site])
+    return [disabled, *tls, site]

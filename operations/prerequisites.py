@@ -18,6 +18,7 @@ from pyinfra.facts.rpm import RpmPackages
 from pyinfra.operations import apt, dnf, files, server, yum
 
 from .context import Context, current
+from .features import combined
 from .facts import q
 
 TAGS = ("prerequisites",)
@@ -76,7 +77,7 @@ def prerequisites(ctx: Context | None = None) -> list:
         if "epel-release" in profile.packages:
             # EPEL provides nginx on the RHEL family: it must be there before the rest.
             install_packages(ctx, ["epel-release"], "Install EPEL")
-        packages = [p for p in profile.packages if p != "epel-release"]
+        packages = [p for p in (*profile.packages, *combined(ctx).packages) if p != "epel-release"]
         changes.append(install_packages(ctx, packages, "Install OS packages: " + " ".join(packages)))
 
     if ctx.selected(*TAGS, "ca"):

@@ -117,6 +117,10 @@ class DistroProfile:
     ca_bundle: str
     selinux_enforcing: bool
     selinux_packages: tuple[str, ...]
+    redis_package: str  # the distro's Redis server
+    redis_service: str
+    cron_package: str
+    cron_service: str
 
     @property
     def label(self) -> str:
@@ -183,6 +187,8 @@ def build_profile(facts: HostFacts, settings: Settings) -> DistroProfile:
         nginx_user, initd_tool = "www-data", "update-rc.d"
         ca_dir, ca_update = "/usr/local/share/ca-certificates", "update-ca-certificates"
         ca_bundle, selinux_packages = "/etc/ssl/certs/ca-certificates.crt", ()
+        redis_package = redis_service = "redis-server"
+        cron_package = cron_service = "cron"
     else:
         package_manager = "yum" if version == "7" else "dnf"
         packages = (*(("epel-release",) if release.epel else ()), "unzip", *release.python_packages, "nginx")
@@ -192,6 +198,8 @@ def build_profile(facts: HostFacts, settings: Settings) -> DistroProfile:
         ca_dir, ca_update = "/etc/pki/ca-trust/source/anchors", "update-ca-trust extract"
         ca_bundle = "/etc/pki/tls/certs/ca-bundle.crt"
         selinux_packages = ("policycoreutils-python",) if version == "7" else ("policycoreutils-python-utils",)
+        redis_package = redis_service = "redis"  # EPEL on 7, AppStream on 8 and 9
+        cron_package, cron_service = "cronie", "crond"
 
     return DistroProfile(
         distro=distro,
@@ -215,6 +223,10 @@ def build_profile(facts: HostFacts, settings: Settings) -> DistroProfile:
         ca_bundle=ca_bundle,
         selinux_enforcing=facts.selinux not in (None, "", "Disabled"),
         selinux_packages=selinux_packages,
+        redis_package=redis_package,
+        redis_service=redis_service,
+        cron_package=cron_package,
+        cron_service=cron_service,
     )
 
 

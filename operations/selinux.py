@@ -1,7 +1,7 @@
 """
 Walkthrough "SELinux": on the RHEL family with SELinux not Disabled, the policy tools,
 ``httpd_read_user_content`` and ``httpd_enable_homedirs`` on (persistently), and the NGINX
-port labelled ``http_port_t``. Every step checks the current state first, so re-runs do
+port (and the HTTPS port) labelled ``http_port_t``. Every step checks the current state first, so re-runs do
 not fail on an existing port label as the walkthrough's ``semanage port -a`` would.
 """
 
@@ -26,10 +26,9 @@ def selinux(ctx: Context | None = None) -> list:
     install_packages(ctx, profile.selinux_packages, "Install the SELinux policy tools")
     for name in BOOLEANS:
         se.boolean(name=f"SELinux boolean {name} on", bool_name=name, value="on", persistent=True)
-    labelled = se.port(
-        name=f"Label port {ctx.settings.nginx_port} http_port_t",
-        protocol="tcp",
-        port_num=ctx.settings.nginx_port,
-        se_type="http_port_t",
-    )
-    return [labelled]
+    ports = [ctx.settings.nginx_port, *((ctx.settings.https_port,) if ctx.settings.https else ())]
+    labelled = [
+        se.port(name=f"Label port {port} http_port_t", protocol="tcp", port_num=port, se_type="http_port_t")
+        for port in ports
+    ]
+    return labelled

@@ -13,7 +13,8 @@ from pyinfra.api import deploy, operation
 from pyinfra.operations import files, server
 
 from .context import Context, current
-from .facts import PathExists, UnsatisfiedRequirements, q
+from .features import combined
+from .facts import PathExists, SatisfiedRequirementPins, UnsatisfiedRequirements, q
 from .service import restart_command
 from .upgrade import before_upgrade, verify_upgrade
 
@@ -49,7 +50,10 @@ def pip_requirements(venv: str, specs: list[str], extra_args: list[str] | None =
     """
     unsatisfied = host.get_fact(UnsatisfiedRequirements, venv=venv, specs=specs)
     if unsatisfied:
-        args = " ".join(q(a) for a in (*(extra_args or ()), *unsatisfied))
+        # What is already satisfied stays as installed: pip must fit the new requirements
+        # around it (e.g. django-redis for the installed Django), not upgrade it on the way.
+        pins = host.get_fact(SatisfiedRequirementPins, venv=venv, specs=specs)
+        args = " ".join(q(a) for a in (*(extra_args or ()), *unsatisfied, *pins))
         yield f"{q(venv + '/bin/python')} -m pip install --upgrade {args}"
 
 
@@ -95,13 +99,13 @@ def omeroweb(ctx: Context | None = None) -> list:
     settings = ctx.settings
     if not ctx.selected("omeroweb"):
         return []
-    specs = [settings.version_spec, settings.whitenoise_spec]
+    specs = [settings.version_spec, settings.whitenoise_spec, *combined(ctx).pip]
     before_upgrade(
         name="Before upgrading: back up the configuration, keep the previous virtualenv",
         venv=settings.venv,
         specs=specs,
     )
-    installed = pip_requirements(name=f"Install {' and '.join(specs)}", venv=settings.venv, specs=specs)
+    installed = pip_requirements(name=f"Install {', '.join(specs)}", venv=settings.venv, specs=specs)
     verify_upgrade(
         name="After upgrading: OMERO.web imports and runs, else roll back",
         venv=settings.venv,

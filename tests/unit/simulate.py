@@ -105,8 +105,8 @@ class Simulation:
 
 def _recording_put_file(self, filename_or_io, remote_filename, *args, **kwargs):
     if isinstance(filename_or_io, (str, os.PathLike)):
-        with open(filename_or_io) as handle:
-            content = handle.read()
+        with open(filename_or_io, "rb") as handle:  # wheels are binary
+            content = handle.read().decode(errors="replace")
     else:
         content = filename_or_io.read()
         if isinstance(content, bytes):

@@ -1,0 +1,112 @@
+"""
+Walkthrough "Installing OMERO.web apps": apps (omero-figure, omero-iviewer, omero-parade,
+omero-mapr, ...) are pip packages in the OMERO.web venv plus settings: the Django app in
+``omero.web.apps``, and optional ``omero.web.ui.top_links``, ``omero.web.open_with`` and
+plugin panes (``omero.web.ui.right_plugins`` / ``center_plugins``) and properties of their
+own. They can be added "at any time": a later run installs them, sets their properties and
+restarts OMERO.web once.
+
+Updates follow the same rules as OMERO.web: a spec the venv no longer satisfies is
+upgraded (with the configuration backed up first, see ``upgrade.py``). An app removed from
+``omero_web_apps`` is uninstalled with pip (the deploy records the apps it installed in
+``OMERODIR/etc/omeroweb-deploy-apps.json``) and its items leave the settings (the config
+section's managed-names rule); apps installed by hand are never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.api import FactBase, FileUploadCommand, deploy, operation
+
+from .context import Context, Contribution, current
+from .facts import q
+
+TAGS = ("apps",)
+LIST_PROPERTIES = {
+    "top_links": "omero.web.ui.top_links",
+    "open_with": "omero.web.open_with",
+    "right_plugins": "omero.web.ui.right_plugins",
+    "center_plugins": "omero.web.ui.center_plugins",
+}
+
+
+def distribution(spec: str) -> str:
+    """The distribution name of a pip requirement (``omero-figure>=6`` -> ``omero-figure``)."""
+    return re.match(r"^[A-Za-z0-9][A-Za-z0-9._\-]*", spec).group(0)
+
+
+def record_path(omerodir: str) -> str:
+    return f"{omerodir}/etc/omeroweb-deploy-apps.json"
+
+
+def contribution(ctx: Context) -> Contribution:
+    apps = ctx.settings.apps
+    if not apps:
+        return Contribution()
+    to_set: dict = {}
+    to_append: dict = {"omero.web.apps": [app["app"] for app in apps]}
+    for app in apps:
+        for field_name, prop in LIST_PROPERTIES.items():
+            if app[field_name]:
+                to_append.setdefault(prop, []).extend(app[field_name])
+        to_set.update(app["config"])
+    return Contribution(set=to_set, append=to_append, pip=tuple(app["spec"] for app in apps))
+
+
+class JsonFile(FactBase):
+    """A JSON file's content, or None when missing or unreadable."""
+
+    def command(self, path: str):
+        return f"cat {q(path)} 2>/dev/null || true"
+
+    def process(self, output):
+        try:
+            return json.loads("\n".join(output)) if output else None
+        except ValueError:
+            return None
+
+
+@operation()
+def uninstall_removed_apps(venv: str, record: str, apps: list[dict], owner: str):
+    """
+    Uninstall the apps this deploy installed earlier that are no longer listed, and keep
+    the record of the installed ones current.
+
+    + venv: the OMERO.web virtualenv
+    + record: JSON file listing ``{"app", "distribution"}`` of the deployed apps
+    + apps: the apps in the data now (same shape)
+    + owner: user owning the record
+
+    **Example:** ``uninstall_removed_apps(venv=..., record=..., apps=[{"app": "omero_figure",
+    "distribution": "omero-figure"}], owner="omero-web")``
+    """
+    previous = host.get_fact(JsonFile, path=record) or []
+    wanted = {app["distribution"].lower() for app in apps}
+    removed = sorted({app["distribution"] for app in previous if app["distribution"].lower() not in wanted})
+    if removed:
+        yield f"{q(venv + '/bin/python')} -m pip uninstall --yes {' '.join(q(d) for d in removed)}"
+    if previous != apps:
+        yield FileUploadCommand(StringIO(json.dumps(apps, indent=1) + "\n"), record)
+        yield f"chown {q(owner)}:{q(owner)} {q(record)} && chmod 644 {q(record)}"
+
+
+@deploy("OMERO.web apps")
+def apps(ctx: Context | None = None) -> list:
+    """Apps removed from the data uninstalled (installation is part of the omeroweb section's pip step)."""
+    ctx = ctx or current()
+    if not ctx.selected(*TAGS):
+        return []
+    settings = ctx.settings
+    listed = [{"app": app["app"], "distribution": distribution(app["spec"])} for app in settings.apps]
+    changed = uninstall_removed_apps(
+        name="Uninstall OMERO.web apps removed from the data",
+        venv=settings.venv,
+        record=record_path(settings.omerodir),
+        apps=listed,
+        owner=settings.user,
+    )
+    return [changed]

@@ -1,0 +1,65 @@
+"""
+Walkthrough "OMERO.web UI customization" (web side): templates shipped from the control
+machine (``omero_web_templates``, copied to ``OMERODIR/etc/templates/custom`` and added to
+``omero.web.template_dirs``), an index page (``omero.web.index_template``), a template
+included in every page (``omero.web.base_include_template``), the login logo, login
+redirection, top links and "Open with" items. The settings that OMERO.server serves to
+its clients (dropdown labels, orphans, scripts, download policy) are in
+``omero_server.py``.
+"""
+
+from __future__ import annotations
+
+from pyinfra.api import deploy
+from pyinfra.operations import files
+
+from .context import Context, Contribution, current
+
+TAGS = ("customization",)
+
+
+def templates_dir(ctx: Context) -> str:
+    return f"{ctx.settings.omerodir}/etc/templates/custom"
+
+
+def contribution(ctx: Context) -> Contribution:
+    s = ctx.settings
+    to_set: dict = {}
+    to_append: dict = {}
+    if s.templates:
+        to_append["omero.web.template_dirs"] = [templates_dir(ctx)]
+    for key, prop in (
+        ("index_template", "omero.web.index_template"),
+        ("base_include_template", "omero.web.base_include_template"),
+        ("login_logo", "omero.web.login_logo"),
+    ):
+        if s.values[key]:
+            to_set[prop] = s.values[key]
+    if s.login_redirect:
+        to_set["omero.web.login_redirect"] = dict(s.login_redirect)
+    if s.top_links:
+        to_append["omero.web.ui.top_links"] = list(s.top_links)
+    if s.open_with:
+        to_append["omero.web.open_with"] = list(s.open_with)
+    return Contribution(set=to_set, append=to_append)
+
+
+@deploy("OMERO.web UI customization")
+def customization(ctx: Context | None = None) -> list:
+    """The custom templates folder, in sync with ``omero_web_templates`` (files removed there are removed)."""
+    ctx = ctx or current()
+    settings = ctx.settings
+    if not (settings.templates and ctx.selected(*TAGS)):
+        return []
+    synced = files.sync(
+        name="Copy the custom OMERO.web templates",
+        src=settings.templates,
+        dest=templates_dir(ctx),
+        user=settings.user,
+        group=settings.user,
+        mode="644",
+        dir_mode="755",
+        delete=True,
+        add_deploy_dir=False,
+    )
+    return [synced]

@@ -1,0 +1,115 @@
+"""
+HTTPS in front of OMERO.web (the walkthroughs leave it to the site; a production site
+needs it): the certificate and key from the control machine (or a self-signed pair made
+on the host, for testing), the generated OMERO.web site served with TLS 1.2+ on
+``omero_web_https_port``, plain HTTP answered with a redirect to it, and OMERO.web told it
+is behind HTTPS: secure session and CSRF cookies, ``omero.web.secure_proxy_ssl_header``
+(the generated site passes ``X-Forwarded-Proto``) and ``omero.web.secure`` (which makes
+OMERO.web keep its OMERO.server connections encrypted as well).
+"""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.api import deploy, operation
+from pyinfra.operations import files
+
+from .context import Context, Contribution, current
+from .facts import PathExists, q
+
+TAGS = ("https", "nginx")
+TLS_DIR = "/etc/nginx/omeroweb-tls"
+CERTIFICATE = f"{TLS_DIR}/omeroweb.crt"
+KEY = f"{TLS_DIR}/omeroweb.key"
+PROTOCOLS = "TLSv1.2 TLSv1.3"
+
+
+def redirect_site_path(site: str) -> str:
+    """The HTTP-to-HTTPS redirect site, beside the OMERO.web site."""
+    return site.rsplit("/", 1)[0] + "/omeroweb-http-redirect.conf"
+
+
+def contribution(ctx: Context) -> Contribution:
+    settings = ctx.settings
+    if not settings.https:
+        return Contribution()
+    return Contribution(
+        set={
+            "omero.web.secure": True,
+            "omero.web.session_cookie_secure": True,
+            "omero.web.csrf_cookie_secure": True,
+            "omero.web.secure_proxy_ssl_header": ["HTTP_X_FORWARDED_PROTO", "https"],
+        },
+        packages=("openssl",) if settings.tls_self_signed else (),
+        nginx=(
+            f"ssl_certificate {CERTIFICATE};",
+            f"ssl_certificate_key {KEY};",
+            f"ssl_protocols {PROTOCOLS};",
+            "ssl_session_cache shared:omeroweb_tls:10m;",
+            'add_header Strict-Transport-Security "max-age=31536000" always;',
+        ),
+    )
+
+
+def redirect_site(port: int, server_name: str, https_port: int) -> str:
+    target = "https://$host" + ("" if https_port == 443 else f":{https_port}") + "$request_uri"
+    return (
+        "# Managed by omeroweb-deploy: plain HTTP answers with a redirect to OMERO.web over HTTPS.\n"
+        "server {\n"
+        f"    listen {port};\n"
+        f"    server_name {server_name};\n"
+        "    server_tokens off;\n"
+        f"    return 301 {target};\n"
+        "}\n"
+    )
+
+
+@operation()
+def self_signed_certificate(certificate: str, key: str, common_name: str):
+    """
+    Make a self-signed certificate and key (RSA 2048, 825 days) unless both exist.
+
+    + certificate: PEM certificate path
+    + key: PEM key path (0600)
+    + common_name: subject CN and DNS name (127.0.0.1 is added as an IP name)
+    """
+    if len(host.get_fact(PathExists, paths=[certificate, key])) == 2:
+        return
+    yield (
+        f"umask 077 && openssl req -x509 -newkey rsa:2048 -nodes -days 825 -keyout {q(key)} -out {q(certificate)} "
+        f"-subj {q('/CN=' + common_name)} -addext {q(f'subjectAltName=DNS:{common_name},IP:127.0.0.1')} "
+        f"&& chmod 644 {q(certificate)}"
+    )
+
+
+@deploy("HTTPS for OMERO.web")
+def https(ctx: Context | None = None) -> list:
+    """Certificate and key installed, HTTP redirect site present (or both removed when HTTPS is off)."""
+    ctx = ctx or current()
+    if not ctx.selected(*TAGS):
+        return []
+    settings, profile = ctx.settings, ctx.profile
+    redirect_path = redirect_site_path(profile.nginx_site)
+    if not settings.https:
+        removed = files.file(name="No HTTP-to-HTTPS redirect site", path=redirect_path, present=False)
+        return [removed]
+    name = settings.nginx_server_name.split()[0]
+    changes = [files.directory(name=f"Create {TLS_DIR}", path=TLS_DIR, user="root", group="root", mode="700")]
+    if settings.tls_self_signed:
+        changes.append(self_signed_certificate(
+            name="Make a self-signed TLS certificate", certificate=CERTIFICATE, key=KEY,
+            common_name="localhost" if name in ("_", "localhost") else name,
+        ))
+    else:
+        changes.append(files.put(name="Install the TLS certificate", src=settings.tls_certificate,
+                                 dest=CERTIFICATE, user="root", group="root", mode="644"))
+        changes.append(files.put(name="Install the TLS private key", src=settings.tls_key,
+                                 dest=KEY, user="root", group="root", mode="600"))
+    changes.append(files.put(
+        name="Install the HTTP-to-HTTPS redirect site",
+        src=StringIO(redirect_site(settings.nginx_port, settings.nginx_server_name, settings.https_port)),
+        dest=redirect_path, user="root", group="root", mode="644",
+    ))
+    return changes

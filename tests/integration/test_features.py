@@ -1,0 +1,392 @@
+"""
+Every optional feature of the walkthroughs, deployed for real and checked from outside.
+
+Two targets in one fleet run, many features each (one deploy proves many features):
+
+- ``full``: Debian 12, systemd over SSH: Redis sessions, CORS whitelist, an app
+  (omero-figure) with a top link and an "Open with" item, gevent workers, URL prefix
+  ``/omero``, HTTPS with a certificate from a test CA made here, session cookie settings
+  and the daily clearsessions timer, UI customization (index page, base include
+  template, login logo and redirect), public user and publication redirects.
+- ``alt``: Debian 13, plain container (init.d): CORS allow-all, sync workers with threads,
+  the clearsessions cron job, no prefix, plain HTTP.
+
+Then a second run must change nothing, and a third run on ``full`` with features turned
+off must take them away again (app uninstalled, middleware and settings removed, HTTPS
+redirect gone) and still serve the login page.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import socket
+import ssl
+
+import pytest
+import requests
+
+from tests.infra.images import ensure_images
+from tests.infra.targets import remove_targets, start_plain_target, start_systemd_target
+from tests.integration.pyinfra_run import run_pyinfra, ssh_ok, target_data, write_inventory
+
+pytestmark = pytest.mark.integration
+
+LOGIN = "OMERO.web - Login"
+SECRET = "Publ1c-Secr3t-Pw"
+FIGURE_LINK = ["Figure", "figure_index", {"title": "Open Figure in new tab", "target": "_blank"}]
+OPEN_WITH = ["omero_figure", "new_figure", {"supported_objects": ["images"], "target": "_blank", "label": "OMERO.figure"}]
+LOGIN_REDIRECT = {"redirect": ["webindex"], "viewname": "load_template", "args": ["userdata"],
+                  "query_string": "experimenter=-1"}
+
+
+def make_test_ca(directory):
+    """A test CA and a certificate for localhost / 127.0.0.1 signed by it (PEM files)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import ipaddress
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "omeroweb-deploy test CA")])
+    ca = (
+        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = {name: directory / f"{name}.pem" for name in ("ca", "cert", "key")}
+    paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths["key"].write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return paths
+
+
+def make_templates(directory):
+    root = directory / "templates"
+    (root / "mysite").mkdir(parents=True)
+    (root / "mysite" / "index.html").write_text(
+        "<html><head><title>Lab index</title></head><body><h1>Welcome to the test lab index</h1></body></html>\n")
+    (root / "base_include.html").write_text('<script>console.log("omeroweb-deploy-include-marker");</script>\n')
+    return root
+
+
+def full_data(tls, templates) -> dict:
+    return dict(
+        omero_web_redis=True,
+        omero_web_cors_origins=["https://allowed.example.org"],
+        omero_web_apps=[{"spec": "omero-figure", "app": "omero_figure", "top_links": [FIGURE_LINK],
+                         "open_with": [OPEN_WITH]}],
+        omero_web_wsgi_worker_class="gevent",
+        omero_web_wsgi_worker_connections=500,
+        omero_web_prefix="/omero",
+        omero_web_https=True,
+        omero_web_tls_certificate=str(tls["cert"]),
+        omero_web_tls_key=str(tls["key"]),
+        omero_web_session_expire_at_browser_close=False,
+        omero_web_session_cookie_age=3600,
+        omero_web_clearsessions=True,
+        omero_web_templates=str(templates),
+        omero_web_index_template="mysite/index.html",
+        omero_web_base_include_template="base_include.html",
+        omero_web_login_logo="https://www.openmicroscopy.org/img/logos/omero-logomark.svg",
+        omero_web_login_redirect=LOGIN_REDIRECT,
+        omero_web_top_links=[["GRE", "https://www.lifesci.dundee.ac.uk/gre"]],
+        omero_web_public_enabled=True,
+        omero_web_public_user="public-reader",
+        omero_web_public_password=SECRET,
+        omero_web_public_url_filter="^/omero/webgateway",
+        omero_web_public_cache_enabled=True,
+        omero_web_publications={"test-et-al-2024": "project-42"},
+    )
+
+
+ALT_DATA = dict(
+    omero_web_cors_allow_all=True,
+    omero_web_wsgi_threads=4,
+    omero_web_clearsessions=True,
+    omero_web_clearsessions_time="04:05",
+)
+
+
+@pytest.fixture(scope="module")
+def fleet(docker_engine, tmp_path_factory):
+    images = ensure_images(["bookworm", "trixie"])
+    workdir = tmp_path_factory.mktemp("features")
+    tls, templates = make_test_ca(workdir), make_templates(workdir)
+    targets = {}
+    try:
+        targets["full"] = start_systemd_target(images["bookworm"], name="feat-full", ports=(80, 443))
+        targets["alt"] = start_plain_target(images["trixie"], name="feat-alt", ports=(80,))
+        data = {"full": full_data(tls, templates), "alt": ALT_DATA}
+
+        def inventory(name: str, overrides: dict | None = None):
+            groups = {
+                "debian12": [target_data(targets["full"], **{**data["full"], **(overrides or {})})],
+                "debian13": [target_data(targets["alt"], **data["alt"])],
+            }
+            return write_inventory(workdir / f"{name}.py", groups)
+
+        first = run_pyinfra(inventory("first"), log=workdir / "first.log")
+        yield {"targets": targets, "first": first, "inventory": inventory, "workdir": workdir, "tls": tls}
+    finally:
+        remove_targets(targets.values())
+
+
+@pytest.fixture(scope="module")
+def full(fleet):
+    assert fleet["first"].returncode == 0, fleet["first"].tail()
+    return fleet["targets"]["full"]
+
+
+@pytest.fixture(scope="module")
+def alt(fleet):
+    assert fleet["first"].returncode == 0, fleet["first"].tail()
+    return fleet["targets"]["alt"]
+
+
+def https_url(target, path: str) -> str:
+    return f"https://localhost:{target.ports[443]}{path}"
+
+
+def get(url: str, **kwargs) -> requests.Response:
+    return requests.get(url, timeout=30, allow_redirects=False, **kwargs)
+
+
+def omero(target, *args: str) -> str:
+    argv = " ".join(args)
+    command = ("runuser -u omero-web -- env OMERODIR=/opt/omero/web/omero-web "
+               f"/opt/omero/web/venv3/bin/omero {argv}")
+    if target.kind == "systemd":
+        return ssh_ok(target, command)
+    code, out = target.exec(command)
+    assert code == 0, out
+    return out.strip()
+
+
+def django_settings(target, *names: str) -> dict:
+    """Settings as OMERO.web itself parses them from its configuration (on the host)."""
+    script = ("import json, omeroweb.settings as s; "
+              f"print(json.dumps({{n: getattr(s, n) for n in {list(names)!r}}}, default=str))")
+    command = ("cd /tmp && runuser -u omero-web -- env OMERODIR=/opt/omero/web/omero-web "
+               f"/opt/omero/web/venv3/bin/python -c '{script}'")
+    out = ssh_ok(target, command) if target.kind == "systemd" else target.exec(command)[1]
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_first_deploy_succeeds(fleet):
+    first = fleet["first"]
+    assert first.returncode == 0, first.tail()
+    assert SECRET not in first.output
+    print(f"features deploy of 2 hosts: {first.seconds:.0f}s")
+
+
+# HTTPS and the URL prefix
+
+def test_https_serves_login_page_under_prefix_with_the_test_ca(full, fleet):
+    response = get(https_url(full, "/omero/webclient/login/"), verify=str(fleet["tls"]["ca"]))
+    assert response.status_code == 200 and LOGIN in response.text
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    assert response.headers["Server"] == "nginx"  # server_tokens off: no version
+    csrf = [c for c in response.cookies if c.name == "csrftoken"]
+    assert csrf and csrf[0].secure, "OMERO.web must mark its cookies Secure behind HTTPS"
+
+
+def test_http_redirects_to_https(full):
+    response = get(full.url(80, "/omero/webclient/login/?x=1"))
+    assert response.status_code == 301
+    assert response.headers["Location"] == "https://localhost/omero/webclient/login/?x=1" or \
+        response.headers["Location"].startswith("https://127.0.0.1/omero/webclient/login/?x=1")
+
+
+def test_tls_is_1_2_or_newer(full, fleet):
+    context = ssl.create_default_context(cafile=str(fleet["tls"]["ca"]))
+    with socket.create_connection(("127.0.0.1", full.ports[443]), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            assert tls.version() in ("TLSv1.2", "TLSv1.3")
+    site = ssh_ok(full, "cat /etc/nginx/conf.d/omeroweb.conf")
+    assert "ssl_protocols TLSv1.2 TLSv1.3;" in site and "listen 443 ssl;" in site
+
+
+def test_static_files_under_prefix(full, fleet):
+    response = get(https_url(full, "/omero/static/webgateway/css/ome.body.css"), verify=str(fleet["tls"]["ca"]))
+    assert response.status_code == 200 and "body" in response.text
+
+
+def test_omero_web_told_it_is_behind_https(full):
+    found = django_settings(full, "SECURE", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE", "SECURE_PROXY_SSL_HEADER",
+                            "FORCE_SCRIPT_NAME", "STATIC_URL")
+    assert found["SECURE"] is True and found["SESSION_COOKIE_SECURE"] is True and found["CSRF_COOKIE_SECURE"] is True
+    assert found["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
+    assert found["FORCE_SCRIPT_NAME"] == "/omero" and found["STATIC_URL"] == "/omero/static/"
+
+
+# Redis
+
+def test_redis_holds_the_sessions(full, fleet):
+    before = int(ssh_ok(full, "redis-cli dbsize"))
+    session = requests.Session()
+    verify = str(fleet["tls"]["ca"])
+    page = session.get(https_url(full, "/omero/webclient/login/"), verify=verify, timeout=30)
+    token = session.cookies.get("csrftoken")
+    # A login attempt (no OMERO.server here: it fails) makes OMERO.web store a session.
+    session.post(https_url(full, "/omero/webclient/login/"), verify=verify, timeout=60,
+                 data={"csrfmiddlewaretoken": token, "username": "nobody", "password": "x", "server": "1"},
+                 headers={"Referer": page.url})
+    keys = ssh_ok(full, "redis-cli --scan").split()
+    assert int(ssh_ok(full, "redis-cli dbsize")) > before or any("session" in k for k in keys), keys
+    assert any("django.contrib.sessions.cache" in k for k in keys), keys
+    assert ssh_ok(full, "systemctl is-enabled redis-server") == "enabled"
+
+
+# CORS
+
+def test_cors_whitelist(full, fleet):
+    verify = str(fleet["tls"]["ca"])
+    allowed = get(https_url(full, "/omero/api/"), verify=verify, headers={"Origin": "https://allowed.example.org"})
+    other = get(https_url(full, "/omero/api/"), verify=verify, headers={"Origin": "https://evil.example.com"})
+    assert allowed.status_code == 200
+    assert allowed.headers.get("Access-Control-Allow-Origin") == "https://allowed.example.org"
+    assert "Access-Control-Allow-Origin" not in other.headers
+    middleware = json.loads(omero(full, "config", "get", "omero.web.middleware"))
+    assert {"index": 0.5, "class": "corsheaders.middleware.CorsMiddleware"} in middleware
+    assert {"index": 10, "class": "corsheaders.middleware.CorsPostCsrfMiddleware"} in middleware
+
+
+def test_cors_allow_all(alt):
+    response = get(alt.url(80, "/api/"), headers={"Origin": "https://anywhere.example.net"})
+    assert response.status_code == 200
+    assert response.headers.get("Access-Control-Allow-Origin") == "*"
+
+
+# Apps
+
+def test_app_url_answers(full, fleet):
+    response = get(https_url(full, "/omero/figure/"), verify=str(fleet["tls"]["ca"]))
+    # the app's view exists and asks for a login (an unknown URL would be 404)
+    assert response.status_code == 302, response.status_code
+    assert "/omero/webclient/login/" in response.headers["Location"]
+    found = django_settings(full, "INSTALLED_APPS", "TOP_LINKS", "OPEN_WITH")
+    assert "omero_figure" in found["INSTALLED_APPS"]
+    assert FIGURE_LINK in found["TOP_LINKS"] and ["GRE", "https://www.lifesci.dundee.ac.uk/gre"] in found["TOP_LINKS"]
+    assert OPEN_WITH in found["OPEN_WITH"]
+
+
+# Gunicorn
+
+def gunicorn_args(target) -> str:
+    command = "ps -eo args | grep '[g]unicorn' | head -n 1"
+    return ssh_ok(target, command) if target.kind == "systemd" else target.exec(command)[1]
+
+
+def test_gevent_workers_run(full):
+    args = gunicorn_args(full)
+    assert "--worker-class gevent" in args and "--worker-connections 500" in args and "--max-requests 0" in args, args
+    assert ssh_ok(full, "/opt/omero/web/venv3/bin/python -c 'import gevent; print(1)'") == "1"
+
+
+def test_sync_workers_with_threads_run(alt):
+    args = gunicorn_args(alt)
+    assert "--threads 4" in args and "gevent" not in args, args
+
+
+# Session maintenance
+
+def test_session_settings(full):
+    found = django_settings(full, "SESSION_EXPIRE_AT_BROWSER_CLOSE", "SESSION_COOKIE_AGE", "SESSION_ENGINE")
+    assert found == {"SESSION_EXPIRE_AT_BROWSER_CLOSE": False, "SESSION_COOKIE_AGE": 3600,
+                     "SESSION_ENGINE": "django.contrib.sessions.backends.cache"}
+
+
+def test_clearsessions_timer_exists_and_succeeds(full):
+    assert ssh_ok(full, "systemctl is-enabled omero-web-clearsessions.timer") == "enabled"
+    assert "omero-web-clearsessions.timer" in ssh_ok(full, "systemctl list-timers --all --no-pager")
+    ssh_ok(full, "systemctl start omero-web-clearsessions.service")
+    assert ssh_ok(full, "systemctl show -p Result --value omero-web-clearsessions.service") == "success"
+
+
+def test_clearsessions_cron_job_exists_and_succeeds(alt):
+    code, job = alt.exec("cat /etc/cron.d/omero-web-clearsessions")
+    assert code == 0, job
+    line = [entry for entry in job.splitlines() if entry and not entry.startswith(("#", "SHELL"))][0]
+    minute, hour, _, _, _, user, command = line.split(None, 6)
+    assert (minute, hour, user) == ("5", "4", "omero-web")
+    code, out = alt.exec(f"cd / && runuser -u omero-web -- sh -c '{command}'")
+    assert code == 0, out
+    code, out = alt.exec("pgrep -x cron")
+    assert code == 0, "cron must be running for the job to run"
+
+
+# UI customization
+
+def test_index_page_and_base_include(full, fleet):
+    verify = str(fleet["tls"]["ca"])
+    index = get(https_url(full, "/omero/index/"), verify=verify)
+    assert index.status_code == 200 and "Welcome to the test lab index" in index.text
+    login = get(https_url(full, "/omero/webclient/login/"), verify=verify)
+    assert "omeroweb-deploy-include-marker" in login.text  # base_include_template
+    assert "https://www.openmicroscopy.org/img/logos/omero-logomark.svg" in login.text  # login_logo
+    assert django_settings(full, "LOGIN_REDIRECT")["LOGIN_REDIRECT"] == LOGIN_REDIRECT
+
+
+# Publishing
+
+def test_publication_redirect(full, fleet):
+    response = get(https_url(full, "/omero/pub/test-et-al-2024"), verify=str(fleet["tls"]["ca"]))
+    assert response.status_code == 307
+    assert response.headers["Location"].endswith("/omero/webclient/?show=project-42")
+
+
+def test_public_user_settings(full):
+    found = django_settings(full, "PUBLIC_ENABLED", "PUBLIC_USER", "PUBLIC_PASSWORD", "PUBLIC_URL_FILTER",
+                            "PUBLIC_GET_ONLY", "PUBLIC_SERVER_ID", "PUBLIC_CACHE_ENABLED")
+    assert found["PUBLIC_ENABLED"] is True and found["PUBLIC_USER"] == "public-reader"
+    assert found["PUBLIC_PASSWORD"] == SECRET and found["PUBLIC_GET_ONLY"] is True
+    assert found["PUBLIC_URL_FILTER"].startswith("re.compile('^/omero/webgateway") or \
+        "^/omero/webgateway" in found["PUBLIC_URL_FILTER"]
+    assert str(found["PUBLIC_SERVER_ID"]) == "1" and found["PUBLIC_CACHE_ENABLED"] is True
+    mode = ssh_ok(full, "stat -c '%a %U' /opt/omero/web/omero-web/etc/grid/config.xml")
+    assert mode == "600 omero-web", mode
+
+
+# Idempotency, then taking features away
+
+def test_second_run_changes_nothing(fleet):
+    second = run_pyinfra(fleet["inventory"]("second"), log=fleet["workdir"] / "second.log")
+    assert second.returncode == 0, second.tail()
+    assert second.changed == 0, second.changed_operations()
+
+
+def test_features_turned_off_are_removed(fleet, full):
+    off = dict(omero_web_apps=[], omero_web_cors_origins=[], omero_web_https=False, omero_web_tls_certificate=None,
+               omero_web_tls_key=None, omero_web_clearsessions=False, omero_web_publications={},
+               omero_web_wsgi_worker_class=None, omero_web_wsgi_worker_connections=None)
+    third = run_pyinfra(fleet["inventory"]("third", off), log=fleet["workdir"] / "third.log")
+    assert third.returncode == 0, third.tail()
+    code, out = full.ssh("/opt/omero/web/venv3/bin/python -m pip show omero-figure")
+    assert code != 0, "the removed app must be uninstalled"
+    apps = omero(full, "config", "get", "omero.web.apps")
+    assert "omero_figure" not in apps
+    assert "CorsMiddleware" not in omero(full, "config", "get", "omero.web.middleware")
+    assert "gevent" not in gunicorn_args(full)
+    code, _ = full.ssh("test -e /etc/nginx/conf.d/omeroweb-http-redirect.conf")
+    assert code != 0
+    code, _ = full.ssh("test -e /etc/systemd/system/omero-web-clearsessions.timer")
+    assert code != 0
+    page = get(full.url(80, "/omero/webclient/login/"))
+    assert page.status_code == 200 and LOGIN in page.text
+    fourth = run_pyinfra(fleet["inventory"]("fourth", off), log=fleet["workdir"] / "fourth.log")
+    assert fourth.returncode == 0 and fourth.changed == 0, fourth.changed_operations()

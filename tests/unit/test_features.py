@@ -1,0 +1,144 @@
+"""
+Optional features on simulated hosts (pyinfra's @fake connector): exact packages, staged
+properties, NGINX directives, units, cron jobs, secrets, and what the distro profile
+chooses for each family. The containers of tests/integration/test_features.py prove the
+effects; these cover the distros no container can run here.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from operations.context import host_roles
+from operations.settings import validate
+from tests.unit.simulate import SimulatedHost, simulate
+
+SECRET = "Sup3r-Secret-Public-Pw"
+STAGED = "/opt/omero/web/omero-web/etc/.omeroweb-deploy/config.properties"
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "cert.pem").write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    (folder / "key.pem").write_text("-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n")
+    templates = folder / "templates"
+    (templates / "site").mkdir(parents=True)
+    (templates / "site" / "index.html").write_text("<h1>index</h1>\n")
+    return folder
+
+
+def all_features(folder) -> dict:
+    return dict(
+        omero_web_redis=True,
+        omero_web_cors_origins=["https://a.example.org"],
+        omero_web_apps=[{"spec": "omero-figure>=6", "app": "omero_figure", "top_links": [["Figure", "figure_index"]]}],
+        omero_web_wsgi_worker_class="gevent",
+        omero_web_wsgi_worker_connections=500,
+        omero_web_prefix="/omero",
+        omero_web_https=True,
+        omero_web_tls_certificate=str(folder / "cert.pem"),
+        omero_web_tls_key=str(folder / "key.pem"),
+        omero_web_clearsessions=True,
+        omero_web_clearsessions_time="02:30",
+        omero_web_templates=str(folder / "templates"),
+        omero_web_index_template="site/index.html",
+        omero_web_public_enabled=True,
+        omero_web_public_user="public",
+        omero_web_public_password=SECRET,
+        omero_web_public_url_filter="^/omero/webgateway",
+        omero_web_publications={"paper-2024": "project-7"},
+    )
+
+
+def staged_properties(sim) -> dict:
+    body = sim.uploads[STAGED]
+    return dict(line.split("=", 1) for line in body.splitlines())
+
+
+def test_debian_systemd_host_gets_every_feature(tls_files):
+    # installed venv: OMERO.web satisfied (pinned while pip adds the rest), the features' packages missing
+    pip_state = ["=omero-web==5.33.2", "=whitenoise==6.9.0", "gevent>=0.13", "django-redis", "django-cors-headers",
+                 "omero-figure>=6"]
+    host = SimulatedHost("debian", "12", extra_responses={"packaging.requirements": pip_state})
+    sim = simulate(host, all_features(tls_files))
+    packages = sim.find(r"apt-get .*install")
+    assert packages and "redis-server" in packages[0] and "cron" not in packages[0]  # systemd: a timer
+    props = staged_properties(sim)
+    assert json.loads(props["omero.web.caches"])["default"]["BACKEND"] == "django_redis.cache.RedisCache"
+    assert props["omero.web.session_engine"] == "django.contrib.sessions.backends.cache"
+    assert json.loads(props["omero.web.cors_origin_whitelist"]) == ["https://a.example.org"]
+    assert props["omero.web.wsgi_worker_class"] == "gevent"
+    assert props["omero.web.application_server.max_requests"] == "0"
+    assert props["omero.web.prefix"] == "/omero" and props["omero.web.static_url"] == "/omero/static/"
+    assert props["omero.web.secure"] == "true" and props["omero.web.session_cookie_secure"] == "true"
+    assert props["omero.web.public.password"] == SECRET  # only in the owner-only staged file
+    extra = json.loads(props["omero.web.nginx_server_extra_config"])
+    assert "error_page 502 @maintenance_omero;" in extra and "server_tokens off;" in extra
+    assert "ssl_protocols TLSv1.2 TLSv1.3;" in extra
+    assert "location = /omero/pub/paper-2024 { return 307 /omero/webclient/?show=project-7; }" in extra
+    appends = sim.find(r"omero config append --set")
+    assert any("corsheaders.middleware.CorsMiddleware" in c and "0.5" in c for c in appends)
+    assert any("omero.web.apps" in c and "omero_figure" in c for c in appends)
+    assert any("omero.web.template_dirs" in c for c in appends)
+    pip = sim.find(r"pip install --upgrade .*omero-figure")
+    assert pip and all(spec in pip[0] for spec in ("'gevent>=0.13'", "django-redis", "django-cors-headers"))
+    assert "omero-web==5.33.2" in pip[0] and "whitenoise==6.9.0" in pip[0]  # kept as installed
+    site = sim.find(r"omero web config nginx --http 443 .*sed -E")
+    assert site, "the site is generated for the HTTPS port and its listen made ssl"
+    assert "listen 80;" in sim.uploads["/etc/nginx/conf.d/omeroweb-http-redirect.conf"]
+    assert "OnCalendar=*-*-* 02:30:00" in sim.uploads["/etc/systemd/system/omero-web-clearsessions.timer"]
+    assert sim.find(r"systemctl (start|enable) omero-web-clearsessions.timer")
+    assert any(SECRET in c for c in sim.commands) is False
+    assert "/opt/omero/web/omero-web/etc/templates/custom/site/index.html" in sim.uploads
+
+
+def test_rhel_initd_host_gets_cron_and_the_distro_redis(tls_files):
+    data = {**all_features(tls_files), "omero_web_service_manager": "initd"}
+    sim = simulate(SimulatedHost("rocky", "9", pythons={"/usr/bin/python3.11": "3.11"}), data)
+    installs = " ".join(sim.find(r"dnf .*install"))
+    assert "redis" in installs and "cronie" in installs
+    cron = sim.uploads["/etc/cron.d/omero-web-clearsessions"]
+    assert "30 2 * * * omero-web OMERODIR=/opt/omero/web/omero-web" in cron
+    assert cron.rstrip().endswith("omero web clearsessions")
+    assert sim.find(r"/etc/init.d/crond start") or sim.find(r"crond")
+    assert "/etc/systemd/system/omero-web-clearsessions.timer" not in sim.uploads
+
+
+def test_features_off_by_default_add_nothing():
+    sim = simulate(SimulatedHost("debian", "12"))
+    props = staged_properties(sim)
+    assert not any(k.startswith(("omero.web.public", "omero.web.cors", "omero.web.caches", "omero.web.secure"))
+                   for k in props)
+    assert json.loads(props["omero.web.nginx_server_extra_config"]) == ["error_page 502 @maintenance;",
+                                                                        "server_tokens off;"]
+    assert not sim.find(r"omero web config nginx .*sed -E")
+    assert "/etc/nginx/conf.d/omeroweb-http-redirect.conf" not in sim.uploads
+    assert not [p for p in sim.uploads if "clearsessions" in p]
+
+
+def test_self_signed_certificate_made_on_the_host():
+    sim = simulate(SimulatedHost("debian", "12"), {"omero_web_https": True, "omero_web_tls_self_signed": True})
+    made = sim.find(r"openssl req -x509")
+    assert made and "umask 077" in made[0] and "subjectAltName=DNS:localhost,IP:127.0.0.1" in made[0]
+    assert "openssl" in sim.find(r"apt-get .*install")[0]
+
+
+def test_removed_app_is_uninstalled_once():
+    record = "/opt/omero/web/omero-web/etc/omeroweb-deploy-apps.json"
+    previous = json.dumps([{"app": "omero_figure", "distribution": "omero-figure"}])
+    host = SimulatedHost("debian", "12", extra_responses={f"cat {record}": previous.splitlines()})
+    sim = simulate(host, {})
+    assert sim.find(r"pip uninstall --yes omero-figure")
+    assert json.loads(sim.uploads[record]) == []
+    kept = simulate(host, {"omero_web_apps": [{"spec": "omero-figure", "app": "omero_figure"}]})
+    assert not kept.find(r"pip uninstall") and record not in kept.uploads
+
+
+def test_host_roles_from_groups():
+    settings = validate({})
+    assert host_roles(["debian12"], settings) == {"web"}
+    assert host_roles(["omero_server"], settings) == {"omero_server"}
+    assert host_roles(["omero_server", "debian12"], settings) == {"web", "omero_server"}
