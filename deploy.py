@@ -17,7 +17,9 @@ from operations.customization import customization
 from operations.healthcheck import healthcheck
 from operations.ice import ice
 from operations.maintenance import sessions
+from operations.migration import migration
 from operations.nginx import nginx
+from operations.omero_server import omero_server_settings
 from operations.prerequisites import prerequisites
 from operations.redis import redis
 from operations.selinux import selinux
@@ -33,6 +35,7 @@ if "web" in ctx.roles:
         *venv(ctx),
         *ice(ctx),
         *omeroweb(ctx),
+        *migration(ctx),
         *apps(ctx),
         *config(ctx),
         *customization(ctx),
@@ -43,3 +46,6 @@ if "web" in ctx.roles:
     service(ctx, app_changes=app_changes)
     sessions(ctx)
     healthcheck(ctx)
+
+if "omero_server" in ctx.roles:
+    omero_server_settings(ctx)

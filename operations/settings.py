@@ -362,6 +362,16 @@ def _server_config(value: Any) -> Mapping[str, Any]:
     return config
 
 
+def _server_config_append(value: Any) -> Mapping[str, tuple]:
+    config = _config_append(_server_config(value))
+    for key, items in config.items():
+        bad = [i for i in items if not isinstance(i, str) or not i.strip() or "," in i]
+        if bad:
+            raise _Invalid(f"{key}: OMERO.server list properties are comma-separated; expected strings "
+                           f"without commas, got {', '.join(map(repr, bad))}")
+    return config
+
+
 def _group_config(value: Any) -> Mapping[int, Mapping[str, Any]]:
     if not isinstance(value, Mapping):
         raise _Invalid("expected a mapping of OMERO group id to {property: value}")
@@ -416,6 +426,10 @@ KEYS: tuple[Key, ...] = (
         "Control-machine folder where built Ice wheels are kept per distro + Python ABI and shared with the fleet.", "venv"),
     Key("omero_web_version_spec", "omero-web>=5.6.1", _pip_spec,
         "pip requirement for OMERO.web (pip picks the newest release the host's Python supports).", "venv"),
+    Key("omero_web_migrate_from_omerodir", None, _optional(_abs_path),
+        "Previous OMERODIR when moving to a new `omero_web_omerodir`: its configuration is exported and loaded "
+        "into the new one once (`omero config get --show-password` / `omero config load`); it is left as it was.",
+        "venv"),
     Key("omero_web_whitenoise_spec", "whitenoise", _pip_spec, "pip requirement for WhiteNoise.", "venv"),
     # Configuration
     Key("omero_web_config", MappingProxyType({}), _config,
@@ -525,7 +539,7 @@ KEYS: tuple[Key, ...] = (
     Key("omero_web_omero_server_config", MappingProxyType({}), _server_config,
         "OMERO.server properties served to clients: `omero.client.ui.menu.dropdown.*`, "
         "`omero.client.ui.tree.orphans.name`, `omero.policy.binary_access`, ...", "omero_server"),
-    Key("omero_web_omero_server_config_append", MappingProxyType({}), _config_append,
+    Key("omero_web_omero_server_config_append", MappingProxyType({}), _server_config_append,
         "OMERO.server list properties and the items to ensure, e.g. `omero.client.scripts_to_ignore`.",
         "omero_server"),
     Key("omero_web_omero_server_group_config", MappingProxyType({}), _group_config,
@@ -586,6 +600,11 @@ def _cross_checks(values: dict[str, Any]) -> list[str]:
         )
     if values["venv"] == values["omerodir"] or values["omerodir"].startswith(values["venv"] + "/"):
         problems.append("omero_web_omerodir must not be the virtualenv or inside it (upgrades replace the venv)")
+    if values["migrate_from_omerodir"] == values["omerodir"]:
+        problems.append(
+            "omero_web_migrate_from_omerodir is omero_web_omerodir: set omero_web_omerodir to the new location, "
+            "or remove omero_web_migrate_from_omerodir"
+        )
     problems.extend(_feature_checks(values))
     return problems
 
@@ -688,6 +707,12 @@ def _feature_checks(v: dict[str, Any]) -> list[str]:
             problems.append(
                 f"omero_web_{name} = {template!r}: no such file in omero_web_templates ({v['templates']})"
             )
+    both = set(v["omero_server_config"]) & set(v["omero_server_config_append"])
+    if both:
+        problems.append(
+            f"omero_web_omero_server_config and omero_web_omero_server_config_append both name "
+            f"{', '.join(sorted(both))}: set the whole value or list the items to ensure, not both"
+        )
     if v["omero_server_group_config"] and not v["omero_server_admin_password"]:
         problems.append(
             "omero_web_omero_server_group_config needs omero_web_omero_server_admin_password "
