@@ -56,8 +56,13 @@ def migrate_configuration(old_omerodir: str, staging: str):
     old = settings.replace(omerodir=old_omerodir)
     user = q(settings.user)
     export = f"{staging}/migrated.properties"
-    yield (f"umask 077 && {omero_cmd(old, 'config', 'get', '--show-password')} > {q(export)} "
-           f"&& chown {user}:{user} {q(export)}")
+    # `omero config` rewrites the config.xml it opens (a new timestamp at least): export
+    # from a copy, so the old OMERODIR stays exactly as it was.
+    copy = f"{staging}/old-omerodir"
+    yield (f"umask 077 && rm -rf {q(copy)} && mkdir -p {q(copy + '/etc/grid')} "
+           f"&& cp -p {q(old_config)} {q(copy + '/etc/grid/config.xml')} && chown -R {user}:{user} {q(copy)} "
+           f"&& {omero_cmd(settings.replace(omerodir=copy), 'config', 'get', '--show-password')} > {q(export)} "
+           f"&& chown {user}:{user} {q(export)} && rm -rf {q(copy)}")
     yield f"{omero_cmd(old, 'web', 'stop')} || true"  # frees the port for the service in its new place
     yield f"{omero_cmd(settings, 'config', 'load', export)} && rm -f {q(export)}"
     for record in (managed_state_path(old), record_path(old_omerodir)):

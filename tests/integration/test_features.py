@@ -131,6 +131,11 @@ def fleet(docker_engine, tmp_path_factory):
     try:
         targets["full"] = start_systemd_target(images["bookworm"], name="feat-full", ports=(80, 443))
         targets["alt"] = start_plain_target(images["trixie"], name="feat-alt", ports=(80,))
+        # This test environment has no user namespaces, which Debian's redis-server unit asks
+        # for (PrivateUsers=true: "Failed to set up user namespacing", status 217/USER). Real
+        # hosts have them; here the unit gets a drop-in before the deploy installs Redis.
+        ssh_ok(targets["full"], "mkdir -p /etc/systemd/system/redis-server.service.d && printf "
+               "'[Service]\\nPrivateUsers=false\\n' > /etc/systemd/system/redis-server.service.d/no-userns.conf")
         data = {"full": full_data(tls, templates), "alt": ALT_DATA}
 
         def inventory(name: str, overrides: dict | None = None):
@@ -180,7 +185,7 @@ def omero(target, *args: str) -> str:
 def django_settings(target, *names: str) -> dict:
     """Settings as OMERO.web itself parses them from its configuration (on the host)."""
     script = ("import json, omeroweb.settings as s; "
-              f"print(json.dumps({{n: getattr(s, n) for n in {list(names)!r}}}, default=str))")
+              f"print(json.dumps({{n: getattr(s, n) for n in {json.dumps(list(names))}}}, default=str))")
     command = ("cd /tmp && runuser -u omero-web -- env OMERODIR=/opt/omero/web/omero-web "
                f"/opt/omero/web/venv3/bin/python -c '{script}'")
     out = ssh_ok(target, command) if target.kind == "systemd" else target.exec(command)[1]

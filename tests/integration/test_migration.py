@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 OLD_DIR, OLD_VENV = "/opt/omero/web/omero-web", "/opt/omero/web/venv3"
 NEW_DIR, NEW_VENV = "/srv/omero-web/omero-web", "/srv/omero-web/venv3"
 SECRET = "Migr4tion-Secret"
-DATA = {"omero_web_config": {"omero.web.public.password": SECRET, "omero.web.debug": False}}
+DATA = {"omero_web_config": {"omero.web.email_host_password": SECRET, "omero.web.debug": False}}
 
 
 def config_dump(target, venv: str, omerodir: str) -> str:

@@ -148,8 +148,9 @@ def test_migration_to_a_new_omerodir_loads_the_old_configuration_once():
     data = {"omero_web_omerodir": "/srv/web/omero-web", "omero_web_migrate_from_omerodir": "/opt/omero/web/omero-web"}
     host = SimulatedHost("debian", "12", existing_paths=("/opt/omero/web/omero-web/etc/grid/config.xml",))
     sim = simulate(host, data)
-    export = sim.find(r"OMERODIR=/opt/omero/web/omero-web .*omero config get --show-password > ")
+    export = sim.find(r"cp -p /opt/omero/web/omero-web/etc/grid/config.xml .*omero config get --show-password > ")
     assert export and export[0].startswith("umask 077") and "/srv/web/omero-web/etc/.omeroweb-deploy/" in export[0]
+    assert "OMERODIR=/srv/web/omero-web/etc/.omeroweb-deploy/old-omerodir" in export[0]  # a copy: the old stays
     assert sim.find(r"OMERODIR=/opt/omero/web/omero-web .*omero web stop")
     assert sim.find(r"OMERODIR=/srv/web/omero-web .*omero config load /srv/web/omero-web/etc/.omeroweb-deploy/")
     assert sim.find(r"> /srv/web/omero-web/etc/omeroweb-deploy-migrated-from")

@@ -24,3 +24,10 @@ def test_group_data_is_valid_and_holds_no_distro_logic():
         # Data only: plain assignments, no imports, conditions or calls deciding per distro
         assert all(isinstance(node, ast.Assign) for node in tree.body), path
         validate(runpy.run_path(str(path)), host=path.name)
+
+
+def test_publication_example_groups_have_data():
+    groups = {k for k, v in runpy.run_path(str(INVENTORIES / "publication.py")).items() if isinstance(v, list)}
+    assert groups == {"web", "public_web", "omero_server"}
+    for group in ("public_web", "omero_server"):
+        assert (INVENTORIES / "group_data" / f"{group}.py").is_file(), group
