@@ -87,7 +87,8 @@ def venv(ctx: Context | None = None) -> list:
     upgraded = server.shell(
         name="Upgrade pip in the new virtualenv",
         commands=[f"{q(settings.venv + '/bin/python')} -m pip install --upgrade pip"],
-        _if=created.did_change,
+        # The pip that ensurepip gives Python >= 3.10 handles every wheel and index used here.
+        _if=lambda: created.did_change() and ctx.profile.python_version < (3, 10),
     )
     return [created, upgraded]
 

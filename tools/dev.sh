@@ -24,5 +24,7 @@ shift || true
 case "$command" in
     demo) exec .venv/bin/python -m tools.demo "$@" ;;
     test) exec .venv/bin/python -m pytest "$@" ;;
-    *) echo "usage: tools/dev.sh demo|test [args]" >&2; exit 2 ;;
+    bench) exec .venv/bin/python -m tools.benchmark "$@" ;;
+    loadtest) exec .venv/bin/python -m tools.loadtest "$@" ;;
+    *) echo "usage: tools/dev.sh demo|test|bench|loadtest [args]" >&2; exit 2 ;;
 esac

@@ -1,0 +1,473 @@
+"""
+Benchmark the deploy against the walkthrough, side by side in one run, on fresh Debian 12
+containers from the same image (systemd as PID 1, reached over SSH on 127.0.0.1):
+
+1. cold deploy vs the walkthrough run as a plain shell script (``tools/walkthrough.sh``,
+   same Ice wheel, same packages) on an identical fresh container;
+2. no-op re-run of the deploy on the converged host (time, ratio, changed operations);
+3. fleet: the deploy against N hosts at once (default 8) vs the 1-host cold deploy;
+4. Ice: how many hosts fetched or built the Ice wheel for the fleet;
+5. remote commands the deploy ran on a host, cold and re-run.
+
+    tools/dev.sh bench                      # everything, 8-host fleet
+    tools/dev.sh bench --hosts 4 --json out.json
+    tools/dev.sh bench --skip-fleet
+    tools/dev.sh bench --cold-ice           # the fleet starts from an empty Ice cache
+
+Absolute times vary on a shared machine; the ratios, measured in one run, are what the
+targets apply to. Every container the benchmark starts is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import paramiko
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.integration.pyinfra_run import PYINFRA, Run, target_data, write_inventory  # noqa: E402
+
+RELEASE = "bookworm"
+ABI_KEY = "debian-12-x86_64-cp311"
+ICE_ROW = "ZeroC IcePy 3.6.5 | Fetch or build the Ice wheel (one host per distro + Python ABI)"
+LOGIN = "OMERO.web - Login"
+WALKTHROUGH = ROOT / "tools" / "walkthrough.sh"
+REMOTE_DIR = "/root/walkthrough"
+
+# Targets of issue #7: (what, limit)
+COLD_RATIO_MAX = 1.3
+RERUN_RATIO_MAX = 0.25
+FLEET_RATIO_MAX = 2.5
+
+_COMMAND = re.compile(r"\[pyinfra\.connectors\.ssh\] Running command on (\S+): ")
+_UPLOAD = re.compile(r"\[pyinfra\.connectors\.ssh\] Attempting upload of .* to ")
+_OPERATION = re.compile(r"^--> Starting operation: (.+?)\s*$")
+_TIMESTAMP = re.compile(r"^\s*(\d+\.\d+) (.*)$")
+
+
+# ----------------------------------------------------------------------------- pure parts
+
+
+@dataclass
+class Row:
+    """One line of the result table."""
+
+    item: str
+    measured: str
+    target: str = ""
+    passed: bool | None = None  # None: informational
+
+    @property
+    def verdict(self) -> str:
+        return "" if self.passed is None else ("PASS" if self.passed else "FAIL")
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    if denominator <= 0:
+        raise ValueError(f"cannot divide by a non-positive time: {denominator}")
+    return numerator / denominator
+
+
+def at_most(value: float, limit: float) -> bool:
+    return value <= limit
+
+
+def remote_commands(debug_output: str) -> dict[str, int]:
+    """Shell commands pyinfra ran per host, counted from ``--debug`` output.
+
+    pyinfra's SSH connector logs ``Running command on HOST: ...`` once for every command
+    it executes on the host (facts and operations alike, a sudo retry counted again), so
+    this is exact for SSH targets. File uploads are counted apart (:func:`uploads`).
+    """
+    counts: dict[str, int] = {}
+    for line in debug_output.splitlines():
+        match = _COMMAND.search(line)
+        if match:
+            counts[match.group(1)] = counts.get(match.group(1), 0) + 1
+    return counts
+
+
+def uploads(debug_output: str) -> int:
+    """SFTP uploads pyinfra made (all hosts), from ``--debug`` output."""
+    return sum(1 for line in debug_output.splitlines() if _UPLOAD.search(line))
+
+
+def split_timestamps(lines: list[str]) -> list[tuple[float, str]]:
+    """``'  12.345 text'`` lines (as :func:`run_timed` writes them) -> [(12.345, 'text')]."""
+    result = []
+    for line in lines:
+        match = _TIMESTAMP.match(line)
+        if match:
+            result.append((float(match.group(1)), match.group(2)))
+    return result
+
+
+def section_times(timed: list[tuple[float, str]], end: float) -> dict[str, float]:
+    """Wall time per deploy section from the ``--> Starting operation: SECTION | op`` lines.
+
+    An operation lasts until the next one starts (all hosts run an operation before the
+    next begins); the last one until ``end``. Time before the first operation (connecting,
+    planning, facts read while planning) is ``(connect and plan)``.
+    """
+    starts = [(t, m.group(1)) for t, text in timed if (m := _OPERATION.match(text.strip()))]
+    totals: dict[str, float] = {}
+    if not starts:
+        return totals
+    totals["(connect and plan)"] = starts[0][0]
+    for (t, name), following in zip(starts, [*starts[1:], (end, "")]):
+        section = name.split(" | ")[0]
+        totals[section] = totals.get(section, 0.0) + (following[0] - t)
+    return totals
+
+
+def operation_times(timed: list[tuple[float, str]], end: float) -> list[tuple[str, float]]:
+    """Wall time per operation (see :func:`section_times`), longest first."""
+    starts = [(t, m.group(1)) for t, text in timed if (m := _OPERATION.match(text.strip()))]
+    spans = [(name, following[0] - t) for (t, name), following in zip(starts, [*starts[1:], (end, "")])]
+    return sorted(spans, key=lambda item: -item[1])
+
+
+def _median_or(values, compute):
+    """The median of per-round ratios when there are any, else ``compute()``."""
+    import statistics as _statistics
+
+    return _statistics.median(values) if values else compute()
+
+
+def format_table(rows: list[Row]) -> str:
+    headers = ("item", "measured", "target", "result")
+    cells = [headers, *((r.item, r.measured, r.target, r.verdict) for r in rows)]
+    widths = [max(len(c[i]) for c in cells) for i in range(4)]
+    lines = ["  ".join(c[i].ljust(widths[i]) for i in range(4)).rstrip() for c in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def evaluate(m: dict) -> list[Row]:
+    """The result table from the measurements (keys as :func:`main` fills them)."""
+    rows = [
+        Row("walkthrough shell script, cold (s)", f"{m['walkthrough_s']:.1f}"),
+        Row("deploy, cold (s)", f"{m['cold_s']:.1f}"),
+    ]
+    cold_ratio = _median_or(m.get("cold_ratios"), lambda: ratio(m["cold_s"], m["walkthrough_s"]))
+    rows.append(Row("1. cold deploy / walkthrough", f"{cold_ratio:.2f}", f"<= {COLD_RATIO_MAX}",
+                    at_most(cold_ratio, COLD_RATIO_MAX)))
+    rerun_ratio = _median_or(m.get("rerun_ratios"), lambda: ratio(m["rerun_s"], m["cold_s"]))
+    rows.append(Row("deploy, no-op re-run (s)", f"{m['rerun_s']:.1f}"))
+    rows.append(Row("2. re-run / cold deploy", f"{rerun_ratio:.2f}", f"<= {RERUN_RATIO_MAX}",
+                    at_most(rerun_ratio, RERUN_RATIO_MAX)))
+    rows.append(Row("2. re-run changed operations", str(m["rerun_changed"]), "0", m["rerun_changed"] == 0))
+    if m.get("fleet_s") is not None:
+        hosts = m["fleet_hosts"]
+        fleet_ratio = ratio(m["fleet_s"], m["cold_s"])
+        rows.append(Row(f"deploy, {hosts} hosts at once (s)", f"{m['fleet_s']:.1f}"))
+        rows.append(Row(f"3. {hosts} hosts / 1 host", f"{fleet_ratio:.2f}", f"<= {FLEET_RATIO_MAX}",
+                        at_most(fleet_ratio, FLEET_RATIO_MAX)))
+        rows.append(Row(f"   {hosts} hosts healthy (login page)", f"{m['fleet_healthy']}/{hosts}",
+                        f"{hosts}/{hosts}", m["fleet_healthy"] == hosts))
+        if m.get("fleet_rerun_s") is not None:
+            rows.append(Row(f"   {hosts} hosts no-op re-run (s), changed", 
+                            f"{m['fleet_rerun_s']:.1f}, {m['fleet_rerun_changed']}", "0 changed",
+                            m["fleet_rerun_changed"] == 0))
+        builds, abis = m["ice_fetch_or_build"], m["ice_abis"]
+        expected = "1 per ABI (empty cache)" if m["cold_ice"] else "<= 1 per ABI (0: cached wheel)"
+        ok = builds == abis if m["cold_ice"] else builds <= abis
+        rows.append(Row("4. Ice fetched/built for the fleet", f"{builds} for {abis} ABI", expected, ok))
+        rows.append(Row("   hosts that got the wheel uploaded", f"{m['ice_uploaded']}/{hosts}"))
+    rows.append(Row("5. remote commands, cold", f"{m['cold_commands']} (+{m['cold_uploads']} uploads)"))
+    rows.append(Row("5. remote commands, re-run", f"{m['rerun_commands']} (+{m['rerun_uploads']} uploads)"))
+    rows.append(Row("   walkthrough script", f"{m['walkthrough_commands']} SSH session (+{m['walkthrough_uploads']} uploads)"))
+    return rows
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+@dataclass
+class TimedRun:
+    run: Run
+    timed: list[tuple[float, str]] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        return self.run.seconds
+
+
+def run_timed(inventory: Path, log: Path, *args: str, timeout: float = 3600) -> TimedRun:
+    """``pyinfra -y --debug INVENTORY deploy.py``; every output line is timestamped in ``log``."""
+    command = [PYINFRA, "-y", "--debug", str(inventory), "deploy.py", *args]
+    started = time.monotonic()
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, errors="replace")
+    assert process.stdout is not None
+    raw, timed = [], []
+    with open(log, "w") as handle:
+        for line in process.stdout:
+            now = time.monotonic() - started
+            raw.append(line)
+            timed.append((now, line.rstrip("\n")))
+            handle.write(f"{now:9.3f} {line}")
+            if now > timeout:
+                process.kill()
+    code = process.wait()
+    return TimedRun(Run(code, "".join(raw), time.monotonic() - started), timed)
+
+
+def _sftp_put(target, files: dict[str, bytes | Path]) -> None:
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.MissingHostKeyPolicy())
+    client.connect("127.0.0.1", port=target.ssh_port, username="root", key_filename=target.ssh_key,
+                   allow_agent=False, look_for_keys=False, timeout=30)
+    try:
+        sftp = client.open_sftp()
+        for remote, content in files.items():
+            parent = remote.rsplit("/", 1)[0]
+            try:
+                sftp.stat(parent)
+            except FileNotFoundError:
+                sftp.mkdir(parent)
+            if isinstance(content, Path):
+                sftp.put(str(content), remote)
+            else:
+                sftp.putfo(io.BytesIO(content), remote)
+        sftp.close()
+    finally:
+        client.close()
+
+
+def run_walkthrough(target, wheel: Path, ca_files: list[str], log: Path) -> tuple[float, int]:
+    """Upload the wheel, CA certificates and script, run it over SSH; (seconds, uploads)."""
+    started = time.monotonic()
+    files: dict[str, bytes | Path] = {f"{REMOTE_DIR}/walkthrough.sh": WALKTHROUGH,
+                                      f"{REMOTE_DIR}/{wheel.name}": wheel}
+    for number, path in enumerate(ca_files):
+        files[f"{REMOTE_DIR}/ca/extra-{number}.crt"] = Path(path)
+    _sftp_put(target, files)
+    code, output = target.ssh(
+        f"ICE_WHEEL={REMOTE_DIR}/{wheel.name} EXTRA_CA_DIR={REMOTE_DIR}/ca bash {REMOTE_DIR}/walkthrough.sh",
+        timeout=1800)
+    seconds = time.monotonic() - started
+    log.write_text(output)
+    if code != 0:
+        raise RuntimeError(f"walkthrough script failed (exit {code}); last lines:\n"
+                           + "\n".join(output.splitlines()[-30:]))
+    return seconds, len(files)
+
+
+def login_ok(target) -> bool:
+    try:
+        response = requests.get(target.url(80, "/"), timeout=30)
+    except requests.RequestException:
+        return False
+    return response.status_code == 200 and LOGIN in response.text
+
+
+def _check(run: TimedRun, what: str) -> None:
+    if run.run.returncode != 0:
+        raise RuntimeError(f"{what} failed (exit {run.run.returncode}):\n{run.run.tail(40)}")
+
+
+def _load() -> float:
+    return os.getloadavg()[0]
+
+
+def _walkthrough_round(image, wheel: Path, ca_files: list[str], logs: Path, number: int, targets: list) -> dict:
+    from tests.infra.targets import remove_targets, start_systemd_target
+
+    target = start_systemd_target(image, name="bench-walk")
+    targets.append(target)
+    load = _load()
+    seconds, uploaded = run_walkthrough(target, wheel, ca_files, logs / f"walkthrough{number + 1}.log")
+    if not login_ok(target):
+        raise RuntimeError("the walkthrough script's site does not show the login page")
+    remove_targets([target])
+    return {"walkthrough_s": seconds, "walkthrough_uploads": uploaded, "walkthrough_commands": 1,
+            "walkthrough_load": (load, _load())}
+
+
+def _deploy_round(image, logs: Path, number: int, targets: list) -> dict:
+    from tests.infra.targets import remove_targets, start_systemd_target
+
+    target = start_systemd_target(image, name="bench-one")
+    targets.append(target)
+    inventory = write_inventory(logs / f"one{number + 1}.py", {"debian12": [target_data(target)]})
+    load = _load()
+    cold = run_timed(inventory, logs / f"cold{number + 1}.log")
+    _check(cold, "cold deploy")
+    if not login_ok(target):
+        raise RuntimeError("the deployed site does not show the login page")
+    cold_load = (load, _load())
+    rerun = run_timed(inventory, logs / f"rerun{number + 1}.log")
+    _check(rerun, "re-run")
+    remove_targets([target])
+    return {
+        "cold_s": cold.seconds, "cold_load": cold_load,
+        "cold_commands": remote_commands(cold.run.output).get(target.name, 0),
+        "cold_uploads": uploads(cold.run.output),
+        "rerun_s": rerun.seconds, "rerun_changed": rerun.run.changed,
+        "rerun_changed_operations": rerun.run.changed_operations(),
+        "rerun_commands": remote_commands(rerun.run.output).get(target.name, 0),
+        "rerun_uploads": uploads(rerun.run.output),
+        "cold_run": cold, "rerun_run": rerun,
+    }
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hosts", type=int, default=8, help="fleet size (default 8)")
+    parser.add_argument("--skip-fleet", action="store_true", help="measure items 1, 2 and 5 only")
+    parser.add_argument("--cold-ice", action="store_true",
+                        help="the fleet starts from an empty Ice cache (omero_web_ice_cache_dir): "
+                             "Ice is built once, which takes minutes")
+    parser.add_argument("--json", type=Path, help="write the measurements and the table here")
+    parser.add_argument("--logs", type=Path, help="keep the pyinfra and script logs in this folder")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="walkthrough/deploy pairs, the order alternating; medians are reported (default 1)")
+    parser.add_argument("--top", type=int, default=8, help="slowest operations listed per run")
+    args = parser.parse_args(argv)
+    if args.hosts < 1 or args.rounds < 1:
+        parser.error("--hosts and --rounds must be at least 1")
+
+    from tests.infra.cache import cache_dir
+    from tests.infra.engine import ensure_docker_engine
+    from tests.infra.images import ensure_image
+    from tests.infra.targets import cleanup_stale, host_ca_certificates, remove_targets, start_systemd_target
+
+    wheels = sorted((cache_dir() / "wheels" / ABI_KEY).glob("zeroc_ice-3.6.5-*.whl"))
+    if not wheels:
+        print(f"No Ice wheel in {cache_dir() / 'wheels' / ABI_KEY}: run `tools/dev.sh demo` (or the "
+              "integration tests) once to build it.", file=sys.stderr)
+        return 2
+    wheel = wheels[0]
+    logs = args.logs or Path(tempfile.mkdtemp(prefix="omeroweb-bench-"))
+    logs.mkdir(parents=True, exist_ok=True)
+    ensure_docker_engine()
+    cleanup_stale()
+    image = ensure_image(RELEASE)
+    ca_files = host_ca_certificates()
+    print(f"image {image}; Ice wheel {wheel.name}; logs in {logs}")
+    print("targets: fresh systemd containers (systemd PID 1), reached over SSH on 127.0.0.1, "
+          "the same kind for every measurement", flush=True)
+
+    m: dict = {"hosts_cores": _cores(), "cold_ice": args.cold_ice, "fleet_s": None}
+    targets = []
+    try:
+        # 1. and 2., in rounds: the walkthrough and the deploy each on a fresh container, the
+        # order alternating between rounds, then the deploy again on its converged host.
+        rounds: list[dict] = []
+        for number in range(args.rounds):
+            result: dict = {}
+            order = ("walkthrough", "deploy") if number % 2 == 0 else ("deploy", "walkthrough")
+            for what in order:
+                if what == "walkthrough":
+                    result.update(_walkthrough_round(image, wheel, ca_files, logs, number, targets))
+                else:
+                    result.update(_deploy_round(image, logs, number, targets))
+            rounds.append(result)
+            print(f"round {number + 1}: walkthrough {result['walkthrough_s']:.1f}s, cold deploy "
+                  f"{result['cold_s']:.1f}s, re-run {result['rerun_s']:.1f}s", flush=True)
+        m["rounds"] = [{k: v for k, v in r.items() if k not in ("cold_run", "rerun_run")} for r in rounds]
+        for key in ("walkthrough_s", "cold_s", "rerun_s"):
+            m[key] = statistics.median(r[key] for r in rounds)
+        m["cold_ratios"] = [ratio(r["cold_s"], r["walkthrough_s"]) for r in rounds]
+        m["rerun_ratios"] = [ratio(r["rerun_s"], r["cold_s"]) for r in rounds]
+        last = rounds[-1]
+        for key in ("walkthrough_uploads", "walkthrough_commands", "cold_commands", "cold_uploads",
+                    "rerun_commands", "rerun_uploads"):
+            m[key] = last[key]
+        m["rerun_changed"] = max(r["rerun_changed"] for r in rounds)
+        m["rerun_changed_operations"] = sorted({op for r in rounds for op in r["rerun_changed_operations"]})
+        cold, rerun = last["cold_run"], last["rerun_run"]
+        m["profile"] = {
+            "cold": section_times(cold.timed, cold.seconds),
+            "rerun": section_times(rerun.timed, rerun.seconds),
+            "cold_slowest": operation_times(cold.timed, cold.seconds)[: args.top],
+            "rerun_slowest": operation_times(rerun.timed, rerun.seconds)[: args.top],
+        }
+
+        # 3. and 4. the fleet
+        if not args.skip_fleet:
+            fleet = [start_systemd_target(image, name=f"bench-fleet{n}") for n in range(args.hosts)]
+            targets.extend(fleet)
+            extra = {}
+            if args.cold_ice:
+                extra["omero_web_ice_cache_dir"] = tempfile.mkdtemp(prefix="omeroweb-bench-ice-")
+            inventory = write_inventory(logs / "fleet.py",
+                                        {"debian12": [target_data(t, **extra) for t in fleet]})
+            print(f"fleet of {args.hosts}: deploying", flush=True)
+            load = _load()
+            run = run_timed(inventory, logs / "fleet.log")
+            m["fleet_load"] = (load, _load())
+            _check(run, "fleet deploy")
+            m["fleet_hosts"], m["fleet_s"] = args.hosts, run.seconds
+            m["fleet_healthy"] = sum(login_ok(t) for t in fleet)
+            m["ice_fetch_or_build"] = run.run.rows()[ICE_ROW][1]
+            m["ice_abis"] = 1
+            m["ice_uploaded"] = sum(t.ssh("ls /var/cache/omeroweb-deploy/ice/upload/*.whl")[0] == 0
+                                    for t in fleet)
+            m["fleet_commands"] = remote_commands(run.run.output)
+            print(f"fleet deploy: {run.seconds:.1f}s", flush=True)
+            again = run_timed(inventory, logs / "fleet-rerun.log")
+            _check(again, "fleet re-run")
+            m["fleet_rerun_s"], m["fleet_rerun_changed"] = again.seconds, again.run.changed
+            m["profile"]["fleet"] = section_times(run.timed, run.seconds)
+    finally:
+        remove_targets(targets)
+        cleanup_stale()
+
+    rows = evaluate(m)
+    print()
+    print(f"Benchmark on Debian 12 (control machine: {m['hosts_cores']} cores, shared); "
+          f"fleet targets: systemd+SSH containers")
+    print(format_table(rows))
+    print()
+    if m.get("rerun_changed_operations"):
+        print("re-run changed: " + "; ".join(m["rerun_changed_operations"]))
+    for number, r in enumerate(m["rounds"], 1):
+        print(f"round {number}: walkthrough {r['walkthrough_s']:.1f}s (load {_loads(r['walkthrough_load'])}), "
+              f"cold deploy {r['cold_s']:.1f}s (load {_loads(r['cold_load'])}), re-run {r['rerun_s']:.1f}s; "
+              f"ratios {r['cold_s'] / r['walkthrough_s']:.2f} and {r['rerun_s'] / r['cold_s']:.2f}")
+    if m.get("fleet_load"):
+        print(f"fleet: load {_loads(m['fleet_load'])}")
+    for run_name in ("cold", "rerun", "fleet"):
+        sections = m["profile"].get(run_name)
+        if sections:
+            print(f"time per section, {run_name}: " + ", ".join(
+                f"{name} {seconds:.1f}s" for name, seconds in sections.items()))
+    for run_name in ("cold", "rerun"):
+        print(f"slowest operations, {run_name}: " + "; ".join(
+            f"{name} {seconds:.1f}s" for name, seconds in m["profile"][f"{run_name}_slowest"]))
+    if args.json:
+        args.json.write_text(json.dumps({"measurements": m, "table": [asdict(r) | {"verdict": r.verdict}
+                                                                      for r in rows]}, indent=1))
+    return 0 if all(r.passed is not False for r in rows) else 1
+
+
+def _cores() -> int:
+    return os.cpu_count() or 1
+
+
+def _loads(pair) -> str:
+    """1-minute load average at the start and end of a measurement (other users' work shows here)."""
+    return f"{pair[0]:.1f}->{pair[1]:.1f}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
