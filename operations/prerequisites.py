@@ -111,8 +111,12 @@ def prerequisites(ctx: Context | None = None) -> list:
             create_home=True,
             shell="/bin/bash",
         )
-        for path in (settings.omerodir, f"{settings.omerodir}/etc", f"{settings.omerodir}/etc/grid"):
+        for path in (settings.omerodir, f"{settings.omerodir}/etc"):
             files.directory(name=f"Create {path}", path=path, user=settings.user, group=settings.user, mode="755")
+        # etc/grid/config.xml holds every value, secrets included, and omero rewrites it with
+        # the default umask (0644) each time it opens it: the folder keeps other users out.
+        files.directory(name=f"Create {settings.omerodir}/etc/grid (owner only)", path=f"{settings.omerodir}/etc/grid",
+                        user=settings.user, group=settings.user, mode="700")
         files.directory(
             name="Create the private staging folder for configuration",
             path=staging_dir(ctx),

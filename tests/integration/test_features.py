@@ -363,8 +363,10 @@ def test_public_user_settings(full):
     assert found["PUBLIC_URL_FILTER"].startswith("re.compile('^/omero/webgateway") or \
         "^/omero/webgateway" in found["PUBLIC_URL_FILTER"]
     assert str(found["PUBLIC_SERVER_ID"]) == "1" and found["PUBLIC_CACHE_ENABLED"] is True
-    mode = ssh_ok(full, "stat -c '%a %U' /opt/omero/web/omero-web/etc/grid/config.xml")
-    assert mode == "600 omero-web", mode
+    # config.xml holds the password; omero rewrites it with the default umask, so its
+    # folder is what keeps other users out
+    mode = ssh_ok(full, "stat -c '%a %U' /opt/omero/web/omero-web/etc/grid")
+    assert mode == "700 omero-web", mode
 
 
 # Idempotency, then taking features away
