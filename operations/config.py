@@ -141,7 +141,6 @@ def omero_config(to_set: dict, to_append: dict, secrets: list[str]):
     + secrets: property names whose values must never be shown
     """
     from pyinfra.api import StringCommand
-    from pyinfra.facts.files import File
 
     from .settings import Settings
 
@@ -160,13 +159,7 @@ def omero_config(to_set: dict, to_append: dict, secrets: list[str]):
             )
         fact = {"config": {}, "managed": None}
     changes = plan_changes(fact["config"], fact["managed"], to_set, to_append)
-    # omero writes etc/grid/config.xml (every value, secrets included) with the default umask: 0644.
-    config_xml = f"{settings.omerodir}/etc/grid/config.xml"
-    xml = host.get_fact(File, path=config_xml)
-    xml_private = not xml or (xml.get("mode") == 600 and xml.get("user") == settings.user)
     if not (changes["set"] or changes["unset"] or changes["append"] or changes["remove"] or changes["record_changed"]):
-        if not xml_private:
-            yield f"chown {q(settings.user)}:{q(settings.user)} {q(config_xml)} && chmod 600 {q(config_xml)}"
         return
     staging = staging_dir(ctx)
     owner = f"{q(settings.user)}:{q(settings.user)}"
@@ -192,7 +185,6 @@ def omero_config(to_set: dict, to_append: dict, secrets: list[str]):
     state_file = managed_state_path(settings)
     yield FileUploadCommand(StringIO(json.dumps(changes["record"], indent=1, sort_keys=True) + "\n"), state_file)
     yield f"chown {owner} {q(state_file)} && chmod 600 {q(state_file)}"
-    yield f"chown {owner} {q(config_xml)} && chmod 600 {q(config_xml)}"
 
 
 @deploy("OMERO.web configuration")

@@ -580,6 +580,11 @@ class Settings:
     def replace(self, **changes: Any) -> "Settings":
         return Settings({**self.values, **changes})
 
+    def __repr__(self) -> str:
+        # pyinfra prints facts' arguments (-v, --debug): never the data's values, secrets among them.
+        shown = ", ".join(f"{k}={self.values[k]!r}" for k in ("user", "omerodir", "venv") if k in self.values)
+        return f"Settings({shown}, ...)"
+
 
 def _cross_checks(values: dict[str, Any]) -> list[str]:
     problems = []

@@ -8,6 +8,9 @@ Lifecycle behaviour on one Debian 12 systemd target reached over SSH, each step 
 - an NGINX directive that fails ``nginx -t`` fails the deploy with nginx's message, keeps
   the previous site in place, and NGINX keeps serving;
 - selecting an unknown tag fails before connecting, listing the valid ones.
+
+Every scenario deployed here (first deploy, tagged runs, removal, recovery after the
+broken directive) is run a second time, which must change nothing.
 """
 
 from __future__ import annotations
@@ -37,6 +40,17 @@ def deploy(target, tmp_path_factory):
     return run
 
 
+def assert_second_run_changes_nothing(deploy, *args, **data):
+    """Every scenario deployed here is run twice: the second run must change nothing."""
+    again = deploy(*args, **data)
+    assert again.returncode == 0, again.tail()
+    assert again.changed == 0, again.changed_operations()
+
+
+def test_first_deploy_second_run_changes_nothing(deploy):
+    assert_second_run_changes_nothing(deploy)
+
+
 def omero_config(target) -> str:
     return ssh(target, "runuser -u omero-web -- env OMERODIR=/opt/omero/web/omero-web "
                        "/opt/omero/web/venv3/bin/omero config get")
@@ -51,6 +65,8 @@ def test_tags_nginx_changes_only_nginx(target, deploy):
     assert ssh(target, f"cat {PIDFILE}") == pid  # OMERO.web not restarted
     response = requests.get(target.url(80, "/webclient/login/"), timeout=30)
     assert "OMERO.web - Login" in response.text
+    assert_second_run_changes_nothing(deploy, "--data", "omero_web_tags=nginx",
+                                      omero_web_nginx_server_name="omero.example.test")
 
 
 def test_tags_config_leaves_nginx_untouched(target, deploy):
@@ -59,15 +75,18 @@ def test_tags_config_leaves_nginx_untouched(target, deploy):
     result = deploy(
         "--data", "omero_web_tags=config",
         omero_web_nginx_server_name="omero.example.test",
-        omero_web_config={"omero.web.session_cookie_age": 3600},
+        omero_web_config={"omero.web.page_size": 100},
     )
     assert result.returncode == 0, result.tail()
     changed = result.changed_operations()
     assert "OMERO.web configuration | Apply OMERO.web configuration" in changed
     assert not any(name.startswith("NGINX") for name in changed)
     assert ssh(target, f"stat -c %Y {SITE}") == before
-    assert "omero.web.session_cookie_age=3600" in omero_config(target)
+    assert "omero.web.page_size=100" in omero_config(target)
     assert ssh(target, f"cat {PIDFILE}") != pid  # restarted to apply the configuration
+    assert_second_run_changes_nothing(deploy, "--data", "omero_web_tags=config",
+                                      omero_web_nginx_server_name="omero.example.test",
+                                      omero_web_config={"omero.web.page_size": 100})
 
 
 def test_removed_property_is_unset_and_hand_set_one_kept(target, deploy):
@@ -76,10 +95,9 @@ def test_removed_property_is_unset_and_hand_set_one_kept(target, deploy):
     result = deploy(omero_web_nginx_server_name="omero.example.test")
     assert result.returncode == 0, result.tail()
     config = omero_config(target)
-    assert "omero.web.session_cookie_age" not in config
+    assert "omero.web.page_size" not in config
     assert "omero.web.ui.top_links=[]" in config
-    again = deploy(omero_web_nginx_server_name="omero.example.test")
-    assert again.returncode == 0 and again.changed == 0, again.changed_operations()
+    assert_second_run_changes_nothing(deploy, omero_web_nginx_server_name="omero.example.test")
 
 
 def test_broken_nginx_directive_keeps_previous_site(target, deploy):
@@ -95,6 +113,7 @@ def test_broken_nginx_directive_keeps_previous_site(target, deploy):
     assert "OMERO.web - Login" in requests.get(target.url(80, "/webclient/login/"), timeout=30).text
     fixed = deploy(omero_web_nginx_server_name="omero.example.test")  # and the next good run converges
     assert fixed.returncode == 0, fixed.tail()
+    assert_second_run_changes_nothing(deploy, omero_web_nginx_server_name="omero.example.test")
 
 
 def test_unknown_tag_fails_before_connecting(deploy):

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 OLD, NEW = "5.32.0", "5.33.2"
 VENV = "/opt/omero/web/venv3"
 BACKUPS = "/opt/omero/web/omero-web/etc/backups"
-SECRET = {"omero.web.public.password": "s3cret-Pa55"}
+SECRET = {"omero.web.secret_key": "s3cret-Pa55"}
 
 
 def broken_release_wheel() -> bytes:
@@ -57,7 +57,15 @@ def target(docker_engine):
 
 @pytest.fixture(scope="module")
 def deploy(target, tmp_path_factory):
-    return Deployer(target, tmp_path_factory.mktemp("upgrade"), "debian12", omero_web_config=SECRET)
+    return Deployer(target, tmp_path_factory.mktemp("upgrade"), "debian12", omero_web_config=SECRET,
+                    omero_web_secret_config_keys=list(SECRET))
+
+
+def assert_second_run_changes_nothing(deploy, **data):
+    """Every scenario deployed here is run twice: the second run must change nothing."""
+    again = deploy(**data)
+    assert again.returncode == 0, again.tail()
+    assert again.changed == 0, again.changed_operations()
 
 
 def installed_version(target) -> str:
@@ -76,6 +84,7 @@ def test_upgrade_in_place_keeps_configuration(target, deploy):
     first = deploy(omero_web_version_spec=f"omero-web=={OLD}")
     assert first.returncode == 0, first.tail()
     assert installed_version(target) == OLD
+    assert_second_run_changes_nothing(deploy, omero_web_version_spec=f"omero-web=={OLD}")
     before = full_config(target)
     assert "s3cret-Pa55" in before
 
@@ -94,6 +103,7 @@ def test_upgrade_in_place_keeps_configuration(target, deploy):
     assert ssh(target, f"cat {backup}") == before
     assert any("/packages-" in line for line in listing)
     assert f"omero-web=={OLD}" in ssh(target, f"cat {BACKUPS}/packages-*.txt")
+    assert_second_run_changes_nothing(deploy, omero_web_version_spec=f"omero-web>={NEW}")
 
 
 def test_failed_upgrade_rolls_back(target, deploy):
@@ -112,3 +122,7 @@ def test_failed_upgrade_rolls_back(target, deploy):
     assert "Upgrade rolled back: the previous virtualenv is restored" in failed.output
     assert installed_version(target) == NEW
     assert "OMERO.web - Login" in login(target)
+    # the good data converges again, and a second run changes nothing
+    converged = deploy(omero_web_version_spec=f"omero-web>={NEW}")
+    assert converged.returncode == 0, converged.tail()
+    assert_second_run_changes_nothing(deploy, omero_web_version_spec=f"omero-web>={NEW}")
