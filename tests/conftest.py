@@ -5,7 +5,15 @@ when it runs as root on a machine with apt-get; with CI=true they never skip.
 
 from __future__ import annotations
 
-import os
+# pyinfra's CLI package, which the unit tests import, monkey-patches the standard library
+# with gevent on import. Patching after ssl has been imported breaks HTTPS in this process
+# (RecursionError inside requests), so patch first, as gevent asks, before anything
+# imports ssl.
+from gevent import monkey
+
+monkey.patch_all()
+
+import os  # noqa: E402
 
 import pytest
 

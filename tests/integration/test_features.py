@@ -164,7 +164,9 @@ def alt(fleet):
 
 
 def https_url(target, path: str) -> str:
-    return f"https://localhost:{target.ports[443]}{path}"
+    # 127.0.0.1, not localhost: the port is published on IPv4 only (the test certificate
+    # names both)
+    return f"https://127.0.0.1:{target.ports[443]}{path}"
 
 
 def get(url: str, **kwargs) -> requests.Response:
