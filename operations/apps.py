@@ -20,10 +20,10 @@ import re
 from io import StringIO
 
 from pyinfra import host
-from pyinfra.api import FactBase, FileUploadCommand, deploy, operation
+from pyinfra.api import FileUploadCommand, deploy, operation
 
 from .context import Context, Contribution, current
-from .facts import q
+from .facts import JsonFile, q
 
 TAGS = ("apps",)
 LIST_PROPERTIES = {
@@ -55,19 +55,6 @@ def contribution(ctx: Context) -> Contribution:
                 to_append.setdefault(prop, []).extend(app[field_name])
         to_set.update(app["config"])
     return Contribution(set=to_set, append=to_append, pip=tuple(app["spec"] for app in apps))
-
-
-class JsonFile(FactBase):
-    """A JSON file's content, or None when missing or unreadable."""
-
-    def command(self, path: str):
-        return f"cat {q(path)} 2>/dev/null || true"
-
-    def process(self, output):
-        try:
-            return json.loads("\n".join(output)) if output else None
-        except ValueError:
-            return None
 
 
 @operation()

@@ -346,11 +346,14 @@ class OmeroConfig(FactBase):
 
 
 class JsonFile(FactBase):
-    """A JSON file's content, or None when it is missing."""
+    """A JSON file's content, or None when it is missing or not JSON (e.g. cut short)."""
 
     def command(self, path: str):
         return f"cat {q(path)} 2>/dev/null || true"
 
     def process(self, output) -> Any:
         text = "\n".join(output).strip()
-        return json.loads(text) if text else None
+        try:
+            return json.loads(text) if text else None
+        except ValueError:
+            return None
