@@ -8,10 +8,12 @@ effects; these cover the distros no container can run here.
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
-from operations.context import host_roles
+from operations import redis
+from operations.context import Context, host_roles
 from operations.settings import validate
 from tests.unit.simulate import SimulatedHost, simulate
 
@@ -157,3 +159,16 @@ def test_migration_to_a_new_omerodir_loads_the_old_configuration_once():
     done = SimulatedHost("debian", "12", existing_paths=(
         "/opt/omero/web/omero-web/etc/grid/config.xml", "/srv/web/omero-web/etc/omeroweb-deploy-migrated-from"))
     assert not simulate(done, data).find(r"omero config get --show-password >")
+
+
+def test_redis_password_is_a_secret():
+    secret = "r3dis-Pa55"
+    sim = simulate(SimulatedHost("debian", "12"),
+                   {"omero_web_redis": True, "omero_web_redis_url": f"redis://:{secret}@127.0.0.1:6379/0"})
+    assert f":{secret}@" in staged_properties(sim)["omero.web.caches"]  # only in the owner-only staged file
+    assert not any(secret in c for c in sim.commands)
+    assert not any(secret in name for name in sim.operations)
+    # declared secret: the configuration fact hashes it, it is never read back in clear
+    settings = validate({"omero_web_redis": True, "omero_web_redis_url": f"redis://:{secret}@127.0.0.1:6379/0"})
+    profile = SimpleNamespace(redis_package="redis-server")
+    assert redis.contribution(Context(settings, profile)).secrets == ("omero.web.caches",)
