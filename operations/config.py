@@ -26,8 +26,8 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, deploy, operation
 
 from .context import Context, current
-from .features import combined
-from .facts import OmeroWebConfig, managed_state_path, omero_cmd, q
+from .features import merge_items
+from .facts import OmeroWebConfig, managed_state_path, omero_cmd, private_upload, q
 from .prerequisites import staging_dir
 
 TAGS = ("config", "gunicorn", "cors", "redis", "apps", "https", "sessions", "customization", "publishing")
@@ -67,7 +67,7 @@ def serialise(value: Any) -> str | None:
 def desired_config(ctx: Context) -> tuple[dict[str, str | None], dict[str, list]]:
     """The properties to set (None: unset) and the list items to append, from the data."""
     settings = ctx.settings
-    features = combined(ctx)
+    features = ctx.features
     to_set: dict[str, Any] = {
         "omero.web.server_list": [[settings.server_host, settings.server_port, settings.server_name]],
     }
@@ -79,15 +79,13 @@ def desired_config(ctx: Context) -> tuple[dict[str, str | None], dict[str, list]
     to_set[NGINX_EXTRA] = nginx_server_extra_config(to_set, features.nginx)
     to_append: dict[str, list] = {"omero.web.middleware": [WHITENOISE]}
     for source in (features.append, settings.config_append):
-        for key, items in source.items():
-            merged = to_append.setdefault(key, [])
-            merged.extend(item for item in items if item not in merged)
+        merge_items(to_append, source)
     return {k: serialise(v) for k, v in to_set.items()}, to_append
 
 
 def secret_keys(ctx: Context, keys) -> list[str]:
     """Properties whose values are never shown: passwords, the data's list, the features' own."""
-    declared = {*ctx.settings.secret_config_keys, *combined(ctx).secrets}
+    declared = {*ctx.settings.secret_config_keys, *ctx.features.secrets}
     return sorted(k for k in keys if "password" in k.lower() or k in declared)
 
 
@@ -140,15 +138,10 @@ def omero_config(to_set: dict, to_append: dict, secrets: list[str]):
     + to_append: list property -> items to ensure
     + secrets: property names whose values must never be shown
     """
-    from pyinfra.api import StringCommand
-
-    from .settings import Settings
-
     ctx = current()
     settings = ctx.settings
-    # pyinfra prints a fact's arguments (``-v``, ``--debug``): give it only what it needs, never the data's values.
-    paths = Settings({k: settings.values[k] for k in ("user", "omerodir", "venv")})
-    fact = host.get_fact(OmeroWebConfig, settings=paths, secret_keys=secrets)
+    # pyinfra prints facts' arguments from -v on: Settings' repr shows paths only, never the data's values
+    fact = host.get_fact(OmeroWebConfig, settings=settings, secret_keys=secrets)
     if fact is None:
         from pyinfra import state
 
@@ -166,14 +159,7 @@ def omero_config(to_set: dict, to_append: dict, secrets: list[str]):
     if changes["set"]:
         staged = f"{staging}/config.properties"
         body = "".join(f"{k}={v}\n" for k, v in sorted(changes["set"].items()))
-        # With _sudo (or _su_user, _doas), pyinfra uploads as the SSH user to a temporary file, by default
-        # in /tmp and readable by everyone while it exists, then copies it as root. Make that temporary
-        # file live in a folder only the SSH user can enter (created and removed as that user).
-        as_login_user = dict(_sudo=False, _su_user=None, _doas=False, _dzdo=False)
-        private = host.get_temp_filename()
-        yield StringCommand(f"umask 077 && mkdir -m 700 {q(private)}", **as_login_user)
-        yield FileUploadCommand(StringIO(body), staged, remote_temp_filename=f"{private}/config.properties")
-        yield StringCommand(f"rm -rf {q(private)}", **as_login_user)
+        yield from private_upload(body, staged)
         yield f"chown {owner} {q(staged)} && chmod 600 {q(staged)}"
         yield f"{omero_cmd(settings, 'config', 'load', '-q', staged)} && rm -f {q(staged)}"
     for key in changes["unset"]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
@@ -28,6 +29,13 @@ class Context:
     #: "web" (OMERO.web is deployed) and/or "omero_server" (OMERO.server-side settings): a host
     #: only in the omero_web_omero_server_group group is an OMERO.server and nothing else.
     roles: frozenset = frozenset({"web"})
+
+    @cached_property
+    def features(self) -> "Contribution":
+        """What the optional features add to the shared steps (``operations.features``), computed once."""
+        from .features import combined  # the feature modules import this one
+
+        return combined(self)
 
     def selected(self, *section_tags: str) -> bool:
         """Whether a section with these tags runs under omero_web_tags / omero_web_skip_tags."""

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import shlex
+from io import StringIO
 from typing import Any, Optional
 
-from pyinfra.api import FactBase
+from pyinfra import host
+from pyinfra.api import FactBase, FileUploadCommand, StringCommand
 
 from .profile import HostFacts
 from .settings import Settings
@@ -124,6 +126,21 @@ class OmeroWebConfig(FactBase):
         return {"config": json.loads(config), "managed": json.loads(managed or "null")}
 
 
+def private_upload(content: str, dest: str):
+    """
+    Commands uploading ``content`` (a secret) to ``dest`` without it ever being readable by
+    others on the way. With _sudo (or _su_user, _doas), pyinfra uploads as the SSH user to a
+    temporary file, by default in /tmp and readable by everyone while it exists, then copies
+    it as root: that temporary file lives here in a folder only the SSH user can enter
+    (created and removed as that user).
+    """
+    as_login_user = dict(_sudo=False, _su_user=None, _doas=False, _dzdo=False)
+    private = host.get_temp_filename()
+    yield StringCommand(f"umask 077 && mkdir -m 700 {q(private)}", **as_login_user)
+    yield FileUploadCommand(StringIO(content), dest, remote_temp_filename=f"{private}/{dest.rsplit('/', 1)[-1]}")
+    yield StringCommand(f"rm -rf {q(private)}", **as_login_user)
+
+
 def managed_state_path(settings: Settings) -> str:
     """Where the deploy records which properties and list items it manages (no values)."""
     return f"{settings.omerodir}/etc/omeroweb-deploy-managed.json"
@@ -151,25 +168,33 @@ for spec in sys.argv[1:]:
 """
 
 
-class UnsatisfiedRequirements(FactBase):
-    """The pip requirements the virtualenv does not satisfy (all of them when it does not exist)."""
+class PipRequirements(FactBase):
+    """
+    ``{"unsatisfied": [...], "pins": [...]}``: the pip requirements the virtualenv does not
+    satisfy (all of them when it does not exist), and ``name==version`` of the installed
+    distributions satisfying the others.
+    """
 
-    default = list
+    default = staticmethod(lambda: {"unsatisfied": [], "pins": []})
 
     def command(self, venv: str, specs=()):
         python = q(venv + "/bin/python")
         args = " ".join(q(s) for s in specs)
         return f"if [ -x {python} ]; then {python} -c {q(_UNSATISFIED)} {args}; else printf '%s\\n' {args}; fi"
 
+    def process(self, output) -> dict:
+        lines = [line for line in output if line.strip()]
+        return {"unsatisfied": [line for line in lines if not line.startswith("=")],
+                "pins": [line[1:] for line in lines if line.startswith("=")]}
+
+
+class UnsatisfiedRequirements(PipRequirements):
+    """The pip requirements the virtualenv does not satisfy (all of them when it does not exist)."""
+
+    default = list
+
     def process(self, output) -> list[str]:
-        return [line for line in output if line.strip() and not line.startswith("=")]
-
-
-class SatisfiedRequirementPins(UnsatisfiedRequirements):
-    """``name==version`` of the installed distributions satisfying the given requirements."""
-
-    def process(self, output) -> list[str]:
-        return [line[1:] for line in output if line.startswith("=")]
+        return super().process(output)["unsatisfied"]
 
 
 class IceVersion(FactBase):

@@ -13,6 +13,14 @@ from .context import Context, Contribution
 FEATURES = (gunicorn, redis, cors, apps, https, maintenance, customization, publishing)
 
 
+def merge_items(into: dict, more) -> dict:
+    """Add ``more``'s list items to ``into`` (property -> items), each item once, in order."""
+    for key, items in more.items():
+        merged = into.setdefault(key, [])
+        merged.extend(item for item in items if item not in merged)
+    return into
+
+
 def combined(ctx: Context) -> Contribution:
     to_set: dict = {}
     to_append: dict = {}
@@ -20,9 +28,7 @@ def combined(ctx: Context) -> Contribution:
     for feature in FEATURES:
         part = feature.contribution(ctx)
         to_set.update(part.set)
-        for key, items in part.append.items():
-            merged = to_append.setdefault(key, [])
-            merged.extend(item for item in items if item not in merged)
+        merge_items(to_append, part.append)
         pip.extend(p for p in part.pip if p not in pip)
         packages.extend(p for p in part.packages if p not in packages)
         nginx.extend(part.nginx)

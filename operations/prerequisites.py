@@ -18,7 +18,6 @@ from pyinfra.facts.rpm import RpmPackages
 from pyinfra.operations import apt, dnf, files, server, yum
 
 from .context import Context, current
-from .features import combined
 from .facts import q
 
 TAGS = ("prerequisites",)
@@ -77,7 +76,7 @@ def prerequisites(ctx: Context | None = None) -> list:
         if "epel-release" in profile.packages:
             # EPEL provides nginx on the RHEL family: it must be there before the rest.
             install_packages(ctx, ["epel-release"], "Install EPEL")
-        packages = [p for p in (*profile.packages, *combined(ctx).packages) if p != "epel-release"]
+        packages = [p for p in (*profile.packages, *ctx.features.packages) if p != "epel-release"]
         changes.append(install_packages(ctx, packages, "Install OS packages: " + " ".join(packages)))
 
     if ctx.selected(*TAGS, "ca"):

@@ -13,8 +13,7 @@ from pyinfra.api import deploy, operation
 from pyinfra.operations import files, server
 
 from .context import Context, current
-from .features import combined
-from .facts import PathExists, SatisfiedRequirementPins, UnsatisfiedRequirements, q
+from .facts import PathExists, PipRequirements, q
 from .service import restart_command
 from .upgrade import before_upgrade, verify_upgrade
 
@@ -48,12 +47,11 @@ def pip_requirements(venv: str, specs: list[str], extra_args: list[str] | None =
 
     **Example:** ``pip_requirements(venv="/opt/omero/web/venv3", specs=["whitenoise"])``
     """
-    unsatisfied = host.get_fact(UnsatisfiedRequirements, venv=venv, specs=specs)
-    if unsatisfied:
+    state = host.get_fact(PipRequirements, venv=venv, specs=specs)
+    if state["unsatisfied"]:
         # What is already satisfied stays as installed: pip must fit the new requirements
         # around it (e.g. django-redis for the installed Django), not upgrade it on the way.
-        pins = host.get_fact(SatisfiedRequirementPins, venv=venv, specs=specs)
-        args = " ".join(q(a) for a in (*(extra_args or ()), *unsatisfied, *pins))
+        args = " ".join(q(a) for a in (*(extra_args or ()), *state["unsatisfied"], *state["pins"]))
         yield f"{q(venv + '/bin/python')} -m pip install --upgrade {args}"
 
 
@@ -100,7 +98,7 @@ def omeroweb(ctx: Context | None = None) -> list:
     settings = ctx.settings
     if not ctx.selected("omeroweb"):
         return []
-    specs = [settings.version_spec, settings.whitenoise_spec, *combined(ctx).pip]
+    specs = [settings.version_spec, settings.whitenoise_spec, *ctx.features.pip]
     before_upgrade(
         name="Before upgrading: back up the configuration, keep the previous virtualenv",
         venv=settings.venv,

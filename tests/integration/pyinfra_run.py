@@ -98,6 +98,13 @@ class Deployer:
         self.runs.append(run)
         return run
 
+    def assert_rerun_changes_nothing(self, *args: str, **data) -> Run:
+        """Run again with the same arguments and data: it must succeed and change nothing."""
+        again = self(*args, **data)
+        assert again.returncode == 0, again.tail()
+        assert again.changed == 0, again.changed_operations()
+        return again
+
 
 def ssh_ok(target, command: str) -> str:
     """Run a command on a systemd target over SSH; it must succeed; return its stripped output."""

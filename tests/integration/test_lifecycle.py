@@ -40,15 +40,8 @@ def deploy(target, tmp_path_factory):
     return run
 
 
-def assert_second_run_changes_nothing(deploy, *args, **data):
-    """Every scenario deployed here is run twice: the second run must change nothing."""
-    again = deploy(*args, **data)
-    assert again.returncode == 0, again.tail()
-    assert again.changed == 0, again.changed_operations()
-
-
 def test_first_deploy_second_run_changes_nothing(deploy):
-    assert_second_run_changes_nothing(deploy)
+    deploy.assert_rerun_changes_nothing()
 
 
 def omero_config(target) -> str:
@@ -65,8 +58,8 @@ def test_tags_nginx_changes_only_nginx(target, deploy):
     assert ssh(target, f"cat {PIDFILE}") == pid  # OMERO.web not restarted
     response = requests.get(target.url(80, "/webclient/login/"), timeout=30)
     assert "OMERO.web - Login" in response.text
-    assert_second_run_changes_nothing(deploy, "--data", "omero_web_tags=nginx",
-                                      omero_web_nginx_server_name="omero.example.test")
+    deploy.assert_rerun_changes_nothing("--data", "omero_web_tags=nginx",
+                                        omero_web_nginx_server_name="omero.example.test")
 
 
 def test_tags_config_leaves_nginx_untouched(target, deploy):
@@ -84,9 +77,9 @@ def test_tags_config_leaves_nginx_untouched(target, deploy):
     assert ssh(target, f"stat -c %Y {SITE}") == before
     assert "omero.web.page_size=100" in omero_config(target)
     assert ssh(target, f"cat {PIDFILE}") != pid  # restarted to apply the configuration
-    assert_second_run_changes_nothing(deploy, "--data", "omero_web_tags=config",
-                                      omero_web_nginx_server_name="omero.example.test",
-                                      omero_web_config={"omero.web.page_size": 100})
+    deploy.assert_rerun_changes_nothing("--data", "omero_web_tags=config",
+                                        omero_web_nginx_server_name="omero.example.test",
+                                        omero_web_config={"omero.web.page_size": 100})
 
 
 def test_removed_property_is_unset_and_hand_set_one_kept(target, deploy):
@@ -97,7 +90,7 @@ def test_removed_property_is_unset_and_hand_set_one_kept(target, deploy):
     config = omero_config(target)
     assert "omero.web.page_size" not in config
     assert "omero.web.ui.top_links=[]" in config
-    assert_second_run_changes_nothing(deploy, omero_web_nginx_server_name="omero.example.test")
+    deploy.assert_rerun_changes_nothing(omero_web_nginx_server_name="omero.example.test")
 
 
 def test_broken_nginx_directive_keeps_previous_site(target, deploy):
@@ -113,7 +106,7 @@ def test_broken_nginx_directive_keeps_previous_site(target, deploy):
     assert "OMERO.web - Login" in requests.get(target.url(80, "/webclient/login/"), timeout=30).text
     fixed = deploy(omero_web_nginx_server_name="omero.example.test")  # and the next good run converges
     assert fixed.returncode == 0, fixed.tail()
-    assert_second_run_changes_nothing(deploy, omero_web_nginx_server_name="omero.example.test")
+    deploy.assert_rerun_changes_nothing(omero_web_nginx_server_name="omero.example.test")
 
 
 def test_unknown_tag_fails_before_connecting(deploy):

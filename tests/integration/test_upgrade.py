@@ -61,13 +61,6 @@ def deploy(target, tmp_path_factory):
                     omero_web_secret_config_keys=list(SECRET))
 
 
-def assert_second_run_changes_nothing(deploy, **data):
-    """Every scenario deployed here is run twice: the second run must change nothing."""
-    again = deploy(**data)
-    assert again.returncode == 0, again.tail()
-    assert again.changed == 0, again.changed_operations()
-
-
 def installed_version(target) -> str:
     return ssh(target, f"{VENV}/bin/python -m pip show omero-web | sed -n 's/^Version: //p'")
 
@@ -84,7 +77,7 @@ def test_upgrade_in_place_keeps_configuration(target, deploy):
     first = deploy(omero_web_version_spec=f"omero-web=={OLD}")
     assert first.returncode == 0, first.tail()
     assert installed_version(target) == OLD
-    assert_second_run_changes_nothing(deploy, omero_web_version_spec=f"omero-web=={OLD}")
+    deploy.assert_rerun_changes_nothing(omero_web_version_spec=f"omero-web=={OLD}")
     before = full_config(target)
     assert "s3cret-Pa55" in before
 
@@ -103,7 +96,7 @@ def test_upgrade_in_place_keeps_configuration(target, deploy):
     assert ssh(target, f"cat {backup}") == before
     assert any("/packages-" in line for line in listing)
     assert f"omero-web=={OLD}" in ssh(target, f"cat {BACKUPS}/packages-*.txt")
-    assert_second_run_changes_nothing(deploy, omero_web_version_spec=f"omero-web>={NEW}")
+    deploy.assert_rerun_changes_nothing(omero_web_version_spec=f"omero-web>={NEW}")
 
 
 def test_failed_upgrade_rolls_back(target, deploy):
@@ -125,4 +118,4 @@ def test_failed_upgrade_rolls_back(target, deploy):
     # the good data converges again, and a second run changes nothing
     converged = deploy(omero_web_version_spec=f"omero-web>={NEW}")
     assert converged.returncode == 0, converged.tail()
-    assert_second_run_changes_nothing(deploy, omero_web_version_spec=f"omero-web>={NEW}")
+    deploy.assert_rerun_changes_nothing(omero_web_version_spec=f"omero-web>={NEW}")
