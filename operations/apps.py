@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import json
 import re
-from io import StringIO
 
 from pyinfra import host
-from pyinfra.api import FileUploadCommand, deploy, operation
+from pyinfra.api import deploy, operation
 
 from .context import Context, Contribution, current
 from .facts import JsonFile, q
+from .uploads import write_as
 
 TAGS = ("apps",)
 LIST_PROPERTIES = {
@@ -66,19 +66,18 @@ def uninstall_removed_apps(venv: str, record: str, apps: list[dict], owner: str)
     + venv: the OMERO.web virtualenv
     + record: JSON file listing ``{"app", "distribution"}`` of the deployed apps
     + apps: the apps in the data now (same shape)
-    + owner: user owning the record
+    + owner: user owning the record (it is read and written as that user)
 
     **Example:** ``uninstall_removed_apps(venv=..., record=..., apps=[{"app": "omero_figure",
     "distribution": "omero-figure"}], owner="omero-web")``
     """
-    previous = host.get_fact(JsonFile, path=record) or []
+    previous = host.get_fact(JsonFile, path=record, user=owner) or []
     wanted = {app["distribution"].lower() for app in apps}
     removed = sorted({app["distribution"] for app in previous if app["distribution"].lower() not in wanted})
     if removed:
         yield f"{q(venv + '/bin/python')} -m pip uninstall --yes {' '.join(q(d) for d in removed)}"
     if previous != apps:
-        yield FileUploadCommand(StringIO(json.dumps(apps, indent=1) + "\n"), record)
-        yield f"chown {q(owner)}:{q(owner)} {q(record)} && chmod 644 {q(record)}"
+        yield from write_as(owner, json.dumps(apps, indent=1) + "\n", record, "644")
 
 
 @deploy("OMERO.web apps")

@@ -19,16 +19,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from io import StringIO
 from typing import Any, Mapping
 
 from pyinfra import host
-from pyinfra.api import FileUploadCommand, deploy, operation
+from pyinfra.api import deploy, operation
 
 from .context import Context, current
 from .features import merge_items
-from .facts import OmeroWebConfig, managed_state_path, omero_cmd, private_upload, q
+from .facts import OmeroWebConfig, managed_state_path, omero_cmd
 from .prerequisites import staging_dir
+from .secrets import Secrets, is_secret_name, secret_names, url_password
+from .uploads import remove_as, write_as
 
 TAGS = ("config", "gunicorn", "cors", "redis", "apps", "https", "sessions", "customization", "publishing")
 WHITENOISE = {"index": 0, "class": "whitenoise.middleware.WhiteNoiseMiddleware"}
@@ -84,9 +85,19 @@ def desired_config(ctx: Context) -> tuple[dict[str, str | None], dict[str, list]
 
 
 def secret_keys(ctx: Context, keys) -> list[str]:
-    """Properties whose values are never shown: passwords, the data's list, the features' own."""
-    declared = {*ctx.settings.secret_config_keys, *ctx.features.secrets}
-    return sorted(k for k in keys if "password" in k.lower() or k in declared)
+    """Properties whose values are never shown: by name, the data's list, the features' own."""
+    return secret_names(keys, {*ctx.settings.secret_config_keys, *ctx.features.secrets})
+
+
+def secret_values(ctx: Context) -> Secrets:
+    """Every secret value the data holds (masked verbatim in anything collected from a host)."""
+    s = ctx.settings
+    to_set, _ = desired_config(ctx)
+    values = [v for k, v in to_set.items() if v is not None and k in secret_keys(ctx, to_set)]
+    values += [s.public_password, s.omero_server_admin_password,
+               *(url_password(url) for url in (s.redis_url, s.pip_index_url, *s.pip_extra_index_urls))]
+    values += [serialise(v) for k, v in s.omero_server_config.items() if is_secret_name(k, s.secret_config_keys)]
+    return Secrets(v for v in values if v)
 
 
 def sha256(value: str) -> str:
@@ -155,22 +166,20 @@ def omero_config(to_set: dict, to_append: dict, secrets: list[str]):
     if not (changes["set"] or changes["unset"] or changes["append"] or changes["remove"] or changes["record_changed"]):
         return
     staging = staging_dir(ctx)
-    owner = f"{q(settings.user)}:{q(settings.user)}"
     if changes["set"]:
+        # written as the OMERO.web user into its owner-only folder: root never writes there
         staged = f"{staging}/config.properties"
         body = "".join(f"{k}={v}\n" for k, v in sorted(changes["set"].items()))
-        yield from private_upload(body, staged)
-        yield f"chown {owner} {q(staged)} && chmod 600 {q(staged)}"
-        yield f"{omero_cmd(settings, 'config', 'load', '-q', staged)} && rm -f {q(staged)}"
+        yield from write_as(settings.user, body, staged, "600")
+        yield f"{omero_cmd(settings, 'config', 'load', '-q', staged)} && {remove_as(settings.user, staged)}"
     for key in changes["unset"]:
         yield omero_cmd(settings, "config", "set", key)
     for key, item in changes["append"]:
         yield omero_cmd(settings, "config", "append", "--set", key, json.dumps(item))
     for key, item in changes["remove"]:
         yield omero_cmd(settings, "config", "remove", key, json.dumps(item))
-    state_file = managed_state_path(settings)
-    yield FileUploadCommand(StringIO(json.dumps(changes["record"], indent=1, sort_keys=True) + "\n"), state_file)
-    yield f"chown {owner} {q(state_file)} && chmod 600 {q(state_file)}"
+    record = json.dumps(changes["record"], indent=1, sort_keys=True) + "\n"
+    yield from write_as(settings.user, record, managed_state_path(settings), "600")
 
 
 @deploy("OMERO.web configuration")

@@ -11,9 +11,9 @@ its clients (dropdown labels, orphans, scripts, download policy) are in
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import files
 
 from .context import Context, Contribution, current
+from .uploads import synced_as
 
 TAGS = ("customization",)
 
@@ -51,15 +51,13 @@ def customization(ctx: Context | None = None) -> list:
     settings = ctx.settings
     if not (settings.templates and ctx.selected(*TAGS)):
         return []
-    synced = files.sync(
+    # in OMERODIR, the OMERO.web user's: written as that user, never as root
+    synced = synced_as(
         name="Copy the custom OMERO.web templates",
+        user=settings.user,
         src=settings.templates,
         dest=templates_dir(ctx),
-        user=settings.user,
-        group=settings.user,
         mode="644",
         dir_mode="755",
-        delete=True,
-        add_deploy_dir=False,
     )
     return [synced]

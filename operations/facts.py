@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import shlex
-from io import StringIO
 from typing import Any, Optional
 
 from pyinfra import host
-from pyinfra.api import FactBase, FileUploadCommand, StringCommand
+from pyinfra.api import FactBase
 
 from .profile import HostFacts
+from .secrets import SECRET_NAME
 from .settings import Settings
 
 q = shlex.quote
@@ -33,6 +33,42 @@ def omero_cmd(settings: Settings, *args: str) -> str:
         f"PATH={q(settings.venv + '/bin')}:/usr/local/bin:/usr/bin:/bin "
         f"{q(settings.venv + '/bin/omero')} {argv}"
     )
+
+
+def as_user(user: str, script: str, *args: str) -> str:
+    """``sh -c SCRIPT ARGS`` run as ``user`` (needs root), every argument quoted: what root
+    reads or writes in a folder that account owns goes through the account."""
+    return " ".join([f"runuser -u {q(user)} -- sh -c {q(script)} sh", *(q(a) for a in args)])
+
+
+# Run as the account: argv = 0|1 (hash regular files), paths; prints type|mode|sha256|path.
+_USER_PATHS = r"""cd / || exit 0; hash=$1; shift; for p in "$@"; do
+if [ -L "$p" ]; then echo "symbolic link|0|-|$p"
+elif [ -e "$p" ]; then h=-
+[ "$hash" = 1 ] && [ -f "$p" ] && h=$(sha256sum < "$p" | cut -d' ' -f1)
+echo "$(stat -c %F "$p")|$(stat -c %a "$p")|$h|$p"; fi; done"""
+
+
+class UserPaths(FactBase):
+    """
+    What the account sees at these paths, read as that account (links are reported, never
+    followed): ``{path: {"type", "mode", "sha256"}}`` for the paths that exist; type is
+    ``directory``, ``regular file``, ``symbolic link``, ...; sha256 only with ``hashes``.
+    """
+
+    default = dict
+
+    def command(self, user: str, paths=(), hashes: bool = False):
+        return f"{as_user(user, _USER_PATHS, '1' if hashes else '0', *paths)} 2>/dev/null || true"
+
+    def process(self, output) -> dict:
+        found = {}
+        for line in output:
+            kind, mode, digest, path = (line.split("|", 3) + ["", "", ""])[:4]
+            if path:
+                found[path] = {"type": "regular file" if kind == "regular empty file" else kind,
+                               "mode": mode.zfill(3), "sha256": None if digest == "-" else digest}
+        return found
 
 
 class HostInventory(FactBase):
@@ -84,17 +120,20 @@ class HostInventory(FactBase):
         )
 
 
-# Reads `omero config get --show-password` on stdin; prints one JSON object of
-# key -> {"sha256": ..., "value": clear value or null for secret keys}.
+_CAT_OR_NULL = 'cat -- "$1" 2>/dev/null || echo null'
+
+# Reads `omero config get --show-password` on stdin; argv: the secret-name regex, then the
+# declared secret keys. Prints one JSON object of key -> {"sha256": ..., "value": clear
+# value or null for secret keys}.
 _CONFIG_HASHER = r"""
 import hashlib, json, re, sys
-secret = set(sys.argv[1:])
+name, secret = re.compile(sys.argv[1], re.I), set(sys.argv[2:])
 out = {}
 for line in sys.stdin.read().splitlines():
     key, sep, value = line.partition("=")
     if not sep:
         continue
-    hidden = key in secret or re.search("password", key, re.I)
+    hidden = key in secret or name.search(key)
     out[key] = {"sha256": hashlib.sha256(value.encode()).hexdigest(), "value": None if hidden else value}
 print(json.dumps(out))
 """
@@ -108,14 +147,14 @@ class OmeroWebConfig(FactBase):
     """
 
     def command(self, settings: Settings, secret_keys=()):
-        hasher = f"{q(settings.venv + '/bin/python')} -c {q(_CONFIG_HASHER)} " + " ".join(
-            q(k) for k in secret_keys
-        )
-        state = q(managed_state_path(settings))
+        hasher = " ".join(q(a) for a in (settings.venv + "/bin/python", "-c", _CONFIG_HASHER, SECRET_NAME,
+                                          *secret_keys))
+        # the record is in OMERODIR, the OMERO.web user's: read as that user, never as root
+        record = as_user(settings.user, _CAT_OR_NULL, managed_state_path(settings))
         return (
             f"if [ -x {q(settings.venv + '/bin/omero')} ]; then "
             f"{omero_cmd(settings, 'config', 'get', '--show-password')} | {hasher} || exit 1; "
-            f"echo '---'; cat {state} 2>/dev/null || echo null; fi"
+            f"echo '---'; {record}; fi"
         )
 
     def process(self, output) -> Optional[dict]:
@@ -124,21 +163,6 @@ class OmeroWebConfig(FactBase):
             return None
         config, _, managed = text.partition("\n---\n")
         return {"config": json.loads(config), "managed": json.loads(managed or "null")}
-
-
-def private_upload(content: str, dest: str):
-    """
-    Commands uploading ``content`` (a secret) to ``dest`` without it ever being readable by
-    others on the way. With _sudo (or _su_user, _doas), pyinfra uploads as the SSH user to a
-    temporary file, by default in /tmp and readable by everyone while it exists, then copies
-    it as root: that temporary file lives here in a folder only the SSH user can enter
-    (created and removed as that user).
-    """
-    as_login_user = dict(_sudo=False, _su_user=None, _doas=False, _dzdo=False)
-    private = host.get_temp_filename()
-    yield StringCommand(f"umask 077 && mkdir -m 700 {q(private)}", **as_login_user)
-    yield FileUploadCommand(StringIO(content), dest, remote_temp_filename=f"{private}/{dest.rsplit('/', 1)[-1]}")
-    yield StringCommand(f"rm -rf {q(private)}", **as_login_user)
 
 
 def managed_state_path(settings: Settings) -> str:
@@ -267,6 +291,9 @@ class PathExists(FactBase):
         return list(output)
 
 
+_TAIL = 'tail -n 20 -- "$1"'
+
+
 class LoginPage(FactBase):
     """
     Polls the login page through NGINX until it answers or the timeout passes: ``"ok"``, or
@@ -292,7 +319,11 @@ class LoginPage(FactBase):
             "    time.sleep(1)\n"
             "print('FAILED: GET %s: %s' % (url, last))\n"
         )
-        tails = "; ".join(f"echo '--- {log}'; tail -n 20 {q(log)} 2>&1" for log in logs) or ":"
+        # (log, user): a log in a folder an account owns is read as that account, never as root
+        tails = "; ".join(
+            f"echo {q('--- ' + log)}; " + (as_user(user, _TAIL, log) if user else f"tail -n 20 -- {q(log)}") + " 2>&1"
+            for log, user in logs
+        ) or ":"
         return (
             f"out=$({q(python)} -c {q(probe)} {q(url)} {int(timeout)} 2>&1); echo \"$out\"; "
             f'case "$out" in ok) ;; *) {tails};; esac; true'
@@ -359,7 +390,7 @@ class OmeroConfig(FactBase):
             f"if [ -x {q(venv + '/bin/omero')} ]; then "
             f"{{ {omero_cmd(target, 'config', 'get', '--show-password')}; echo @@defaults{defaults}; }} "
             f"| {hasher} || exit 1; "
-            f"echo '---'; cat {q(record)} 2>/dev/null || echo null; fi"
+            f"echo '---'; {as_user(user, _CAT_OR_NULL, record)}; fi"
         )
 
     def process(self, output) -> Optional[dict]:
@@ -370,10 +401,19 @@ class OmeroConfig(FactBase):
         return {**json.loads(config), "managed": json.loads(managed or "null")}
 
 
-class JsonFile(FactBase):
-    """A JSON file's content, or None when it is missing or not JSON (e.g. cut short)."""
+_CAT = 'cat -- "$1"'
 
-    def command(self, path: str):
+
+class JsonFile(FactBase):
+    """
+    A JSON file's content, or None when it is missing or not JSON (e.g. cut short). With
+    ``user``, read as that account (a file in a folder it owns: a link there is not followed
+    as root).
+    """
+
+    def command(self, path: str, user: str | None = None):
+        if user:
+            return as_user(user, _CAT, path) + " 2>/dev/null || true"
         return f"cat {q(path)} 2>/dev/null || true"
 
     def process(self, output) -> Any:
@@ -382,3 +422,110 @@ class JsonFile(FactBase):
             return json.loads(text) if text else None
         except ValueError:
             return None
+
+
+# argv: user, account marker (GECOS), OMERODIR, then every install folder (venv, OMERODIR, ...).
+# Prints one line per problem; nothing when the paths and the account are safe to take.
+_INSTALL_PROBLEMS = r"""
+user=$1; marker=$2; omerodir=$3; shift 3
+for top in "$@"; do
+  p=$top
+  while [ "$p" != / ]; do
+    p=${p%/*}; [ -n "$p" ] || p=/
+    [ -e "$p" ] || continue
+    o=$(stat -L -c %u "$p"); m=$(stat -L -c %a "$p")
+    if [ "$o" != 0 ]; then
+      echo "$p (above $top) belongs to uid $o, not root: that account could swap what the deploy writes below it"
+    elif [ $(( 0$m & 022 )) -ne 0 ]; then
+      echo "$p (above $top) is writable by group or others (mode $m): any such account could swap what is below it"
+    fi
+  done
+done
+if [ -L "$omerodir" ]; then
+  echo "$omerodir (OMERODIR) is a symbolic link: the deploy makes OMERODIR a folder"
+elif [ -e "$omerodir" ]; then
+  owner=$(stat -c %U "$omerodir")
+  if [ ! -d "$omerodir" ]; then
+    echo "$omerodir (OMERODIR) exists and is not a folder"
+  elif [ "$owner" != "$user" ] && [ -n "$(ls -A "$omerodir")" ]; then
+    echo "$omerodir (OMERODIR) belongs to $owner and is not empty: the deploy gives OMERODIR to $user only when it is new, empty or already $user's"
+  fi
+fi
+if entry=$(getent passwd "$user"); then
+  uid=$(echo "$entry" | cut -d: -f3); gecos=$(echo "$entry" | cut -d: -f5)
+  if [ "$uid" = 0 ]; then
+    echo "the account $user has uid 0 (root): OMERO.web never runs as root"
+  elif [ "$gecos" != "$marker" ] && [ "$(stat -c %U "$omerodir" 2>/dev/null)" != "$user" ]; then
+    echo "the account $user exists and was not created by omeroweb-deploy (its comment is not '$marker' and it does not own $omerodir): the deploy would modify it; choose a new omero_web_user, or hand this account over with: usermod -c '$marker' $user"
+  fi
+fi
+true
+"""
+
+
+class InstallProblems(FactBase):
+    """
+    Why the install folders or the OMERO.web account must not be taken (empty: safe): a
+    folder above them not root's or writable by others, an OMERODIR that is a link or
+    another account's, an existing account this deploy did not create.
+    """
+
+    default = list
+
+    def command(self, user: str, marker: str, omerodir: str, folders=()):
+        return "sh -c " + " ".join(q(a) for a in (_INSTALL_PROBLEMS, "sh", user, marker, omerodir, *folders))
+
+    def process(self, output) -> list[str]:
+        return [line for line in output if line.strip()]
+
+
+class VenvState(FactBase):
+    """
+    ``"ready"`` (``bin/python`` runs), ``"absent"``, ``"empty"``, ``"partial"`` (this deploy
+    was creating it: its marker is there), ``"link"`` or ``"foreign"`` (anything else).
+    """
+
+    def command(self, path: str, marker: str):
+        p = q(path)
+        return (f"if [ -L {p} ]; then echo link; elif [ -x {p}/bin/python ]; then echo ready; "
+                f"elif [ ! -e {p} ]; then echo absent; elif [ -e {q(marker)} ]; then echo partial; "
+                f"elif [ -d {p} ] && [ -z \"$(ls -A {p})\" ]; then echo empty; else echo foreign; fi")
+
+    def process(self, output) -> str:
+        return output[0].strip() if output else "absent"
+
+
+# Run as the account: argv = folder; prints type|mode|path (relative) of everything below it,
+# then "sha256  path" of its regular files. Links are listed, never followed.
+_USER_TREE = r"""[ -d "$1" ] && [ ! -L "$1" ] && cd "$1" || exit 0
+find . -maxdepth 0 -printf '%y|%m|.\n'; find . -mindepth 1 -printf '%y|%m|%P\n'; echo '--'
+find . -mindepth 1 -type f -exec sha256sum {} +"""
+
+
+class UserTree(FactBase):
+    """
+    A folder the account owns and everything below it, read as that account: ``{relative
+    path ("." for the folder): {"type": "d"|"f"|"l"|..., "mode", "sha256"}}`` (empty when the
+    folder is missing or a link).
+    """
+
+    default = dict
+
+    def command(self, user: str, path: str):
+        return f"{as_user(user, _USER_TREE, path)} 2>/dev/null || true"
+
+    def process(self, output) -> dict:
+        tree: dict = {}
+        lines = list(output)
+        split = lines.index("--") if "--" in lines else len(lines)
+        for line in lines[:split]:
+            kind, _, rest = line.partition("|")
+            mode, _, path = rest.partition("|")
+            if path:
+                tree[path] = {"type": kind, "mode": mode.zfill(3), "sha256": None}
+        for line in lines[split + 1:]:
+            digest, _, path = line.partition("  ")
+            entry = tree.get(path[2:])  # "./relative path"
+            if entry and entry["type"] == "f":
+                entry["sha256"] = digest
+        return tree

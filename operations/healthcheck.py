@@ -19,7 +19,7 @@ NGINX_ERROR_LOG = "/var/log/nginx/error.log"
 
 
 @operation()
-def login_page(url: str, timeout: int, python: str, logs: list[str], previous_venv: str | None = None,
+def login_page(url: str, timeout: int, python: str, logs: list[tuple[str, str]], previous_venv: str | None = None,
                restart: str | None = None):
     """
     Wait (polling, up to ``timeout`` seconds) for the OMERO.web login page at ``url``.
@@ -29,7 +29,7 @@ def login_page(url: str, timeout: int, python: str, logs: list[str], previous_ve
     + url: URL fetched on the host, through NGINX
     + timeout: seconds to wait
     + python: interpreter on the host that fetches it
-    + logs: log files whose tails are shown on failure
+    + logs: (log file, account that reads it or "" for root) pairs whose tails are shown on failure
     + previous_venv: the copy kept by an upgrade in this run
     + restart: command restarting OMERO.web
     """
@@ -67,7 +67,7 @@ def healthcheck(ctx: Context | None = None) -> None:
         url=site_url(settings) + "/webclient/login/",
         timeout=settings.healthcheck_timeout,
         python=f"{settings.venv}/bin/python",
-        logs=[f"{settings.omerodir}/var/log/OMEROweb.log", NGINX_ERROR_LOG],
+        logs=[(f"{settings.omerodir}/var/log/OMEROweb.log", settings.user), (NGINX_ERROR_LOG, "")],
         previous_venv=previous_venv(settings.venv),
         restart=restart_command(ctx.profile.service_manager),
     )

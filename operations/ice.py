@@ -15,10 +15,12 @@ run and later ones, gets it uploaded from there.
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
+import re
 from pathlib import Path
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import FileDownloadCommand, FileUploadCommand, FunctionCommand, deploy, operation
 
 from .context import Context, current, run_registry
@@ -30,14 +32,47 @@ ICE_SDIST = f"zeroc-ice=={ICE_VERSION}"
 PATCH_SCRIPT = Path(__file__).resolve().parent.parent / "files" / "ice" / "patch_zeroc_ice.py"
 REMOTE_WORKDIR = "/var/cache/omeroweb-deploy/ice"
 WHEEL_PATTERN = r"^zeroc_ice-3\.6\.5-.*\.whl$"
+#: The only wheel names taken from a host (the name is the host's word: never a path).
+WHEEL_NAME = re.compile(r"zeroc_ice-3\.6\.5-cp\d{2,3}-(cp\d{2,3}[dmu]*|abi3|none)-[A-Za-z0-9_.]+\.whl")
+
 
 def cache_dir(ctx: Context) -> str:
     return os.path.join(os.path.expanduser(ctx.settings.ice_cache_dir), ctx.profile.abi_key)
 
 
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def recorded_sha256(wheel: str) -> str | None:
+    """The SHA-256 recorded beside a cached wheel when it was fetched (``<wheel>.sha256``)."""
+    try:
+        with open(wheel + ".sha256") as handle:
+            value = handle.read().strip()
+    except OSError:
+        return None
+    return value if re.fullmatch(r"[0-9a-f]{64}", value) else None
+
+
 def cached_wheel(ctx: Context) -> str | None:
-    found = sorted(glob.glob(os.path.join(cache_dir(ctx), "zeroc_ice-3.6.5-*.whl")))
-    return found[0] if found else None
+    """The cached wheel of this ABI whose content still matches its recorded SHA-256 (else None)."""
+    for found in sorted(glob.glob(os.path.join(cache_dir(ctx), "zeroc_ice-3.6.5-*.whl"))):
+        if WHEEL_NAME.fullmatch(os.path.basename(found)) and recorded_sha256(found) == file_sha256(found):
+            return found
+        logger.warning(f"Ice wheel cache: ignoring {found}: no SHA-256 recorded for it, or its content changed")
+    return None
+
+
+def keep_in_cache(part: str, final: str) -> None:
+    """Record the downloaded wheel's SHA-256 beside it, then give it its final name."""
+    with open(final + ".sha256.part", "w") as handle:
+        handle.write(file_sha256(part) + "\n")
+    os.replace(final + ".sha256.part", final + ".sha256")
+    os.replace(part, final)
 
 
 def local_wheel(settings) -> str | None:
@@ -86,7 +121,7 @@ def build_script(ctx: Context) -> str:
 
 
 def _upload_patcher():
-    yield f"mkdir -p {q(REMOTE_WORKDIR)}"
+    yield f"umask 077 && mkdir -p {q(REMOTE_WORKDIR)}"
     yield FileUploadCommand(str(PATCH_SCRIPT), f"{REMOTE_WORKDIR}/patch_zeroc_ice.py")
 
 
@@ -117,12 +152,17 @@ def keep_wheel(local_dir: str):
     if cached_wheel(ctx):
         return
     name = host.get_fact(FirstFile, directory=f"{REMOTE_WORKDIR}/wheelhouse", pattern=WHEEL_PATTERN)
+    if name and not WHEEL_NAME.fullmatch(name):
+        # the name comes from the host: never let it choose a path on the control machine
+        yield f"echo {q(f'Ice wheel name refused (not a zeroc_ice 3.6.5 wheel name): {name!r}')} >&2; exit 1"
+        return
     if name:
-        os.makedirs(local_dir, exist_ok=True)
+        os.makedirs(local_dir, mode=0o700, exist_ok=True)
         final = os.path.join(local_dir, name)
-        # Download beside the cache entry, then rename: an interrupted copy is never taken for a wheel.
+        # Download beside the cache entry, record its SHA-256, then rename: an interrupted
+        # copy is never taken for a wheel, and a cached wheel changed later is not used.
         yield FileDownloadCommand(f"{REMOTE_WORKDIR}/wheelhouse/{name}", final + ".part")
-        yield FunctionCommand(os.replace, (final + ".part", final), {})
+        yield FunctionCommand(keep_in_cache, (final + ".part", final), {})
 
 
 @operation()
@@ -141,8 +181,12 @@ def install_wheel(venv: str, script: str):
     local = local_wheel(ctx.settings) or cached_wheel(ctx)
     if local:
         remote = f"{REMOTE_WORKDIR}/upload/{os.path.basename(local)}"
-        yield f"mkdir -p {q(REMOTE_WORKDIR)}/upload"
+        yield f"umask 077 && mkdir -p {q(REMOTE_WORKDIR)}/upload"
         yield FileUploadCommand(local, remote)
+        # installed as root: only the exact bytes the control machine holds
+        check = f"{file_sha256(local)}  {remote}"
+        yield (f"echo {q(check)} | sha256sum -c --quiet - || "
+               f"{{ echo {q('Ice wheel upload corrupted: ' + remote)} >&2; rm -f {q(remote)}; exit 1; }}")
         yield f"{pip} {q(remote)}"
         return
     yield from _upload_patcher()

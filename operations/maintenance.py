@@ -61,10 +61,19 @@ def remove_timer(job: str):
     )
 
 
+def cron_escape(command: str) -> str:
+    """A shell command as a crontab line's command: ``%`` is a newline there unless escaped."""
+    if any(c in command for c in "\r\n\0"):
+        raise ValueError(f"a cron command is one line: {command!r}")
+    return command.replace("%", "\\%")
+
+
 def clearsessions_command(ctx: Context) -> str:
-    """The command the daily job runs (as the OMERO.web user already)."""
+    """The command the daily job runs (as the OMERO.web user already), quoted for sh and cron."""
     s = ctx.settings
-    return f"OMERODIR={s.omerodir} PATH={s.venv}/bin:/usr/bin:/bin {s.venv}/bin/omero web clearsessions"
+    command = (f"OMERODIR={q(s.omerodir)} PATH={q(s.venv + '/bin')}:/usr/bin:/bin "
+               f"{q(s.venv + '/bin/omero')} web clearsessions")
+    return cron_escape(command)
 
 
 @deploy("OMERO.web session maintenance")

@@ -21,8 +21,17 @@ from pyinfra.api import deploy, operation
 
 from .apps import record_path
 from .context import Context, current
-from .facts import PathExists, managed_state_path, omero_cmd, q
+from .facts import PathExists, as_user, managed_state_path, omero_cmd, q
 from .prerequisites import staging_dir
+from .uploads import remove_as
+
+# Scripts run as the OMERO.web user (argv after the script); a link in a written place is refused.
+_COPY_CONFIG = ('cd / && umask 077 && rm -rf -- "$2" && mkdir -p "$2/etc/grid" '
+                '&& [ -f "$1" ] && [ ! -L "$1" ] && cp -- "$1" "$2/etc/grid/config.xml"')
+_RMTREE = 'cd / && rm -rf -- "$1"'
+_SAVE = 'cd / && umask 077 && [ ! -L "$1" ] && cat > "$1"'
+_COPY_RECORD = ('cd / && if [ -f "$1" ] && [ ! -L "$1" ]; then [ ! -L "$2" ] && umask 077 '
+                '&& cp -- "$1" "$2.new" && mv -f -- "$2.new" "$2"; fi')
 
 TAGS = ("config", "omeroweb")
 
@@ -54,21 +63,21 @@ def migrate_configuration(old_omerodir: str, staging: str):
                    "exit 1")
         return
     old = settings.replace(omerodir=old_omerodir)
-    user = q(settings.user)
+    user = settings.user
     export = f"{staging}/migrated.properties"
     # `omero config` rewrites the config.xml it opens (a new timestamp at least): export
-    # from a copy, so the old OMERODIR stays exactly as it was.
+    # from a copy, so the old OMERODIR stays exactly as it was. Both OMERODIRs are the
+    # OMERO.web user's: every file here is copied and written by that user, never by root.
     copy = f"{staging}/old-omerodir"
-    yield (f"umask 077 && rm -rf {q(copy)} && mkdir -p {q(copy + '/etc/grid')} "
-           f"&& cp -p {q(old_config)} {q(copy + '/etc/grid/config.xml')} && chown -R {user}:{user} {q(copy)} "
-           f"&& {omero_cmd(settings.replace(omerodir=copy), 'config', 'get', '--show-password')} > {q(export)} "
-           f"&& chown {user}:{user} {q(export)} && rm -rf {q(copy)}")
+    yield as_user(user, _COPY_CONFIG, old_config, copy)
+    yield (f"out=$({omero_cmd(settings.replace(omerodir=copy), 'config', 'get', '--show-password')}) && "
+           f"printf '%s\\n' \"$out\" | {as_user(user, _SAVE, export)} && {as_user(user, _RMTREE, copy)}")
     yield f"{omero_cmd(old, 'web', 'stop')} || true"  # frees the port for the service in its new place
-    yield f"{omero_cmd(settings, 'config', 'load', export)} && rm -f {q(export)}"
+    yield f"{omero_cmd(settings, 'config', 'load', export)} && {remove_as(user, export)}"
     for record in (managed_state_path(old), record_path(old_omerodir)):
         new = settings.omerodir + record[len(old_omerodir):]
-        yield f"if [ -f {q(record)} ]; then cp -p {q(record)} {q(new)}; fi"
-    yield f"echo {q(old_omerodir)} > {q(marker)} && chown {user}:{user} {q(marker)}"
+        yield as_user(user, _COPY_RECORD, record, new)
+    yield f"printf '%s\\n' {q(old_omerodir)} | {as_user(user, _SAVE, marker)}"
 
 
 @deploy("OMERO.web migration to a new OMERODIR")

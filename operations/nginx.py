@@ -12,13 +12,13 @@ from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy, operation
-from pyinfra.operations import files
 
 from .context import Context, current
 from .facts import GrepFile, NginxSite, PathExists, omero_cmd, q
 from .https import https
 from .service import ensure_service
 from .settings import Settings
+from .uploads import directories_as, file_as
 
 TAGS = ("nginx",)
 NGINX_CONF = "/etc/nginx/nginx.conf"
@@ -97,14 +97,14 @@ def nginx(ctx: Context | None = None, app_changes: list | None = None) -> list:
         return []
     settings, profile = ctx.settings, ctx.profile
     error_dir = f"{settings.omerodir}/etc/templates/error"
-    for path in (f"{settings.omerodir}/etc/templates", error_dir):
-        files.directory(name=f"Create {path}", path=path, user=settings.user, group=settings.user, mode="755")
-    files.put(
+    # in OMERODIR, the OMERO.web user's: made and written as that user, never as root
+    directories_as(name=f"Create {error_dir}", user=settings.user,
+                   paths={f"{settings.omerodir}/etc/templates": "755", error_dir: "755"})
+    file_as(
         name="Install the maintenance page",
-        src=str(MAINTENANCE_PAGE),
-        dest=f"{error_dir}/maintainance.html",  # the name the generated site asks for
         user=settings.user,
-        group=settings.user,
+        dest=f"{error_dir}/maintainance.html",  # the name the generated site asks for
+        content=MAINTENANCE_PAGE.read_text(),
         mode="644",
     )
     disabled = disable_default_site(name="Disable the default NGINX site", paths=list(profile.nginx_disable_paths))

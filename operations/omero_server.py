@@ -27,16 +27,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from io import StringIO
 from typing import Any, Mapping
 
 from pyinfra import host, logger, state
-from pyinfra.api import FileUploadCommand, deploy, operation
+from pyinfra.api import deploy, operation
 from pyinfra.api.exceptions import PyinfraError
 
 from .config import plan_changes, serialise, sha256
 from .context import Context, current
 from .facts import JsonFile, OmeroConfig, omero_cmd, q
+from .uploads import mkdirs_as, remove_as, write_as
 
 TAGS = ("omero_server",)
 ROLE = "omero_server"
@@ -215,12 +215,12 @@ def plan_group_changes(desired: Mapping[str, Mapping[str, str | None]], record: 
 
 
 def _ensure_staging(server: Server) -> str:
-    return f"install -d -m 700 -o {q(server.user)} {q(server.staging)}"
+    # OMERODIR is the OMERO.server user's: made and written as that user, never as root
+    return mkdirs_as(server.user, "700", server.staging)
 
 
 def _upload_owned(server: Server, content: str, path: str):
-    yield FileUploadCommand(StringIO(content), path)
-    yield f"chown {q(server.user)}: {q(path)} && chmod 600 {q(path)}"
+    yield from write_as(server.user, content, path, "600")
 
 
 @operation()
@@ -251,7 +251,7 @@ def server_config(to_set: dict, to_merge: dict):
     if changes["set"]:
         staged = f"{server.staging}/server-config.properties"
         yield from _upload_owned(server, "".join(f"{k}={v}\n" for k, v in sorted(changes["set"].items())), staged)
-        yield f"{omero_cmd(server, 'config', 'load', '-q', staged)} && rm -f {q(staged)}"
+        yield f"{omero_cmd(server, 'config', 'load', '-q', staged)} && {remove_as(server.user, staged)}"
     for key in changes["unset"]:
         yield omero_cmd(server, "config", "set", key)
     yield from _upload_owned(server, json.dumps(changes["record"], indent=1, sort_keys=True) + "\n", server.record)
@@ -274,7 +274,7 @@ def server_group_config(groups: dict):
     ctx = current()
     server = server_of(ctx)
     settings = ctx.settings
-    changes = plan_group_changes(groups, host.get_fact(JsonFile, path=server.groups_record))
+    changes = plan_group_changes(groups, host.get_fact(JsonFile, path=server.groups_record, user=server.user))
     if not changes["changed"]:
         return
     if changes["apply"]:
@@ -285,14 +285,13 @@ def server_group_config(groups: dict):
         body = {"host": "localhost", "port": settings.server_port, "user": settings.omero_server_admin_user,
                 "groups": changes["apply"]}
         yield _ensure_staging(server)
-        yield FileUploadCommand(StringIO(GROUP_SCRIPT), script)
-        yield FileUploadCommand(StringIO(json.dumps(body, indent=1, sort_keys=True) + "\n"), request)
-        yield FileUploadCommand(StringIO(settings.omero_server_admin_password + "\n"), password)
-        files = " ".join(q(p) for p in (script, request, password))
+        # each through the private path (the password too), written as the server's user
+        yield from _upload_owned(server, GROUP_SCRIPT, script)
+        yield from _upload_owned(server, json.dumps(body, indent=1, sort_keys=True) + "\n", request)
+        yield from _upload_owned(server, settings.omero_server_admin_password + "\n", password)
         yield (
-            f"chown {q(server.user)}: {files} && chmod 600 {files} && "
             f"{server.python(script, request, password)}; "
-            f"rc=$?; rm -f {q(password)} {q(request)}; exit $rc"
+            f"rc=$?; {remove_as(server.user, password, request)}; exit $rc"
         )
     yield from _upload_owned(server, json.dumps(changes["record"], indent=1, sort_keys=True) + "\n",
                              server.groups_record)
@@ -320,9 +319,9 @@ def omero_server_settings(ctx: Context | None = None) -> list:
     server = server_of(ctx)
     to_set, to_merge, groups = desired_server_config(ctx)
     applied = []
-    if to_set or to_merge or host.get_fact(JsonFile, path=server.record):
+    if to_set or to_merge or host.get_fact(JsonFile, path=server.record, user=server.user):
         applied.append(server_config(name="Apply OMERO.server configuration", to_set=to_set, to_merge=to_merge))
-    record = host.get_fact(JsonFile, path=server.groups_record)
+    record = host.get_fact(JsonFile, path=server.groups_record, user=server.user)
     if groups or record:
         if plan_group_changes(groups, record)["apply"] and not ctx.settings.omero_server_admin_password:
             # Validation requires the password with group settings; removing those an earlier

@@ -18,10 +18,14 @@ from pyinfra.facts.rpm import RpmPackages
 from pyinfra.operations import apt, dnf, files, server, yum
 
 from .context import Context, current
-from .facts import q
+from .facts import InstallProblems, q
+from .uploads import directories_as
 
 TAGS = ("prerequisites",)
 CA_PREFIX = "omeroweb-deploy-"
+#: The comment (GECOS) of the accounts this deploy creates: an existing account without it is
+#: never modified (unless it already owns OMERODIR: an OMERO.web install made by hand).
+ACCOUNT_MARKER = "OMERO.web (omeroweb-deploy)"
 _PEM = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
 
 
@@ -65,12 +69,35 @@ def install_packages(ctx: Context, packages, name: str):
     return manager.packages(name=name, packages=list(packages), _if=lambda: bool(missing))
 
 
+@operation()
+def safe_install_paths(user: str, omerodir: str, folders: list[str], marker: str = ACCOUNT_MARKER):
+    """
+    Fail, before anything is changed, when taking these folders or this account could be
+    turned against the host: a folder above them that another account could write to, an
+    OMERODIR that is a link or another account's, an existing account this deploy did not
+    create (root, www-data, a person's account).
+
+    + user: the account that will own OMERODIR and run OMERO.web
+    + omerodir: OMERODIR
+    + folders: every folder the deploy installs into (venv, OMERODIR)
+    + marker: the comment of accounts this deploy created
+    """
+    problems = host.get_fact(InstallProblems, user=user, marker=marker, omerodir=omerodir, folders=folders)
+    if problems:
+        message = "omeroweb-deploy: refusing to install:\n" + "\n".join(f"  - {p}" for p in problems)
+        yield f"echo {q(message)} >&2; exit 1"
+
+
 @deploy("OMERO.web prerequisites")
 def prerequisites(ctx: Context | None = None) -> list:
     """The omero-web user and OMERODIR, OS packages, extra CA certificates. Returns change markers."""
     ctx = ctx or current()
     settings, profile = ctx.settings, ctx.profile
     changes = []
+
+    if ctx.selected(*TAGS):
+        safe_install_paths(name="Install folders and account are safe to take", user=settings.user,
+                           omerodir=settings.omerodir, folders=[settings.venv, settings.omerodir])
 
     if ctx.selected(*TAGS, "packages"):
         if "epel-release" in profile.packages:
@@ -109,19 +136,22 @@ def prerequisites(ctx: Context | None = None) -> list:
             home=f"/home/{settings.user}",
             create_home=True,
             shell="/bin/bash",
+            comment=ACCOUNT_MARKER,
         )
-        for path in (settings.omerodir, f"{settings.omerodir}/etc"):
-            files.directory(name=f"Create {path}", path=path, user=settings.user, group=settings.user, mode="755")
-        # etc/grid/config.xml holds every value, secrets included, and omero rewrites it with
-        # the default umask (0644) each time it opens it: the folder keeps other users out.
-        files.directory(name=f"Create {settings.omerodir}/etc/grid (owner only)", path=f"{settings.omerodir}/etc/grid",
-                        user=settings.user, group=settings.user, mode="700")
-        files.directory(
-            name="Create the private staging folder for configuration",
-            path=staging_dir(ctx),
+        # OMERODIR's parent is root's (checked above): made by root. Below it, the folders are
+        # the OMERO.web user's: made by that user (a link planted there is refused, not followed).
+        files.directory(name=f"Create {settings.omerodir}", path=settings.omerodir, user=settings.user,
+                        group=settings.user, mode="755")
+        directories_as(
+            name=f"Create {settings.omerodir}/etc, etc/grid and the private staging folder",
             user=settings.user,
-            group=settings.user,
-            mode="700",
+            paths={
+                f"{settings.omerodir}/etc": "755",
+                # etc/grid/config.xml holds every value, secrets included, and omero rewrites it
+                # with the default umask (0644) each time it opens it: the folder keeps others out.
+                f"{settings.omerodir}/etc/grid": "700",
+                staging_dir(ctx): "700",
+            },
         )
     return changes
 

@@ -9,10 +9,14 @@ Each piece goes to ``<dir>/<host name, sanitized>/<piece>.txt``; ``<dir>`` is th
 
 Nothing is changed on the host: the pieces are facts read while the operation executes
 and the files are written from Python, so the operation yields no command and pyinfra
-counts no change. No secret is written: the configuration comes from ``omero config get``
-(never ``--show-password``), which hides only keys ending in ``pass``/``password``; every
-other secret-looking key and each of ``omero_web_secret_config_keys`` is masked as well,
-on the host and again here.
+counts no change. The bundle is meant to be shared (e.g. on the OME forum), so no secret is
+written: the configuration comes from ``omero config get`` (never ``--show-password``),
+which hides only keys ending in ``pass``/``password``; every secret property (the rule of
+``operations/secrets.py``: by name, declared in the data, or by a feature such as a Redis
+URL with a password) is masked on the host and again here, and in every piece, URL
+credentials and every secret value the data holds are masked as well. Files in OMERODIR
+(the OMERO.web log) are read as the OMERO.web user: a link planted there is not followed
+by root.
 """
 
 from __future__ import annotations
@@ -25,26 +29,25 @@ from typing import Any
 from pyinfra import host, state
 from pyinfra.api import FactBase, deploy, operation
 
+from .config import desired_config, secret_keys, secret_values
 from .context import Context, current, run_registry
-from .facts import omero_cmd, q
+from .facts import as_user, omero_cmd, q
+from .secrets import MASK, SECRET_NAME, Secrets, mask_config_lines, mask_text
 from .healthcheck import NGINX_ERROR_LOG
 from .service import SERVICE
 from .settings import Settings, ValidationError
 
 DIR_KEY = "omero_web_troubleshoot_dir"
 TAIL_LINES = 200
-MASK = "********"
-#: Property names whose values are never written (plus omero_web_secret_config_keys).
-SECRET_NAME = r"pass$|password|secret|token"
 UNSUPPORTED = "unsupported: this omero-web has no 'omero web diagnostics' subcommand"
 
-# Reads `omero config get` on stdin and masks secret values: argv = name regex, secret keys.
+# Reads `omero config get` on stdin and masks secret values: argv = mask, name regex, secret keys.
 _MASK_CONFIG = r"""
 import re, sys
-pattern, secret = re.compile(sys.argv[1], re.I), set(sys.argv[2:])
+mask, pattern, secret = sys.argv[1], re.compile(sys.argv[2], re.I), set(sys.argv[3:])
 for line in sys.stdin.read().splitlines():
     key, sep, value = line.partition("=")
-    print(key + sep + ("********" if sep and value and (key in secret or pattern.search(key)) else value))
+    print(key + sep + (mask if sep and value and (key in secret or pattern.search(key)) else value))
 """
 
 
@@ -60,27 +63,14 @@ class CommandReport(FactBase):
         return list(output)
 
 
-def mask_config(lines: list[str], secret_keys: tuple[str, ...] = ()) -> list[str]:
-    """``key=value`` lines with the values of secret keys replaced by ``********``."""
-    pattern = re.compile(SECRET_NAME, re.I)
-    masked = []
-    for line in lines:
-        key, sep, value = line.partition("=")
-        if sep and value and (key in secret_keys or pattern.search(key)):
-            value = MASK
-        masked.append(key + sep + value)
-    return masked
-
-
-def pieces(settings: Settings, service_manager: str) -> dict[str, str]:
+def pieces(settings: Settings, service_manager: str, secret_keys=()) -> dict[str, str]:
     """Piece name -> read-only shell command (run as root) that produces it."""
 
     def omero(*args: str) -> str:
         return omero_cmd(settings, *args)
 
-    mask = f"{q(settings.venv + '/bin/python')} -c {q(_MASK_CONFIG)} {q(SECRET_NAME)} " + " ".join(
-        q(k) for k in settings.secret_config_keys
-    )
+    mask = " ".join(q(a) for a in (settings.venv + "/bin/python", "-c", _MASK_CONFIG, MASK, SECRET_NAME,
+                                    *sorted({*settings.secret_config_keys, *secret_keys})))
     found: dict[str, str] = {
         "omero-web-status": omero("web", "status"),
         "omero-web-diagnostics": (
@@ -95,7 +85,7 @@ def pieces(settings: Settings, service_manager: str) -> dict[str, str]:
     else:
         found["service-status"] = f"/etc/init.d/{SERVICE} status"
     found["nginx-test"] = "nginx -t"
-    found["omeroweb-log"] = f"tail -n {TAIL_LINES} {q(settings.omerodir + '/var/log/OMEROweb.log')}"
+    found["omeroweb-log"] = as_user(settings.user, f'tail -n {TAIL_LINES} -- "$1"', settings.omerodir + "/var/log/OMEROweb.log")
     found["nginx-error-log"] = f"tail -n {TAIL_LINES} {q(NGINX_ERROR_LOG)}"
     return found
 
@@ -119,13 +109,14 @@ def host_folder(base: str, host_name: str) -> str:
 
 
 @operation()
-def collect(commands: dict[str, str], folder: str, secret_keys: list[str]):
+def collect(commands: dict[str, str], folder: str, secret_keys: list[str], known: Secrets | None = None):
     """
     Write each command's output to ``folder/<piece>.txt``; changes nothing on the host.
 
     + commands: piece name -> read-only shell command
     + folder: local folder for this host
     + secret_keys: property names masked in the configuration piece
+    + known: secret values masked wherever they appear (its repr never shows them)
     """
     if not state.is_executing:
         return  # read when the operation runs, not when it is planned
@@ -133,7 +124,9 @@ def collect(commands: dict[str, str], folder: str, secret_keys: list[str]):
     for piece, command in commands.items():
         lines = host.get_fact(CommandReport, command=command)
         if piece == "omero-config":
-            lines = mask_config(lines, tuple(secret_keys))
+            lines = mask_config_lines(lines, secret_keys, known or ())
+        else:
+            lines = [mask_text(line, known or ()) for line in lines]
         with open(os.path.join(folder, f"{piece}.txt"), "w", encoding="utf-8") as handle:
             handle.write("\n".join(lines) + "\n")
     host.log(f"troubleshooting data ({len(commands)} files) written to {folder}")
@@ -145,10 +138,13 @@ def troubleshoot(ctx: Context | None = None) -> str:
     """Collect status, diagnostics, service state, ``nginx -t`` and log tails; return the local folder."""
     ctx = ctx or current()
     folder = host_folder(local_dir(host.data.get(DIR_KEY), host.name), host.name)
+    to_set, _ = desired_config(ctx)
+    secret = sorted({*ctx.settings.secret_config_keys, *ctx.features.secrets, *secret_keys(ctx, to_set)})
     collect(
         name="Collect OMERO.web troubleshooting data (read only)",
-        commands=pieces(ctx.settings, ctx.profile.service_manager),
+        commands=pieces(ctx.settings, ctx.profile.service_manager, secret),
         folder=folder,
-        secret_keys=list(ctx.settings.secret_config_keys),
+        secret_keys=secret,
+        known=secret_values(ctx),
     )
     return folder

@@ -21,7 +21,11 @@ from pyinfra import host, state
 from pyinfra.api import operation
 
 from .context import current
-from .facts import CommandOutput, PathExists, UnsatisfiedRequirements, omero_cmd, q
+from .facts import CommandOutput, PathExists, UnsatisfiedRequirements, as_user, omero_cmd, q
+from .uploads import mkdirs_as
+
+# Run as the OMERO.web user: stdin to a new owner-only file (argv: its path; never through a link).
+_SAVE = 'cd / && umask 077 && [ ! -L "$1" ] && cat > "$1"'
 
 
 def previous_venv(venv: str) -> str:
@@ -48,14 +52,16 @@ def before_upgrade(venv: str, specs: list[str]):
     if not host.get_fact(UnsatisfiedRequirements, venv=venv, specs=specs):
         return
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    folder, user = backup_dir(settings.omerodir), q(settings.user)
+    folder, user = backup_dir(settings.omerodir), settings.user
     config, packages = f"{folder}/config-{stamp}.properties", f"{folder}/packages-{stamp}.txt"
-    yield f"install -d -m 700 -o {user} -g {user} {q(folder)}"
-    # umask 077: the export holds secrets, it is never readable by others, not even briefly
-    yield (
-        f"umask 077 && {omero_cmd(settings, 'config', 'get', '--show-password')} > {q(config)} && "
-        f"{q(venv + '/bin/python')} -m pip freeze > {q(packages)} && chown {user}:{user} {q(config)} {q(packages)}"
-    )
+    # OMERODIR is the OMERO.web user's: the folder and both files are made by that user
+    # (umask 077 there: the export holds secrets), never written by root.
+    yield mkdirs_as(user, "700", folder)
+    # (through a shell variable: a failed export fails here, not hidden by a pipe; printf is
+    # a shell builtin, so the values never reach a command line)
+    yield (f"out=$({omero_cmd(settings, 'config', 'get', '--show-password')}) && "
+           f"printf '%s\\n' \"$out\" | {as_user(user, _SAVE, config)}")
+    yield f"out=$({q(venv + '/bin/python')} -m pip freeze) && printf '%s\\n' \"$out\" | {as_user(user, _SAVE, packages)}"
     previous = previous_venv(venv)
     yield f"rm -rf {q(previous)} && cp -a {q(venv)} {q(previous)}"
 

@@ -6,18 +6,22 @@ version specs. IcePy, installed between the two, lives in ``ice.py``.
 
 from __future__ import annotations
 
-from io import StringIO
-
 from pyinfra import host
 from pyinfra.api import deploy, operation
 from pyinfra.operations import files, server
 
 from .context import Context, current
-from .facts import PathExists, PipRequirements, q
+from .facts import PipRequirements, VenvState, q
 from .service import restart_command
 from .upgrade import before_upgrade, verify_upgrade
+from .uploads import private_file
 
 TAGS = ("venv",)
+
+
+def creating_marker(path: str) -> str:
+    """Beside the venv (in its root-owned parent) while this deploy creates it."""
+    return path + ".omeroweb-deploy-creating"
 
 
 @operation()
@@ -28,12 +32,22 @@ def virtualenv(path: str, python: str):
     + path: the venv folder
     + python: interpreter that creates it
 
-    A folder left half-made by an interrupted run (no ``bin/python``) is recreated.
+    A venv left half-made by an interrupted run of this deploy (its marker beside it) is
+    recreated with ``--clear``; any other existing folder without ``bin/python`` (``/usr``,
+    a data folder, a venv made by hand and broken) is refused, never cleared.
     """
-    python_path = f"{path}/bin/python"
-    if python_path in host.get_fact(PathExists, paths=[python_path]):
+    marker = creating_marker(path)
+    found = host.get_fact(VenvState, path=path, marker=marker)
+    if found == "ready":
         return
-    yield f"{q(python)} -m venv --clear {q(path)}"
+    if found in ("link", "foreign"):
+        message = (f"omeroweb-deploy: refusing to create the virtualenv in {path}: it exists and is not a "
+                   "virtualenv this deploy was making (it is a link, or a folder with something else in it); "
+                   "choose another omero_web_venv, or remove it yourself")
+        yield f"echo {q(message)} >&2; exit 1"
+        return
+    clear = " --clear" if found == "partial" else ""
+    yield f"touch {q(marker)} && {q(python)} -m venv{clear} {q(path)} && rm -f {q(marker)}"
 
 
 @operation()
@@ -79,7 +93,8 @@ def venv(ctx: Context | None = None) -> list:
     created = virtualenv(name=f"Create the virtualenv {settings.venv}", path=settings.venv, python=ctx.profile.python)
     conf = pip_conf(ctx)
     if conf:
-        files.put(name="Configure pip in the virtualenv", src=StringIO(conf), dest=f"{settings.venv}/pip.conf", mode="644")
+        # root's only: an index URL may hold credentials (hash-compared, never diffed or shown)
+        private_file(name="Configure pip in the virtualenv", dest=f"{settings.venv}/pip.conf", content=conf)
     else:
         files.file(name="No pip.conf in the virtualenv", path=f"{settings.venv}/pip.conf", present=False)
     upgraded = server.shell(

@@ -116,6 +116,23 @@ def _recording_put_file(self, filename_or_io, remote_filename, *args, **kwargs):
     return True
 
 
+# What a staged upload becomes: written as an account (``uploads.write_as``: ``... sh DEST
+# MODE < STAGED``) or moved into place by root (``uploads.private_file``: ``mv -f STAGED DEST``).
+_LANDED = re.compile(r" sh (?P<dest>/\S+) \d+ < (?P<staged>/\S+);|mv -f (?P<staged2>/\S+) (?P<dest2>/\S+)")
+
+
+def land_staged_uploads(commands: list[str], uploads: dict) -> dict:
+    """Also record each staged upload under the path it lands at (what the tests check)."""
+    landed = dict(uploads)
+    for command in commands:
+        for match in _LANDED.finditer(command):
+            staged = match.group("staged") or match.group("staged2")
+            dest = match.group("dest") or match.group("dest2")
+            if staged in uploads:
+                landed[dest] = uploads[staged]
+    return landed
+
+
 @contextmanager
 def fake_run(hosts: dict[str, SimulatedHost], data: dict | None, load: Callable[[State], None], cwd: str = ROOT):
     """
@@ -159,4 +176,5 @@ def simulate(host: SimulatedHost, data: dict | None = None, name: str = "@fake/w
     ):
         connector = inventory.get_host(name).connector
         operations = [", ".join(state.get_op_meta(h).names) for h in state.get_op_order()]
-        return Simulation(list(connector.executed_commands), dict(connector.uploads), operations)
+        commands = list(connector.executed_commands)
+        return Simulation(commands, land_staged_uploads(commands, connector.uploads), operations)

@@ -8,6 +8,7 @@ effects; these cover the distros no container can run here.
 from __future__ import annotations
 
 import json
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -131,7 +132,9 @@ def test_self_signed_certificate_made_on_the_host():
 def test_removed_app_is_uninstalled_once():
     record = "/opt/omero/web/omero-web/etc/omeroweb-deploy-apps.json"
     previous = json.dumps([{"app": "omero_figure", "distribution": "omero-figure"}])
-    host = SimulatedHost("debian", "12", extra_responses={f"cat {record}": previous.splitlines()})
+    # the record is read as the OMERO.web user (runuser ... cat), never as root
+    host = SimulatedHost("debian", "12", extra_responses={
+        re.compile(r"^runuser -u omero-web -- sh -c 'cat -- .* " + re.escape(record)): previous.splitlines()})
     sim = simulate(host, {})
     assert sim.find(r"pip uninstall --yes omero-figure")
     assert json.loads(sim.uploads[record]) == []
@@ -150,15 +153,20 @@ def test_migration_to_a_new_omerodir_loads_the_old_configuration_once():
     data = {"omero_web_omerodir": "/srv/web/omero-web", "omero_web_migrate_from_omerodir": "/opt/omero/web/omero-web"}
     host = SimulatedHost("debian", "12", existing_paths=("/opt/omero/web/omero-web/etc/grid/config.xml",))
     sim = simulate(host, data)
-    export = sim.find(r"cp -p /opt/omero/web/omero-web/etc/grid/config.xml .*omero config get --show-password > ")
-    assert export and export[0].startswith("umask 077") and "/srv/web/omero-web/etc/.omeroweb-deploy/" in export[0]
-    assert "OMERODIR=/srv/web/omero-web/etc/.omeroweb-deploy/old-omerodir" in export[0]  # a copy: the old stays
+    # copied, exported and recorded by the OMERO.web user (owner-only files), never by root
+    as_web_user = r"^runuser -u omero-web -- sh -c "
+    copy = sim.find(as_web_user + r".*cp -- .* sh /opt/omero/web/omero-web/etc/grid/config.xml "
+                    r"/srv/web/omero-web/etc/.omeroweb-deploy/old-omerodir$")
+    assert copy and "umask 077" in copy[0]
+    export = sim.find(r"omero config get --show-password\) && printf .*\| runuser -u omero-web -- sh -c .*umask 077.* "
+                      r"/srv/web/omero-web/etc/.omeroweb-deploy/migrated.properties")
+    assert export and "OMERODIR=/srv/web/omero-web/etc/.omeroweb-deploy/old-omerodir" in export[0]  # a copy: the old stays
     assert sim.find(r"OMERODIR=/opt/omero/web/omero-web .*omero web stop")
     assert sim.find(r"OMERODIR=/srv/web/omero-web .*omero config load /srv/web/omero-web/etc/.omeroweb-deploy/")
-    assert sim.find(r"> /srv/web/omero-web/etc/omeroweb-deploy-migrated-from")
+    assert sim.find(r"\| runuser -u omero-web -- sh -c .* /srv/web/omero-web/etc/omeroweb-deploy-migrated-from$")
     done = SimulatedHost("debian", "12", existing_paths=(
         "/opt/omero/web/omero-web/etc/grid/config.xml", "/srv/web/omero-web/etc/omeroweb-deploy-migrated-from"))
-    assert not simulate(done, data).find(r"omero config get --show-password >")
+    assert not simulate(done, data).find(r"omero config get --show-password\) && printf")
 
 
 def test_redis_password_is_a_secret():

@@ -27,7 +27,19 @@ from operations import facts
 from operations.config import sha256
 from operations.omero_server import GROUP_SCRIPT, omero_server_settings, plan_group_changes, plan_server_changes
 from tests.unit import simulate
-from tests.unit.simulate import SimulatedHost, fake_run
+from operations.uploads import _WRITE, as_user, mkdirs_as, remove_as, root_staging
+from tests.unit.simulate import SimulatedHost, fake_run, land_staged_uploads
+
+
+def written(dest: str, mode: str = "600") -> list[str]:
+    """A file the server's user writes from a root-only staged copy, uploaded privately."""
+    return [
+        root_staging(),
+        "umask 077 && mkdir -m 700 /tmp/PRIVATE",
+        f"PUT STAGED({dest})",
+        "rm -rf /tmp/PRIVATE",
+        f"{as_user('omero-server', _WRITE, dest, mode)} < STAGED({dest}); rc=$?; rm -f STAGED({dest}); exit $rc",
+    ]
 
 SERVER, WEB = "@fake/omero1", "@fake/web1"
 SECTION = "OMERO.server settings for OMERO clients"
@@ -87,8 +99,11 @@ def server_config_output(config: dict, record, defaults: dict | None = None) -> 
 def server_host(config: dict | None = None, record=None, groups_record=None, omero_installed=True) -> SimulatedHost:
     responses = {
         "@@defaults": server_config_output(config or {}, record) if omero_installed else [],
-        re.compile(rf"^cat {re.escape(RECORD)} "): [json.dumps(record)] if record else [],
-        re.compile(rf"^cat {re.escape(GROUPS_RECORD)} "): [json.dumps(groups_record)] if groups_record else [],
+        # the records are read as the server's user (runuser ... cat), never as root
+        re.compile(rf"^runuser -u omero-server -- sh -c 'cat -- .* {re.escape(RECORD)} "):
+            [json.dumps(record)] if record else [],
+        re.compile(rf"^runuser -u omero-server -- sh -c 'cat -- .* {re.escape(GROUPS_RECORD)} "):
+            [json.dumps(groups_record)] if groups_record else [],
     }
     return SimulatedHost("debian", "12", extra_responses=responses)
 
@@ -104,9 +119,26 @@ class Run:
         return [c for c in self.commands[name] if re.search(pattern, c) and not c.startswith("echo '[os-release]'")]
 
     def changes(self, name: str) -> list[str]:
-        """The commands that change the host (uploads included), not the facts."""
-        reads = ("echo '[os-release]'", "if [ -x ", "cat ")
-        return [c for c in self.commands[name] if not c.startswith(reads)]
+        """
+        The commands that change the host (uploads included), not the facts; the login user's
+        private upload folder shown as /tmp/PRIVATE and each staged upload as STAGED(<dest>).
+        """
+        reads = ("echo '[os-release]'", "if [ -x ", "cat ", "runuser -u omero-server -- sh -c 'cat -- ",
+                 'if [ -n "$TMPDIR" ]')  # pyinfra's temporary folder
+        staged = {v: k for k, v in self.staged(name).items()}
+        found = []
+        for command in self.commands[name]:
+            if command.startswith(reads):
+                continue
+            command = re.sub(r"/tmp/pyinfra-[0-9a-f]+", "/tmp/PRIVATE", command)
+            found.append(re.sub(r"/var/lib/omeroweb-deploy/staging/[0-9a-f]+",
+                                lambda m: f"STAGED({staged.get(m.group(0), '?')})", command))
+        return found
+
+    def staged(self, name: str) -> dict[str, str]:
+        """Destination -> root-only staged path of each upload written as an account."""
+        return {dest: staged for dest, staged in
+                re.findall(r" sh (/\S+) \d+ < (/var/lib/omeroweb-deploy/staging/\S+);", " ".join(self.commands[name]))}
 
 
 @contextmanager
@@ -130,7 +162,7 @@ def run(hosts: dict[str, SimulatedHost], data: dict, groups: dict[str, list[str]
             fake = inventory.get_host(name)
             assert state.get_results_for_host(fake).error_ops == 0
             result.commands[name] = list(fake.connector.executed_commands)
-            result.uploads[name] = dict(fake.connector.uploads)
+            result.uploads[name] = land_staged_uploads(result.commands[name], fake.connector.uploads)
             order = [h for h in state.get_op_order() if fake in state.ops and h in state.ops[fake]]
             result.operations[name] = [", ".join(state.get_op_meta(h).names) for h in order]
             result.changed[name] = sum(state.get_op_data_for_host(fake, h).operation_meta.did_change() for h in order)
@@ -143,12 +175,10 @@ def test_server_host_gets_the_walkthrough_settings_and_a_web_host_nothing(caplog
 
     staged = f"{STAGING}/server-config.properties"
     assert result.changes(SERVER) == [
-        f"install -d -m 700 -o omero-server {STAGING}",
-        f"PUT {staged}",
-        f"chown omero-server: {staged} && chmod 600 {staged}",
-        f"{OMERO} config load -q {staged} && rm -f {staged}",
-        f"PUT {RECORD}",
-        f"chown omero-server: {RECORD} && chmod 600 {RECORD}",
+        mkdirs_as("omero-server", "700", STAGING),
+        *written(staged),
+        f"{OMERO} config load -q {staged} && {remove_as('omero-server', staged)}",
+        *written(RECORD),
     ]
     # Booleans as OMERO stores them; the list property comma-separated, from the server's default
     assert result.uploads[SERVER][staged] == (
@@ -264,17 +294,14 @@ def test_group_settings_run_the_script_once_without_showing_the_password(caplog,
 
     script, request, secret = (f"{STAGING}/omero_group_config.py", f"{STAGING}/group-config.json",
                                f"{STAGING}/omero-admin.password")
-    files = f"{script} {request} {secret}"
     assert result.changes(SERVER) == [
-        f"install -d -m 700 -o omero-server {STAGING}",
-        f"PUT {script}",
-        f"PUT {request}",
-        f"PUT {secret}",
-        f"chown omero-server: {files} && chmod 600 {files} && "
+        mkdirs_as("omero-server", "700", STAGING),
+        *written(script),
+        *written(request),
+        *written(secret),
         f"{AS_SERVER}/opt/omero/server/venv3/bin/python {script} {request} {secret}; "
-        f"rc=$?; rm -f {secret} {request}; exit $rc",
-        f"PUT {GROUPS_RECORD}",
-        f"chown omero-server: {GROUPS_RECORD} && chmod 600 {GROUPS_RECORD}",
+        f"rc=$?; {remove_as('omero-server', secret, request)}; exit $rc",
+        *written(GROUPS_RECORD),
     ]
     uploads = result.uploads[SERVER]
     assert uploads[script] == GROUP_SCRIPT
@@ -290,7 +317,9 @@ def test_group_settings_run_the_script_once_without_showing_the_password(caplog,
     assert result.operations[SERVER] == [f"{SECTION} | Apply OMERO.server per-group settings"]
 
     # The password: only in the 0600 file, never in a command, an operation name or the output
-    assert [path for path, body in uploads.items() if PASSWORD in body] == [secret]
+    # (and its root-only staged copy, removed in the same command that writes the file)
+    assert sorted(path for path, body in uploads.items() if PASSWORD in body) == sorted(
+        [secret, result.staged(SERVER)[secret]])
     assert not [c for c in result.commands[SERVER] if PASSWORD in c]
     assert not [name for name in result.operations[SERVER] if PASSWORD in name]
     out = capsys.readouterr()

@@ -6,6 +6,8 @@ and uploads are checked. No Docker; a few seconds in all.
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from tests.unit.simulate import OS_RELEASES, SimulatedHost, simulate
@@ -54,7 +56,10 @@ def test_fresh_host(distro, systemd, data):
 
     # The venv from the profile's interpreter
     interpreter = "/usr/bin/python3.11" if name in ("rocky", "almalinux") else "/usr/bin/python3"
-    assert sim.find(rf"^{interpreter} -m venv --clear /opt/omero/web/venv3$")
+    # (made new, never with --clear: that is only for a venv this deploy left half-made)
+    marker = "/opt/omero/web/venv3.omeroweb-deploy-creating"
+    assert sim.find(rf"^touch {marker} && {interpreter} -m venv /opt/omero/web/venv3 && rm -f {marker}$")
+    assert not sim.find(r"venv --clear")
 
     # Default NGINX site disabled the documented way for the family
     if rhel:
@@ -106,7 +111,7 @@ def test_ice_source_auto(distro, url_fragment, builds, data):
         assert "github.com" not in script
     assert "patch_zeroc_ice.py" in script and "pip wheel --no-deps" in script
     assert "PUT /var/cache/omeroweb-deploy/ice/patch_zeroc_ice.py" in sim.commands
-    assert "mkdir -p /var/cache/omeroweb-deploy/ice" in sim.commands
+    assert "umask 077 && mkdir -p /var/cache/omeroweb-deploy/ice" in sim.commands  # root's only
 
 
 def test_ice_from_local_wheel_is_uploaded_not_built(tmp_path, data):
@@ -124,10 +129,23 @@ def test_ice_from_local_wheel_is_uploaded_not_built(tmp_path, data):
 def test_ice_from_control_machine_cache(tmp_path, data):
     abi_dir = tmp_path / "wheels" / "debian-12-x86_64-cp311"
     abi_dir.mkdir(parents=True)
-    (abi_dir / "zeroc_ice-3.6.5-cp311-cp311-linux_x86_64.whl").write_bytes(b"x")
+    wheel = abi_dir / "zeroc_ice-3.6.5-cp311-cp311-linux_x86_64.whl"
+    wheel.write_bytes(b"x")
+    digest = hashlib.sha256(b"x").hexdigest()
+    (abi_dir / (wheel.name + ".sha256")).write_text(digest + "\n")  # recorded when it was fetched
     sim = simulate(SimulatedHost("debian", "12"), data)
     assert not sim.find(r"zeroc-ice==3.6.5")  # nothing fetched or built
-    assert "PUT /var/cache/omeroweb-deploy/ice/upload/zeroc_ice-3.6.5-cp311-cp311-linux_x86_64.whl" in sim.commands
+    remote = "/var/cache/omeroweb-deploy/ice/upload/zeroc_ice-3.6.5-cp311-cp311-linux_x86_64.whl"
+    assert f"PUT {remote}" in sim.commands
+    # installed only once the host holds exactly the recorded bytes
+    check = sim.find(rf"^echo '{digest}  {remote}' \| sha256sum -c --quiet - \|\| ")
+    install = sim.find(rf"pip install --no-deps --force-reinstall {remote}$")
+    assert check and install and sim.commands.index(check[0]) < sim.commands.index(install[0])
+
+    # a cached wheel whose bytes changed since (or with no record) is not used: built instead
+    wheel.write_bytes(b"tampered")
+    sim = simulate(SimulatedHost("debian", "12"), data)
+    assert f"PUT {remote}" not in sim.commands and sim.find(r"zeroc-ice==3.6.5")
 
 
 def test_explicit_wheel_url_is_not_replaced_by_a_build(data):
@@ -184,10 +202,13 @@ def test_upgrade_backs_up_config_and_keeps_previous_venv(data):
         extra_responses={"packaging.requirements": ["omero-web>=5.6.1"]},  # installed, spec raised
     )
     sim = simulate(host, data)
-    backup = sim.find(r"omero config get --show-password > /opt/omero/web/omero-web/etc/backups/config-\d{8}T\d{6}Z")
-    assert backup and backup[0].startswith("umask 077 && ")
-    assert "pip freeze > /opt/omero/web/omero-web/etc/backups/packages-" in backup[0]
-    assert sim.find(r"^install -d -m 700 -o omero-web -g omero-web /opt/omero/web/omero-web/etc/backups$")
+    # exported and listed into files the OMERO.web user writes (umask 077), never root
+    as_web_user = r"\| runuser -u omero-web -- sh -c 'cd / && umask 077 && \[ ! -L \"\$1\" \] && cat > \"\$1\"' sh "
+    backup = sim.find(r"omero config get --show-password\) && printf .* " + as_web_user
+                      + r"/opt/omero/web/omero-web/etc/backups/config-\d{8}T\d{6}Z\.properties$")
+    assert backup and backup[0].startswith("out=$(runuser -u omero-web -- ")
+    assert sim.find(r"pip freeze\) && printf .* " + as_web_user + r"/opt/omero/web/omero-web/etc/backups/packages-")
+    assert sim.find(r"^runuser -u omero-web -- sh -c .*mkdir -p.* sh 700 /opt/omero/web/omero-web/etc/backups$")
     keep = sim.find(r"cp -a /opt/omero/web/venv3 /opt/omero/web/venv3.previous$")
     upgrade = sim.find(r"-m pip install --upgrade 'omero-web>=5.6.1'")
     assert keep and upgrade and sim.commands.index(keep[0]) < sim.commands.index(upgrade[0])

@@ -1,0 +1,216 @@
+"""
+How content reaches a host without trusting anybody on it but root. One module, two rules:
+
+- **A secret travels only through owner-only places.** With ``_sudo`` (``_su_user``, ...)
+  pyinfra uploads as the SSH user to a temporary file, by default in /tmp and readable by
+  everyone while it exists, then copies it as root: here that file lives in a folder only
+  the SSH user can enter (``private_upload``), and lands in a root-only folder or file.
+- **Root never writes, chowns or chmods inside a folder a less trusted account owns.**
+  OMERODIR belongs to the OMERO.web user (an OMERO.server's to its user): a symbolic or hard
+  link planted there would redirect a write made as root. Content is staged in a root-only
+  folder and written *as that account*, from root's open file (``write_as``), so a planted
+  link can only ever point the account at its own files; a link or anything but a regular
+  file (a folder) where the deploy writes is refused, with a message, instead of followed.
+
+These are command builders (used inside operations) and the operations built on them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+from io import BytesIO, StringIO
+
+from pyinfra import host
+from pyinfra.api import FileUploadCommand, StringCommand, operation
+from pyinfra.facts.files import File, Sha256File
+
+from .facts import UserPaths, UserTree, as_user
+
+q = shlex.quote
+
+#: Root-only folder where content is staged before root (or an account, from root's open
+#: file) puts it in place. Its parents are root's.
+ROOT_STAGING = "/var/lib/omeroweb-deploy/staging"
+REFUSED = "omeroweb-deploy: refusing"
+
+# Run as the account by ``write_as``: argv = destination, mode; content on stdin (opened by root).
+_WRITE = (
+    'cd / || exit 1; dest=$1; mode=$2; '
+    'if [ -L "$dest" ] || { [ -e "$dest" ] && [ ! -f "$dest" ]; }; then '
+    f'echo "{REFUSED} to write $dest: it is a symbolic link or not a regular file, which this deploy never makes: '
+    'remove it, then run again" >&2; exit 1; fi; '
+    'umask 077; tmp="$dest.omeroweb-deploy-new"; rm -f "$tmp" && cat > "$tmp" && chmod "$mode" "$tmp" '
+    '&& mv -f "$tmp" "$dest"'
+)
+# Run as the account by ``directories_as``: argv = mode, folder... (made with parents, then chmod).
+_MKDIRS = (
+    'cd / || exit 1; mode=$1; shift; for d in "$@"; do '
+    'if [ -L "$d" ] || { [ -e "$d" ] && [ ! -d "$d" ]; }; then '
+    f'echo "{REFUSED} to use $d: it is a symbolic link or not a folder, which this deploy never makes: '
+    'remove it, then run again" >&2; exit 1; fi; '
+    'mkdir -p "$d" && chmod "$mode" "$d" || exit 1; done'
+)
+# Run as the account by ``remove_as``: argv = files to remove (links are removed, never followed).
+_REMOVE = 'cd / || exit 1; for f in "$@"; do if [ -d "$f" ] && [ ! -L "$f" ]; then rmdir "$f"; else rm -f "$f"; fi || exit 1; done'
+
+
+def private_upload(content: str | bytes, dest: str):
+    """
+    Commands uploading ``content`` to ``dest`` (in a root-only folder) without it ever being
+    readable by others on the way: under ``_sudo`` the temporary file lives in a folder
+    only the SSH user can enter, created and removed as that user.
+    """
+    as_login_user = dict(_sudo=False, _su_user=None, _doas=False, _dzdo=False)
+    private = host.get_temp_filename()
+    yield StringCommand(f"umask 077 && mkdir -m 700 {q(private)}", **as_login_user)
+    data = BytesIO(content) if isinstance(content, bytes) else StringIO(content)
+    yield FileUploadCommand(data, dest, remote_temp_filename=f"{private}/{os.path.basename(dest)}")
+    yield StringCommand(f"rm -rf {q(private)}", **as_login_user)
+
+
+def root_staging() -> str:
+    """Command making the root-only staging folder (and refusing a link in its place)."""
+    return (f"umask 077 && mkdir -p {q(ROOT_STAGING)} && [ ! -L {q(ROOT_STAGING)} ] "
+            f"&& chown root:root {q(ROOT_STAGING)} && chmod 700 {q(ROOT_STAGING)}")
+
+
+def write_as(user: str, content: str | bytes, dest: str, mode: str = "600"):
+    """
+    Commands writing ``content`` to ``dest`` as ``user``: staged privately in the root-only
+    folder, then written by the account from root's open file (temporary name, then rename:
+    a link in the way is refused, never written through).
+    """
+    staged = f"{ROOT_STAGING}/{hashlib.sha256(dest.encode()).hexdigest()[:20]}"
+    yield root_staging()
+    yield from private_upload(content, staged)
+    yield f"{as_user(user, _WRITE, dest, mode)} < {q(staged)}; rc=$?; rm -f {q(staged)}; exit $rc"
+
+
+def mkdirs_as(user: str, mode: str, *paths: str) -> str:
+    """Command making folders (with parents) as ``user`` and setting their mode; refuses links."""
+    return as_user(user, _MKDIRS, mode, *paths)
+
+
+def remove_as(user: str, *paths: str) -> str:
+    """Command removing files (and empty folders) as ``user``; a link is removed, not followed."""
+    return as_user(user, _REMOVE, *paths)
+
+
+def sha256(content: str | bytes) -> str:
+    data = content.encode() if isinstance(content, str) else content
+    return hashlib.sha256(data).hexdigest()
+
+
+@operation()
+def directories_as(user: str, paths: dict[str, str]):
+    """
+    Folders owned by ``user`` with the given modes, made and changed as that account (never
+    as root): a link or a file in the place of one is refused.
+
+    + user: the account that owns the folders (e.g. OMERODIR's)
+    + paths: folder -> octal mode, e.g. ``{"/opt/omero/web/omero-web/etc": "755"}``
+    """
+    found = host.get_fact(UserPaths, user=user, paths=sorted(paths))
+    for path, mode in sorted(paths.items()):
+        info = found.get(path)
+        if info and info["type"] == "directory" and info["mode"] == mode.lstrip("0").zfill(3):
+            continue
+        yield mkdirs_as(user, mode, path)
+
+
+@operation()
+def file_as(user: str, dest: str, content: str, mode: str = "644"):
+    """
+    A file owned by ``user`` with this content and mode, written as that account (see the
+    module docstring). Compared by hash: nothing is shown, nothing happens when equal.
+
+    + user: the account that owns the file
+    + dest: the file's path (in a folder the account owns)
+    + content: the file's text
+    + mode: octal mode
+    """
+    info = host.get_fact(UserPaths, user=user, paths=[dest], hashes=True).get(dest)
+    wanted = mode.lstrip("0").zfill(3)
+    if info and info["type"] == "regular file" and info["sha256"] == sha256(content) and info["mode"] == wanted:
+        return
+    yield from write_as(user, content, dest, mode)
+
+
+@operation()
+def private_file(dest: str, content: str, mode: str = "600", user: str = "root", group: str = "root"):
+    """
+    A root-owned file whose content is a secret (a TLS key, a pip.conf with credentials):
+    compared by hash, uploaded only through owner-only places, never diffed or printed.
+    Its folder must be root's.
+
+    + dest: the file's path
+    + content: the file's text
+    + mode: octal mode (default 600)
+    + user: owner
+    + group: group
+    """
+    info = host.get_fact(File, path=dest)
+    if info is False:  # a link or a folder in its place
+        yield f"echo {q(f'{REFUSED} to write {dest}: it is a symbolic link or not a regular file')} >&2; exit 1"
+        return
+    same = info and host.get_fact(Sha256File, path=dest) == sha256(content)
+    if same and info["user"] == user and info["group"] == group and str(info["mode"]).zfill(3) == mode.lstrip("0").zfill(3):
+        return
+    staged = f"{ROOT_STAGING}/{hashlib.sha256(dest.encode()).hexdigest()[:20]}"
+    yield root_staging()
+    yield from private_upload(content, staged)
+    # chown/chmod the staged copy (root's, in a root-only folder), then rename it into place
+    yield (f"chown {q(user)}:{q(group)} {q(staged)} && chmod {q(mode)} {q(staged)} && mv -f {q(staged)} {q(dest)}"
+           f" || {{ rm -f {q(staged)}; exit 1; }}")
+
+
+def local_tree(src: str) -> tuple[list[str], dict[str, bytes]]:
+    """Folders and files below a control-machine folder, as relative paths (sorted)."""
+    folders, found = [], {}
+    for top, dirnames, filenames in os.walk(src):
+        dirnames.sort()
+        rel = os.path.relpath(top, src)
+        if rel != ".":
+            folders.append(rel)
+        for name in sorted(filenames):
+            path = os.path.join(top, name)
+            with open(path, "rb") as handle:
+                found[os.path.normpath(os.path.join(rel, name))] = handle.read()
+    return folders, found
+
+
+@operation()
+def synced_as(user: str, src: str, dest: str, mode: str = "644", dir_mode: str = "755"):
+    """
+    A copy of a control-machine folder, owned by ``user`` and written as that account
+    (files removed from ``src`` are removed; anything else in the way, a link included, is
+    removed as the account and replaced, never written through).
+
+    + user: the account that owns ``dest``
+    + src: local folder
+    + dest: folder on the host (in a folder the account owns)
+    + mode: files' octal mode
+    + dir_mode: folders' octal mode
+    """
+    folders, files = local_tree(src)
+    remote = host.get_fact(UserTree, user=user, path=dest)
+    mode, dir_mode = mode.lstrip("0").zfill(3), dir_mode.lstrip("0").zfill(3)
+    wanted = {".": ("d", dir_mode, None), **{d: ("d", dir_mode, None) for d in folders},
+              **{f: ("f", mode, sha256(content)) for f, content in files.items()}}
+    # entries in the way (not in src, or of another type), deepest first
+    extra = sorted((p for p, e in remote.items() if p not in wanted or e["type"] != wanted[p][0]),
+                   key=lambda p: p.count("/"), reverse=True)
+    extra = [p for p in extra if not any(p.startswith(o + "/") for o in extra)]
+    if extra:
+        yield as_user(user, 'cd / && for p in "$@"; do rm -rf -- "$p" || exit 1; done',
+                      *(f"{dest}/{p}" for p in extra))
+    make = [d for d in (".", *folders) if d in extra or remote.get(d, {}).get("mode") != dir_mode]
+    if make:
+        yield mkdirs_as(user, dir_mode, *(dest if d == "." else f"{dest}/{d}" for d in make))
+    for path, content in sorted(files.items()):
+        entry = remote.get(path)
+        if entry and path not in extra and entry["sha256"] == wanted[path][2] and entry["mode"] == mode:
+            continue
+        yield from write_as(user, content, f"{dest}/{path}", mode)
