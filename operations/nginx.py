@@ -9,12 +9,14 @@ generated site serves from ``OMERODIR/etc/templates/error/`` while OMERO.web is 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Mapping
 
 from pyinfra import host
 from pyinfra.api import deploy, operation
 
+from .config import desired_config
 from .context import Context, current
-from .facts import GrepFile, NginxSite, PathExists, omero_cmd, q
+from .facts import GrepFile, NginxSite, PathExists, q
 from .https import https
 from .service import ensure_service
 from .settings import Settings
@@ -49,14 +51,41 @@ def disable_default_site(paths: list[tuple[str, str]]):
         yield f"sed -i.bak -re '/{DEFAULT_SERVER}/ s/( default_server.*)/; #\\1/' {NGINX_CONF}"
 
 
-def site_command(settings: Settings) -> str:
+#: Root-only scratch OMERODIR where the site is generated from the data alone. The real
+#: OMERODIR's configuration is the OMERO.web user's to change, and NGINX's master process,
+#: root, would act on whatever the generator read there (``access_log`` into a root-owned
+#: file, ``alias /``): a web compromise must not become root through the site.
+SITE_OMERODIR = "/var/lib/omeroweb-deploy/nginx-site"
+#: The properties ``omero web config nginx`` reads (omero/plugins/web.py, ``config``).
+SITE_INPUTS = (
+    "omero.web.prefix",
+    "omero.web.static_url",
+    "omero.web.static_root",
+    "omero.web.nginx_server_extra_config",
+    "omero.web.application_server",
+    "omero.web.application_server.host",
+    "omero.web.application_server.port",
+)
+
+
+def site_command(settings: Settings, to_set: Mapping[str, str | None]) -> str:
     """
     The shell command printing the OMERO.web site: ``omero web config nginx`` with the port
-    and server name, its ``listen`` turned into ``listen ... ssl`` when HTTPS is on (the
-    TLS directives come through ``omero.web.nginx_server_extra_config``).
+    and server name, run in ``SITE_OMERODIR`` loaded with the data's ``SITE_INPUTS`` only
+    (then pointed at the real OMERODIR), its ``listen`` turned into ``listen ... ssl`` when
+    HTTPS is on (the TLS directives come through ``omero.web.nginx_server_extra_config``).
     """
     port = settings.https_port if settings.https else settings.nginx_port
-    generate = omero_cmd(settings, "web", "config", "nginx", "--http", str(port), "--servername", settings.nginx_server_name)
+    props = "".join(f"{k}={v}\n" for k, v in sorted(to_set.items()) if k in SITE_INPUTS and v is not None)
+    scratch, omero = q(SITE_OMERODIR), q(settings.venv + "/bin/omero")
+    env = f"env HOME={scratch} OMERODIR={scratch} PATH={q(settings.venv + '/bin')}:/usr/bin:/bin"
+    generate = (
+        f"( umask 077 && rm -rf {scratch} && mkdir -p {scratch}/etc/grid "
+        f"&& printf '%s' {q(props)} > {scratch}/site.properties "
+        f"&& {env} {omero} config load {scratch}/site.properties > /dev/null "
+        f"&& {env} {omero} web config nginx --http {port} --servername {q(settings.nginx_server_name)} ) "
+        f"| sed {q(f's|{SITE_OMERODIR}/|{settings.omerodir}/|g')}"
+    )
     if settings.https:
         ssl_listen = r"s/^([[:space:]]*listen[[:space:]]+%d);/\1 ssl;/" % port
         generate += f" | sed -E {q(ssl_listen)}"
@@ -112,7 +141,7 @@ def nginx(ctx: Context | None = None, app_changes: list | None = None) -> list:
     site = omeroweb_site(
         name=f"Install the OMERO.web NGINX site {profile.nginx_site}",
         site=profile.nginx_site,
-        generate=site_command(settings),
+        generate=site_command(settings, desired_config(ctx)[0]),
     )
     ensure_service(ctx, "nginx", reload_when=[disabled, *tls, site])
     return [disabled, *tls, site]

@@ -71,7 +71,14 @@ def test_fresh_host(distro, systemd, data):
         assert bool(renamed) == (name == "debian" and version in ("9", "10"))
 
     # The OMERO.web site is generated and tested before use
-    assert sim.find(r"omero web config nginx --http 80 --servername localhost > /etc/nginx/conf.d/omeroweb.conf")
+    # ... from the data alone, in a root-only scratch OMERODIR (the real one is the web user's),
+    # then pointed at the real OMERODIR
+    scratch = "OMERODIR=/var/lib/omeroweb-deploy/nginx-site "
+    site = sim.find(r"omero web config nginx --http 80 --servername localhost \) "
+                    r"\| sed 's\|/var/lib/omeroweb-deploy/nginx-site/\|/opt/omero/web/omero-web/\|g' "
+                    r"> /etc/nginx/conf.d/omeroweb.conf")
+    assert site and scratch + "PATH=/opt/omero/web/venv3/bin:/usr/bin:/bin /opt/omero/web/venv3/bin/omero web config" in site[0]
+    assert "OMERODIR=/opt/omero/web/omero-web" not in site[0]
     assert sim.find(r"if ! nginx -t; then")
 
     # Service: unit under systemd, init.d script otherwise, registered the family's way
@@ -187,7 +194,8 @@ def test_wsgi_workers_from_cpu_facts(data):
 def test_tags_select_sections(data):
     sim = simulate(SimulatedHost("debian", "12"), {**data, "omero_web_tags": "nginx"})
     assert all(op.startswith("NGINX for OMERO.web") for op in sim.operations), sim.operations
-    assert not sim.find(r"apt-get|pip install|omero config")
+    # (the site's own scratch OMERODIR is loaded with the data: not OMERO.web's configuration)
+    assert not sim.find(r"apt-get|pip install|OMERODIR=/opt/omero/web/omero-web .*omero config")
 
 
 def test_skip_tags(data):
