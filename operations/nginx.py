@@ -68,22 +68,34 @@ SITE_INPUTS = (
 )
 
 
+# `omero config load` then `omero web config nginx`, in one process, as root: the scratch
+# OMERODIR is root's, and the `omero` script refuses root only to protect a real OMERODIR's
+# ownership (omero/main.py, not_root). argv: properties file, port, server name.
+_GENERATE = """import logging, sys, omero.cli
+logging.basicConfig(level=logging.WARN)
+props, port, name = sys.argv[1:4]
+omero.cli.argv(["omero", "config", "load", props])
+omero.cli.argv(["omero", "web", "config", "nginx", "--http", port, "--servername", name])
+"""
+
+
 def site_command(settings: Settings, to_set: Mapping[str, str | None]) -> str:
     """
     The shell command printing the OMERO.web site: ``omero web config nginx`` with the port
-    and server name, run in ``SITE_OMERODIR`` loaded with the data's ``SITE_INPUTS`` only
+    and server name, run as root in ``SITE_OMERODIR`` loaded with the data's ``SITE_INPUTS`` only
     (then pointed at the real OMERODIR), its ``listen`` turned into ``listen ... ssl`` when
     HTTPS is on (the TLS directives come through ``omero.web.nginx_server_extra_config``).
     """
     port = settings.https_port if settings.https else settings.nginx_port
     props = "".join(f"{k}={v}\n" for k, v in sorted(to_set.items()) if k in SITE_INPUTS and v is not None)
-    scratch, omero = q(SITE_OMERODIR), q(settings.venv + "/bin/omero")
+    scratch = q(SITE_OMERODIR)
     env = f"env HOME={scratch} OMERODIR={scratch} PATH={q(settings.venv + '/bin')}:/usr/bin:/bin"
+    run = " ".join(q(a) for a in (settings.venv + "/bin/python", "-c", _GENERATE, f"{SITE_OMERODIR}/site.properties",
+                                  str(port), settings.nginx_server_name))
     generate = (
-        f"( umask 077 && rm -rf {scratch} && mkdir -p {scratch}/etc/grid "
-        f"&& printf '%s' {q(props)} > {scratch}/site.properties "
-        f"&& {env} {omero} config load {scratch}/site.properties > /dev/null "
-        f"&& {env} {omero} web config nginx --http {port} --servername {q(settings.nginx_server_name)} ) "
+        # (a group, not a subshell: callers embed this in "$(...)", where "$((" is arithmetic)
+        f"{{ umask 077 && rm -rf {scratch} && mkdir -p {scratch}/etc/grid "
+        f"&& printf '%s' {q(props)} > {scratch}/site.properties && {env} {run}; }} "
         f"| sed {q(f's|{SITE_OMERODIR}/|{settings.omerodir}/|g')}"
     )
     if settings.https:

@@ -47,7 +47,8 @@ def virtualenv(path: str, python: str):
         yield f"echo {q(message)} >&2; exit 1"
         return
     clear = " --clear" if found == "partial" else ""
-    yield f"touch {q(marker)} && {q(python)} -m venv{clear} {q(path)} && rm -f {q(marker)}"
+    parent = path.rsplit("/", 1)[0] or "/"
+    yield f"mkdir -p {q(parent)} && touch {q(marker)} && {q(python)} -m venv{clear} {q(path)} && rm -f {q(marker)}"
 
 
 @operation()

@@ -89,7 +89,7 @@ def test_debian_systemd_host_gets_every_feature(tls_files):
     pip = sim.find(r"pip install --upgrade .*omero-figure")
     assert pip and all(spec in pip[0] for spec in ("'gevent>=0.13'", "django-redis", "django-cors-headers"))
     assert "omero-web==5.33.2" in pip[0] and "whitenoise==6.9.0" in pip[0]  # kept as installed
-    site = sim.find(r"omero web config nginx --http 443 .*sed -E")
+    site = sim.find(r"(?s)\"omero\", \"web\", \"config\", \"nginx\".*/site.properties 443 localhost; } .*sed -E")
     assert site, "the site is generated for the HTTPS port and its listen made ssl"
     assert "listen 80;" in sim.uploads["/etc/nginx/conf.d/omeroweb-http-redirect.conf"]
     assert "OnCalendar=*-*-* 02:30:00" in sim.uploads["/etc/systemd/system/omero-web-clearsessions.timer"]
@@ -117,7 +117,7 @@ def test_features_off_by_default_add_nothing():
                    for k in props)
     assert json.loads(props["omero.web.nginx_server_extra_config"]) == ["error_page 502 @maintenance;",
                                                                         "server_tokens off;"]
-    assert not sim.find(r"omero web config nginx .*sed -E")
+    assert not sim.find(r"(?s)\"omero\", \"web\", \"config\", \"nginx\".*sed -E")
     assert "/etc/nginx/conf.d/omeroweb-http-redirect.conf" not in sim.uploads
     assert not [p for p in sim.uploads if "clearsessions" in p]
 

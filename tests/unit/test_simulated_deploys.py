@@ -58,7 +58,8 @@ def test_fresh_host(distro, systemd, data):
     interpreter = "/usr/bin/python3.11" if name in ("rocky", "almalinux") else "/usr/bin/python3"
     # (made new, never with --clear: that is only for a venv this deploy left half-made)
     marker = "/opt/omero/web/venv3.omeroweb-deploy-creating"
-    assert sim.find(rf"^touch {marker} && {interpreter} -m venv /opt/omero/web/venv3 && rm -f {marker}$")
+    assert sim.find(rf"^mkdir -p /opt/omero/web && touch {marker} && {interpreter} -m venv /opt/omero/web/venv3 "
+                    rf"&& rm -f {marker}$")
     assert not sim.find(r"venv --clear")
 
     # Default NGINX site disabled the documented way for the family
@@ -74,10 +75,11 @@ def test_fresh_host(distro, systemd, data):
     # ... from the data alone, in a root-only scratch OMERODIR (the real one is the web user's),
     # then pointed at the real OMERODIR
     scratch = "OMERODIR=/var/lib/omeroweb-deploy/nginx-site "
-    site = sim.find(r"omero web config nginx --http 80 --servername localhost \) "
+    site = sim.find(r"/var/lib/omeroweb-deploy/nginx-site/site.properties 80 localhost; } "
                     r"\| sed 's\|/var/lib/omeroweb-deploy/nginx-site/\|/opt/omero/web/omero-web/\|g' "
                     r"> /etc/nginx/conf.d/omeroweb.conf")
-    assert site and scratch + "PATH=/opt/omero/web/venv3/bin:/usr/bin:/bin /opt/omero/web/venv3/bin/omero web config" in site[0]
+    assert site and scratch + "PATH=/opt/omero/web/venv3/bin:/usr/bin:/bin /opt/omero/web/venv3/bin/python -c " in site[0]
+    assert '"omero", "web", "config", "nginx", "--http", port, "--servername", name' in site[0]
     assert "OMERODIR=/opt/omero/web/omero-web" not in site[0]
     assert sim.find(r"if ! nginx -t; then")
 
