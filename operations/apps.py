@@ -39,6 +39,16 @@ def distribution(spec: str) -> str:
     return re.match(r"^[A-Za-z0-9][A-Za-z0-9._\-]*", spec).group(0)
 
 
+#: A distribution name as pip prints it; what the record names must look like this.
+DISTRIBUTION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+ALWAYS_KEPT = ("omero-web", "omero-py", "zeroc-ice", "whitenoise", "pip", "setuptools", "wheel", "django")
+
+
+def canonical(name: str) -> str:
+    """PEP 503 normalised name: ``Omero_Figure`` and ``omero-figure`` are one distribution."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def record_path(omerodir: str) -> str:
     return f"{omerodir}/etc/omeroweb-deploy-apps.json"
 
@@ -58,7 +68,7 @@ def contribution(ctx: Context) -> Contribution:
 
 
 @operation()
-def uninstall_removed_apps(venv: str, record: str, apps: list[dict], owner: str):
+def uninstall_removed_apps(venv: str, record: str, apps: list[dict], owner: str, protected: list[str] = ()):
     """
     Uninstall the apps this deploy installed earlier that are no longer listed, and keep
     the record of the installed ones current.
@@ -67,13 +77,20 @@ def uninstall_removed_apps(venv: str, record: str, apps: list[dict], owner: str)
     + record: JSON file listing ``{"app", "distribution"}`` of the deployed apps
     + apps: the apps in the data now (same shape)
     + owner: user owning the record (it is read and written as that user)
+    + protected: distributions never uninstalled whatever the record says (it is in a folder
+      the OMERO.web user owns: OMERO.web itself, WhiteNoise, Ice, pip)
 
     **Example:** ``uninstall_removed_apps(venv=..., record=..., apps=[{"app": "omero_figure",
     "distribution": "omero-figure"}], owner="omero-web")``
     """
     previous = host.get_fact(JsonFile, path=record, user=owner) or []
-    wanted = {app["distribution"].lower() for app in apps}
-    removed = sorted({app["distribution"] for app in previous if app["distribution"].lower() not in wanted})
+    wanted = {canonical(app["distribution"]) for app in apps}
+    keep = wanted | {canonical(name) for name in (*protected, *ALWAYS_KEPT)}
+    removed = sorted({
+        app["distribution"] for app in previous
+        if isinstance(app, dict) and isinstance(app.get("distribution"), str)
+        and DISTRIBUTION.fullmatch(app["distribution"]) and canonical(app["distribution"]) not in keep
+    })
     if removed:
         yield f"{q(venv + '/bin/python')} -m pip uninstall --yes {' '.join(q(d) for d in removed)}"
     if previous != apps:
@@ -94,5 +111,6 @@ def apps(ctx: Context | None = None) -> list:
         record=record_path(settings.omerodir),
         apps=listed,
         owner=settings.user,
+        protected=[distribution(spec) for spec in (settings.version_spec, settings.whitenoise_spec, *ctx.features.pip)],
     )
     return [changed]

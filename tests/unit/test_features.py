@@ -180,3 +180,15 @@ def test_redis_password_is_a_secret():
     settings = validate({"omero_web_redis": True, "omero_web_redis_url": f"redis://:{secret}@127.0.0.1:6379/0"})
     profile = SimpleNamespace(redis_package="redis-server")
     assert redis.contribution(Context(settings, profile)).secrets == ("omero.web.caches",)
+
+
+def test_forged_apps_record_uninstalls_only_apps():
+    """The record is in OMERODIR, the OMERO.web user's: what it names is not trusted blindly."""
+    record = "/opt/omero/web/omero-web/etc/omeroweb-deploy-apps.json"
+    forged = json.dumps([{"app": "x", "distribution": name} for name in
+                         ("omero-figure", "omero-web", "OMERO_WEB", "whitenoise", "zeroc-ice", "pip", "-r /etc/x",
+                          "django-redis")] + ["not a mapping", {"distribution": 7}])
+    host = SimulatedHost("debian", "12", extra_responses={
+        re.compile(r"^runuser -u omero-web -- sh -c 'cat -- .* " + re.escape(record)): [forged]})
+    sim = simulate(host, {"omero_web_redis": True})  # django-redis: a feature's requirement, kept
+    assert [c.split("pip uninstall --yes ", 1)[1] for c in sim.find(r"pip uninstall")] == ["omero-figure"]
