@@ -23,13 +23,17 @@ from .settings import Settings
 q = shlex.quote
 
 
-def omero_cmd(settings: Settings, *args: str) -> str:
-    """A shell command running ``omero ARGS`` as the OMERO.web user with OMERODIR set (needs root)."""
+def omero_cmd(settings: Settings, *args: str, tmpdir: str | None = None) -> str:
+    """
+    A shell command running ``omero ARGS`` as the OMERO.web user with OMERODIR set (needs
+    root); ``tmpdir``: its TMPDIR (where OMERO.web keeps file sessions under the systemd unit).
+    """
     user = settings.user
     home = f'"$(getent passwd {q(user)} | cut -d: -f6)"'
     argv = " ".join(q(a) for a in args)
+    tmp = f"TMPDIR={q(tmpdir)} " if tmpdir else ""
     return (
-        f"runuser -u {q(user)} -- env HOME={home} OMERODIR={q(settings.omerodir)} "
+        f"runuser -u {q(user)} -- env {tmp}HOME={home} OMERODIR={q(settings.omerodir)} "
         f"PATH={q(settings.venv + '/bin')}:/usr/local/bin:/usr/bin:/bin "
         f"{q(settings.venv + '/bin/omero')} {argv}"
     )
@@ -441,6 +445,19 @@ for top in "$@"; do
     fi
   done
 done
+# Every install folder but OMERODIR (the venv): root runs what is in it (python, pip), so an
+# existing one must be root's through and through, as this deploy makes it.
+for top in "$@"; do
+  [ "$top" = "$omerodir" ] && continue
+  if [ -L "$top" ]; then
+    echo "$top is a symbolic link: the deploy installs into a folder of its own, never through a link"
+  elif [ -e "$top" ]; then
+    bad=$(find "$top" \( ! -uid 0 -o \( ! -type l -perm /022 \) \) -print 2>/dev/null | head -n 1)
+    if [ -n "$bad" ]; then
+      echo "$bad (in $top) is not root's or is writable by group or others (owner uid $(stat -c %u "$bad"), mode $(stat -c %a "$bad")): root runs what is in $top (python, pip), so another account could run code as root; give it to root (chown -R root:root $top && chmod -R go-w $top) or choose another folder"
+    fi
+  fi
+done
 if [ -L "$omerodir" ]; then
   echo "$omerodir (OMERODIR) is a symbolic link: the deploy makes OMERODIR a folder"
 elif [ -e "$omerodir" ]; then
@@ -466,8 +483,10 @@ true
 class InstallProblems(FactBase):
     """
     Why the install folders or the OMERO.web account must not be taken (empty: safe): a
-    folder above them not root's or writable by others, an OMERODIR that is a link or
-    another account's, an existing account this deploy did not create.
+    folder above them not root's or writable by others, an existing venv (any install
+    folder but OMERODIR) that is a link or holds anything not root's or writable by others,
+    an OMERODIR that is a link or another account's, an existing account this deploy did
+    not create.
     """
 
     default = list

@@ -7,10 +7,10 @@ and NGINX sections take the union from here, so each fact has one source.
 
 from __future__ import annotations
 
-from . import apps, cors, customization, gunicorn, https, maintenance, publishing, redis
+from . import apps, cors, customization, gunicorn, hardening, https, maintenance, publishing, redis
 from .context import Context, Contribution
 
-FEATURES = (gunicorn, redis, cors, apps, https, maintenance, customization, publishing)
+FEATURES = (gunicorn, redis, cors, apps, https, maintenance, customization, publishing, hardening)
 
 
 def merge_items(into: dict, more) -> dict:

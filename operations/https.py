@@ -1,11 +1,18 @@
 """
 HTTPS in front of OMERO.web (the walkthroughs leave it to the site; a production site
 needs it): the certificate and key from the control machine (or a self-signed pair made
-on the host, for testing), the generated OMERO.web site served with TLS 1.2+ on
-``omero_web_https_port``, plain HTTP answered with a redirect to it, and OMERO.web told it
-is behind HTTPS: secure session and CSRF cookies, ``omero.web.secure_proxy_ssl_header``
+on the host, for testing), the generated OMERO.web site served on ``omero_web_https_port``
+with Mozilla's "intermediate" TLS configuration (guidelines 6.0: TLS 1.2 and 1.3, its
+ECDHE AEAD cipher list, client cipher preference, a 1-day shared session cache, no session
+tickets, HSTS for two years), plain HTTP answered with a redirect to it, and OMERO.web told
+it is behind HTTPS: secure session and CSRF cookies, ``omero.web.secure_proxy_ssl_header``
 (the generated site passes ``X-Forwarded-Proto``) and ``omero.web.secure`` (which makes
 OMERO.web keep its OMERO.server connections encrypted as well).
+
+Not taken from Mozilla's configuration: ``ssl_ecdh_curve X25519:prime256v1:secp384r1``
+(NGINX's default, ``auto``, offers the same curves where OpenSSL has them; an explicit
+X25519 makes ``nginx -t`` fail with OpenSSL 1.0.2, as on CentOS 7) and OCSP stapling
+(certificate-dependent; self-signed and private-CA certificates have no responder).
 """
 
 from __future__ import annotations
@@ -18,12 +25,20 @@ from pyinfra.operations import files
 
 from .context import Context, Contribution, current
 from .facts import PathExists, q
+from .uploads import private_file
 
 TAGS = ("https", "nginx")
 TLS_DIR = "/etc/nginx/omeroweb-tls"
 CERTIFICATE = f"{TLS_DIR}/omeroweb.crt"
 KEY = f"{TLS_DIR}/omeroweb.key"
 PROTOCOLS = "TLSv1.2 TLSv1.3"
+#: Mozilla's intermediate TLS 1.2 cipher list (guidelines 6.0; TLS 1.3 suites are OpenSSL's).
+CIPHERS = ":".join((
+    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+))
+HSTS_MAX_AGE = 63072000  # two years, as Mozilla's configuration
 
 
 def redirect_site_path(site: str) -> str:
@@ -47,8 +62,14 @@ def contribution(ctx: Context) -> Contribution:
             f"ssl_certificate {CERTIFICATE};",
             f"ssl_certificate_key {KEY};",
             f"ssl_protocols {PROTOCOLS};",
+            f"ssl_ciphers {CIPHERS};",
+            "ssl_prefer_server_ciphers off;",
+            "ssl_session_timeout 1d;",
             "ssl_session_cache shared:omeroweb_tls:10m;",
-            'add_header Strict-Transport-Security "max-age=31536000" always;',
+            "ssl_session_tickets off;",
+            # sent once, by NGINX, on every response (redirects and error pages included)
+            "proxy_hide_header Strict-Transport-Security;",
+            f'add_header Strict-Transport-Security "max-age={HSTS_MAX_AGE}" always;',
         ),
     )
 
@@ -105,8 +126,10 @@ def https(ctx: Context | None = None) -> list:
     else:
         changes.append(files.put(name="Install the TLS certificate", src=settings.tls_certificate,
                                  dest=CERTIFICATE, user="root", group="root", mode="644"))
-        changes.append(files.put(name="Install the TLS private key", src=settings.tls_key,
-                                 dest=KEY, user="root", group="root", mode="600"))
+        # a secret: through owner-only places only, hash-compared, never diffed (-vvv --diff)
+        with open(settings.tls_key) as handle:
+            key = handle.read()
+        changes.append(private_file(name="Install the TLS private key", dest=KEY, content=key, mode="600"))
     changes.append(files.put(
         name="Install the HTTP-to-HTTPS redirect site",
         src=StringIO(redirect_site(settings.nginx_port, settings.nginx_server_name, settings.https_port)),

@@ -25,7 +25,7 @@ from pyinfra.operations import files, server, systemd
 from .context import Context, Contribution, current
 from .facts import PathExists, omero_cmd, q
 from .healthcheck import healthcheck
-from .service import ensure_service, restart_command
+from .service import SystemdVersion, ensure_service, private_tmpdir, restart_command, unit_variables
 
 TAGS = ("sessions",)
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -83,10 +83,14 @@ def sessions(ctx: Context | None = None) -> None:
     if not ctx.selected(*TAGS):
         return
     settings, profile = ctx.settings, ctx.profile
-    variables = dict(omero_user=settings.user, omerodir=settings.omerodir, venv=settings.venv)
     hour, minute = settings.clearsessions_time.split(":")
     if profile.service_manager == "systemd":
         if settings.clearsessions:
+            variables = unit_variables(settings.user, settings.omerodir, settings.venv, host.get_fact(SystemdVersion))
+            # omero-web.service's sandbox and TMPDIR, but not its runtime folder: systemd
+            # removes a oneshot's RuntimeDirectory when it ends, under the running service
+            variables["hardening"] = [d for d in variables["hardening"]
+                                      if not d.startswith(("RuntimeDirectory", 'Environment="XDG_RUNTIME_DIR='))]
             units = [
                 files.template(name=f"Install the {JOB} unit", src=str(TEMPLATES / f"{JOB}.service.j2"),
                                dest=f"{SYSTEMD_DIR}/{JOB}.service", mode="644", **variables),
@@ -112,10 +116,11 @@ def sessions(ctx: Context | None = None) -> None:
 def clearsessions(ctx: Context | None = None) -> None:
     """Purge expired sessions with OMERO.web's management command, as the OMERO.web user."""
     ctx = ctx or current()
-    server.shell(
-        name="Purge the OMERO.web session cache (omero web clearsessions)",
-        commands=[omero_cmd(ctx.settings, "web", "clearsessions")],
-    )
+    settings = ctx.settings
+    # the sandboxed unit keeps OMERO.web's file sessions in its own TMPDIR
+    tmpdir = private_tmpdir(settings.omerodir) if ctx.profile.service_manager == "systemd" else None
+    server.shell(name="Purge the OMERO.web session cache (omero web clearsessions)",
+                 commands=[omero_cmd(settings, "web", "clearsessions", tmpdir=tmpdir)])
 
 
 @deploy("OMERO.web restart")

@@ -74,8 +74,9 @@ def safe_install_paths(user: str, omerodir: str, folders: list[str], marker: str
     """
     Fail, before anything is changed, when taking these folders or this account could be
     turned against the host: a folder above them that another account could write to, an
-    OMERODIR that is a link or another account's, an existing account this deploy did not
-    create (root, www-data, a person's account).
+    existing venv another account could change (root runs its python and pip), an OMERODIR
+    that is a link or another account's, an existing account this deploy did not create
+    (root, www-data, a person's account).
 
     + user: the account that will own OMERODIR and run OMERO.web
     + omerodir: OMERODIR

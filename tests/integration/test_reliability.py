@@ -346,10 +346,11 @@ def test_sudo_uploads_of_secrets_are_never_world_readable(record):
     for _, mode, folder_mode, path in seen:
         # readable by others only if the file is o+r and its folder o+x
         assert not (int(mode, 8) & 0o004 and int(folder_mode, 8) & 0o001), (path, mode, folder_mode)
-    # With -vvv pyinfra shows how each upload made with sudo is copied into place.
+    # With -vvv pyinfra shows how each upload made with sudo is copied into place: the staged
+    # configuration goes into the root-only staging folder (then written as omero-web).
     output = record["runs"]["resume"].output
     copies = [match.group(1) for line in output.splitlines() if record["sd"].name in line and ">>> sudo" in line
-              for match in [re.search(r"cp (\S+) \S*/\.omeroweb-deploy/config\.properties", line)] if match]
+              for match in [re.search(r"cp (\S+) '?/var/lib/omeroweb-deploy/staging/[0-9a-f]+", line)] if match]
     assert copies, "no sudo upload of the staged configuration in the output"
     for temp in copies:
         folder = os.path.dirname(temp.strip("'\""))

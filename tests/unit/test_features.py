@@ -115,8 +115,11 @@ def test_features_off_by_default_add_nothing():
     props = staged_properties(sim)
     assert not any(k.startswith(("omero.web.public", "omero.web.cors", "omero.web.caches", "omero.web.secure"))
                    for k in props)
-    assert json.loads(props["omero.web.nginx_server_extra_config"]) == ["error_page 502 @maintenance;",
-                                                                        "server_tokens off;"]
+    # (the hardening headers are on every deploy: operations/hardening.py)
+    assert json.loads(props["omero.web.nginx_server_extra_config"]) == [
+        "error_page 502 @maintenance;", "server_tokens off;",
+        "proxy_hide_header X-Content-Type-Options;", 'add_header X-Content-Type-Options "nosniff" always;',
+        "proxy_hide_header Referrer-Policy;", 'add_header Referrer-Policy "same-origin" always;']
     assert not sim.find(r"(?s)\"omero\", \"web\", \"config\", \"nginx\".*sed -E")
     assert "/etc/nginx/conf.d/omeroweb-http-redirect.conf" not in sim.uploads
     assert not [p for p in sim.uploads if "clearsessions" in p]

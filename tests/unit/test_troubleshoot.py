@@ -196,8 +196,9 @@ def test_failing_read_is_recorded_not_fatal(local_host):
 
 def test_clearsessions_runs_the_management_command_as_the_omero_web_user(tmp_path):
     result = run(clearsessions, {"@fake/web": SimulatedHost("debian", "12")}, {}, tmp_path)
-    expected = omero_cmd(validate({}), "web", "clearsessions")
-    assert expected.startswith("runuser -u omero-web -- env ")
+    # (with the systemd unit's TMPDIR, where its file sessions are)
+    expected = omero_cmd(validate({}), "web", "clearsessions", tmpdir="/opt/omero/web/omero-web/var/tmp")
+    assert expected.startswith("runuser -u omero-web -- env TMPDIR=/opt/omero/web/omero-web/var/tmp ")
     assert expected.endswith(
         " OMERODIR=/opt/omero/web/omero-web PATH=/opt/omero/web/venv3/bin:/usr/local/bin:/usr/bin:/bin"
         " /opt/omero/web/venv3/bin/omero web clearsessions"
