@@ -5,13 +5,29 @@ host: bad data stops the run with every bad key listed, before any connection or
 """
 
 import atexit
+import secrets
 
 from pyinfra import state
+from pyinfra.api import StringCommand
+from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.state import BaseStateCallback
 
 from operations.context import validate_inventory
 
 _init = state.init
+
+#: pyinfra's temporary folder on the hosts. With _sudo (_su_user, _doas) it uploads every
+#: file as the SSH user to a temporary file named after its destination, by default in /tmp,
+#: then copies it as root: another local account could create that file first and change
+#: what root installs (a unit, a CA certificate). Each run uses a folder of its own with an
+#: unguessable name, made 0700 by the SSH user when it connects (``_PrivateTempDir``).
+TEMP_DIR = f"/tmp/omeroweb-deploy-{secrets.token_hex(16)}"
+# Made as the SSH user (no sudo): fails if the name exists; removes this user's folders of
+# earlier runs (an interrupted run leaves its folder behind).
+_MAKE_TEMP_DIR = (
+    "find /tmp -maxdepth 1 -name 'omeroweb-deploy-*' -user \"$(id -u)\" -mmin +1440 -exec rm -rf {} + 2>/dev/null; "
+    f"umask 077 && mkdir -m 700 {TEMP_DIR} && [ -O {TEMP_DIR} ] && [ ! -L {TEMP_DIR} ]"
+)
 
 
 class _FailureSummary(BaseStateCallback):
@@ -49,9 +65,21 @@ class _FailureSummary(BaseStateCallback):
         print("\n".join(lines), flush=True)
 
 
+class _PrivateTempDir(BaseStateCallback):
+    """Makes ``TEMP_DIR`` on each host as soon as it is connected, as the SSH user."""
+
+    def host_connect(self, run_state, host):
+        ok, output = host.connector.run_shell_command(StringCommand(_MAKE_TEMP_DIR),
+                                                      print_input=run_state.print_input)
+        if not ok:
+            raise PyinfraError(f"{host.name}: could not make the private temporary folder {TEMP_DIR}: "
+                               + " ".join(output.stderr_lines or output.stdout_lines))
+
+
 def _init_then_validate(inventory, *args, **kwargs):
     validate_inventory(inventory)
     _init(inventory, *args, **kwargs)
+    state.add_callback_handler(_PrivateTempDir())
     state.add_callback_handler(_FailureSummary())
 
 

@@ -45,6 +45,17 @@ def as_user(user: str, script: str, *args: str) -> str:
     return " ".join([f"runuser -u {q(user)} -- sh -c {q(script)} sh", *(q(a) for a in args)])
 
 
+def trusted_venv(venv: str) -> str:
+    """
+    Shell test, true when root may run the venv's code: nothing in it (if it exists) is another
+    account's or writable by group or others. The facts that run the venv's python as root check
+    it first: pyinfra reads every operation's facts before running any (when it detects changes,
+    i.e. without ``-y``, and with ``--dry``), so before the refusal of an unsafe venv runs.
+    """
+    return (f'[ -z "$(find {q(venv)} \\( ! -uid 0 -o \\( ! -type l -perm /022 \\) \\) -print 2>/dev/null '
+            '| head -n 1)" ]')
+
+
 # Run as the account: argv = 0|1 (hash regular files), paths; prints type|mode|sha256|path.
 _USER_PATHS = r"""cd / || exit 0; hash=$1; shift; for p in "$@"; do
 if [ -L "$p" ]; then echo "symbolic link|0|-|$p"
@@ -156,7 +167,7 @@ class OmeroWebConfig(FactBase):
         # the record is in OMERODIR, the OMERO.web user's: read as that user, never as root
         record = as_user(settings.user, _CAT_OR_NULL, managed_state_path(settings))
         return (
-            f"if [ -x {q(settings.venv + '/bin/omero')} ]; then "
+            f"if [ -x {q(settings.venv + '/bin/omero')} ] && {trusted_venv(settings.venv)}; then "
             f"{omero_cmd(settings, 'config', 'get', '--show-password')} | {hasher} || exit 1; "
             f"echo '---'; {record}; fi"
         )
@@ -165,8 +176,16 @@ class OmeroWebConfig(FactBase):
         text = "\n".join(output)
         if not text.strip():
             return None
-        config, _, managed = text.partition("\n---\n")
-        return {"config": json.loads(config), "managed": json.loads(managed or "null")}
+        # issue 12 (6): a record cut short, empty or not JSON (disk full, a hand edit) is reported
+        # as "managed_error" (config.omero_config fails naming the file), never raised here
+        lines = text.split("\n")
+        cut = lines.index("---") if "---" in lines else len(lines)
+        config, managed = "\n".join(lines[:cut]), "\n".join(lines[cut + 1:])
+        try:
+            return {"config": json.loads(config), "managed": json.loads(managed) if managed.strip() else None,
+                    **({} if managed.strip() else {"managed_error": "empty file"})}
+        except ValueError as exc:
+            return {"config": json.loads(config), "managed": None, "managed_error": f"not JSON: {exc}"}
 
 
 def managed_state_path(settings: Settings) -> str:
@@ -208,7 +227,8 @@ class PipRequirements(FactBase):
     def command(self, venv: str, specs=()):
         python = q(venv + "/bin/python")
         args = " ".join(q(s) for s in specs)
-        return f"if [ -x {python} ]; then {python} -c {q(_UNSATISFIED)} {args}; else printf '%s\\n' {args}; fi"
+        return (f"if [ -x {python} ] && {trusted_venv(venv)}; then {python} -c {q(_UNSATISFIED)} {args}; "
+                f"else printf '%s\\n' {args}; fi")
 
     def process(self, output) -> dict:
         lines = [line for line in output if line.strip()]
@@ -230,7 +250,8 @@ class IceVersion(FactBase):
 
     def command(self, venv: str):
         python = q(venv + "/bin/python")
-        return f"[ -x {python} ] && {python} -c 'import Ice; print(Ice.stringVersion())' 2>/dev/null || true"
+        return (f"[ -x {python} ] && {trusted_venv(venv)} && {python} -c 'import Ice; print(Ice.stringVersion())' "
+                "2>/dev/null || true")
 
     def process(self, output) -> Optional[str]:
         return output[0].strip() if output else None
@@ -257,7 +278,7 @@ class NginxSite(FactBase):
 
     def command(self, settings: Settings, site: str, generate: str):
         return (
-            f"if [ -x {q(settings.venv + '/bin/omero')} ]; then "
+            f"if [ -x {q(settings.venv + '/bin/omero')} ] && {trusted_venv(settings.venv)}; then "
             f'echo "generated=$({generate} | sha256sum | cut -d" " -f1)"; fi; '
             f'[ -f {q(site)} ] && echo "installed=$(sha256sum < {q(site)} | cut -d" " -f1)"; true'
         )
@@ -374,12 +395,16 @@ print(json.dumps({"config": config, "defaults": defaults}))
 """
 
 
+UNTRUSTED = "@@untrusted-venv"
+
+
 class OmeroConfig(FactBase):
     """
     Like ``OmeroWebConfig`` for any OMERO install (an OMERO.server's): ``{"config": {key:
     {"sha256", "value"}}, "defaults": {key: the install's default}, "managed": the record file's
     content or None}``; values and defaults only for ``clear_keys`` (list properties whose items
-    the deploy merges), ``None`` for every other value. ``None`` when ``VENV/bin/omero`` is missing.
+    the deploy merges), ``None`` for every other value. ``None`` when ``VENV/bin/omero`` is missing,
+    ``{"untrusted": True}`` when the venv holds anything another account owns or can change.
     """
 
     def command(self, venv: str, omerodir: str, user: str, record: str, clear_keys=()):
@@ -391,7 +416,9 @@ class OmeroConfig(FactBase):
         )
         defaults = f"; {omero_cmd(target, 'config', 'parse', '--defaults', '--no-web')}" if clear_keys else ""
         return (
-            f"if [ -x {q(venv + '/bin/omero')} ]; then "
+            # the hasher runs the server venv's python as root: only in a venv only root can change
+            f"if [ -x {q(venv + '/bin/omero')} ] && ! {trusted_venv(venv)}; then echo {UNTRUSTED}; "
+            f"elif [ -x {q(venv + '/bin/omero')} ]; then "
             f"{{ {omero_cmd(target, 'config', 'get', '--show-password')}; echo @@defaults{defaults}; }} "
             f"| {hasher} || exit 1; "
             f"echo '---'; {as_user(user, _CAT_OR_NULL, record)}; fi"
@@ -399,6 +426,8 @@ class OmeroConfig(FactBase):
 
     def process(self, output) -> Optional[dict]:
         text = "\n".join(output)
+        if text.strip() == UNTRUSTED:
+            return {"untrusted": True}
         if not text.strip():
             return None
         config, _, managed = text.partition("\n---\n")

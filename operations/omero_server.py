@@ -244,6 +244,12 @@ def server_config(to_set: dict, to_merge: dict):
             )
             return
         fact = {"config": {}, "defaults": {}, "managed": None}
+    if fact.get("untrusted"):
+        message = (f"omeroweb-deploy: refusing to run {server.venv}/bin/python as root: the OMERO.server "
+                   "virtualenv holds files another account owns or can change (chown -R root:root and "
+                   "chmod -R go-w it, as its walkthrough creates it)")
+        yield f"echo {q(message)} >&2; exit 1"
+        return
     changes = plan_server_changes(fact["config"], fact.get("defaults", {}), fact["managed"], to_set, to_merge)
     if not (changes["set"] or changes["unset"] or changes["record_changed"]):
         return

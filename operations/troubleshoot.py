@@ -31,7 +31,7 @@ from pyinfra.api import FactBase, deploy, operation
 
 from .config import desired_config, secret_keys, secret_values
 from .context import Context, current, run_registry
-from .facts import as_user, omero_cmd, q
+from .facts import as_user, omero_cmd, q, trusted_venv
 from .secrets import MASK, SECRET_NAME, Secrets, mask_config_lines, mask_text
 from .healthcheck import NGINX_ERROR_LOG
 from .service import SERVICE
@@ -40,6 +40,8 @@ from .settings import Settings, ValidationError
 DIR_KEY = "omero_web_troubleshoot_dir"
 TAIL_LINES = 200
 UNSUPPORTED = "unsupported: this omero-web has no 'omero web diagnostics' subcommand"
+UNTRUSTED_VENV = ("not read: the virtualenv holds files of another account or writable by others, "
+                  "whose code root would run (the deploy refuses such a venv)")
 
 # Reads `omero config get` on stdin and masks secret values: argv = mask, name regex, secret keys.
 _MASK_CONFIG = r"""
@@ -77,7 +79,9 @@ def pieces(settings: Settings, service_manager: str, secret_keys=()) -> dict[str
             f"if {omero('web', '-h')} 2>&1 | grep -qw diagnostics; "
             f"then {omero('web', 'diagnostics')}; else echo {q(UNSUPPORTED)}; fi"
         ),
-        "omero-config": f"{omero('config', 'get')} 2>&1 | {mask}",
+        # the mask runs the venv's python as root: only in a venv no other account can change
+        "omero-config": (f"if {trusted_venv(settings.venv)}; then {omero('config', 'get')} 2>&1 | {mask}; "
+                         f"else echo {q(UNTRUSTED_VENV)}; fi"),
     }
     if service_manager == "systemd":
         found["service-status"] = f"systemctl status {SERVICE} --no-pager -l"

@@ -258,6 +258,27 @@ def test_missing_omero_server_fails_with_a_clear_message(caplog):
     assert "restart it" not in caplog.text  # nothing was changed
 
 
+def test_server_venv_another_account_can_change_is_never_run_as_root(caplog):
+    message = (
+        "omeroweb-deploy: refusing to run /opt/omero/server/venv3/bin/python as root: the OMERO.server "
+        "virtualenv holds files another account owns or can change (chown -R root:root and "
+        "chmod -R go-w it, as its walkthrough creates it)"
+    )
+    host = server_host()
+    host.extra_responses = {
+        "@@defaults": [facts.UNTRUSTED],  # the fact's own check, on the host, said so
+        re.compile(f"^echo {re.escape(repr(message))} >&2; exit 1$"): {"success": False, "stderr": message},
+        **{k: v for k, v in host.extra_responses.items() if k != "@@defaults"},
+    }
+    with pytest.raises(PyinfraError, match="No hosts remaining"):
+        run({SERVER: host}, DATA)
+    assert message in caplog.text
+    assert facts.OmeroConfig().process([facts.UNTRUSTED]) == {"untrusted": True}
+    # the check comes before anything runs the venv's python
+    probe = facts.OmeroConfig().command("/v", "/d", "omero-server", "/d/r.json")
+    assert probe.index(facts.UNTRUSTED) < probe.index("/v/bin/python")
+
+
 def test_fact_reports_only_hashes_of_values_it_does_not_merge():
     lines = server_config_output({"omero.client.ui.tree.orphans.name": "X"}, None)
     fact = facts.OmeroConfig().process(lines)
