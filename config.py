@@ -7,7 +7,7 @@ host: bad data stops the run with every bad key listed, before any connection or
 import atexit
 import secrets
 
-from pyinfra import state
+from pyinfra import config, state
 from pyinfra.api import StringCommand
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.state import BaseStateCallback
@@ -21,7 +21,7 @@ _init = state.init
 #: then copies it as root: another local account could create that file first and change
 #: what root installs (a unit, a CA certificate). Each run uses a folder of its own with an
 #: unguessable name, made 0700 by the SSH user when it connects (``_PrivateTempDir``).
-TEMP_DIR = f"/tmp/omeroweb-deploy-{secrets.token_hex(16)}"
+TEMP_DIR = config.TEMP_DIR = f"/tmp/omeroweb-deploy-{secrets.token_hex(16)}"
 # Made as the SSH user (no sudo): fails if the name exists; removes this user's folders of
 # earlier runs (an interrupted run leaves its folder behind).
 _MAKE_TEMP_DIR = (

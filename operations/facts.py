@@ -13,7 +13,6 @@ import json
 import shlex
 from typing import Any, Optional
 
-from pyinfra import host
 from pyinfra.api import FactBase
 
 from .profile import HostFacts

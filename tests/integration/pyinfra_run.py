@@ -106,6 +106,29 @@ class Deployer:
         return again
 
 
+def sh(target, command: str) -> str:
+    """Run a command in a target as root (``docker exec``); it must succeed; return its stripped output."""
+    code, out = target.exec(command)
+    assert code == 0, f"{command}: {out}"
+    return out.strip()
+
+
+def put(target, path: str, data: bytes, mode: int = 0o600) -> None:
+    """Write a root-owned file into a target with ``put_archive``: its content is never on a command line."""
+    import io
+    import os
+    import tarfile
+
+    from tests.infra.engine import docker_client
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo(os.path.basename(path))
+        info.size, info.mode = len(data), mode
+        tar.addfile(info, io.BytesIO(data))
+    assert docker_client().containers.get(target.container_id).put_archive(os.path.dirname(path), buffer.getvalue())
+
+
 def ssh_ok(target, command: str) -> str:
     """Run a command on a systemd target over SSH; it must succeed; return its stripped output."""
     code, out = target.ssh(command)

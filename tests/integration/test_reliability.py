@@ -30,14 +30,12 @@ holds a secret. A sampler on each target records every distinct process command 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re
 import secrets
 import signal
 import subprocess
-import tarfile
 import time
 
 import pytest
@@ -46,7 +44,7 @@ import requests
 from tests.infra.engine import docker_client
 from tests.infra.images import ensure_image
 from tests.infra.targets import remove_targets, start_plain_target, start_systemd_target
-from tests.integration.pyinfra_run import PYINFRA, ROOT, run_pyinfra, target_data, write_inventory
+from tests.integration.pyinfra_run import PYINFRA, ROOT, put, run_pyinfra, sh, target_data, write_inventory
 
 pytestmark = pytest.mark.integration
 
@@ -78,20 +76,6 @@ done | awk '!seen[$0]++ { print; fflush() }' > /root/sampler.out
 """
 
 
-def put(target, path: str, data: bytes, mode: int = 0o600) -> None:
-    """Write a file into the target with ``put_archive`` (nothing on a command line)."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        info = tarfile.TarInfo(os.path.basename(path))
-        info.size, info.mode = len(data), mode
-        tar.addfile(info, io.BytesIO(data))
-    assert docker_client().containers.get(target.container_id).put_archive(os.path.dirname(path), buffer.getvalue())
-
-
-def sh(target, command: str) -> str:
-    code, out = target.exec(command)
-    assert code == 0, f"{command}: {out}"
-    return out.strip()
 
 
 def omero(target, *args: str) -> str:

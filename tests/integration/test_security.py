@@ -38,12 +38,10 @@ One module fixture runs the scenario once, in this order, and the tests check th
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import re
 import secrets
 import subprocess
-import tarfile
 import time
 from pathlib import Path
 
@@ -53,8 +51,8 @@ import requests
 from tests.infra.engine import docker_client
 from tests.infra.images import ensure_image
 from tests.infra.targets import remove_targets, start_systemd_target
-from tests.integration.pyinfra_run import (PYINFRA, ROOT as REPOSITORY, Deployer, Run, run_pyinfra, target_data,
-                                           write_inventory)
+from tests.integration.pyinfra_run import (PYINFRA, ROOT as REPOSITORY, Deployer, Run, put, run_pyinfra, sh,
+                                           target_data, write_inventory)
 
 pytestmark = pytest.mark.integration
 
@@ -115,26 +113,11 @@ done | awk '!seen[$0]++ { print; fflush() }' > /root/sampler.out
 
 # -- helpers -----------------------------------------------------------------------------------
 
-def sh(target, command: str) -> str:
-    """``sh -c command`` as root through ``docker exec`` (never over SSH); must succeed."""
-    code, out = target.exec(command)
-    assert code == 0, f"{command}: {out}"
-    return out.strip()
-
 
 def as_web(target, command: str) -> tuple[int, str]:
     """A command run as the OMERO.web account only (what a compromised account can do)."""
     return target.exec(f"cd / && runuser -u {USER} -- sh -c '{command}'")
 
-
-def put(target, path: str, data: bytes, mode: int = 0o600) -> None:
-    """Write a root-owned file with ``put_archive``: its content is never on a command line."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        info = tarfile.TarInfo(os.path.basename(path))
-        info.size, info.mode = len(data), mode
-        tar.addfile(info, io.BytesIO(data))
-    assert docker_client().containers.get(target.container_id).put_archive(os.path.dirname(path), buffer.getvalue())
 
 
 def fingerprint(target, *paths: str) -> dict[str, str]:
