@@ -19,53 +19,76 @@ import json
 import re
 
 from pyinfra import host
-from pyinfra.api import deploy, operation
+from pyinfra.api import FactBase, deploy, operation
 
+from .appends import app_appends, appended_from
 from .context import Context, Contribution, current
-from .facts import JsonFile, q
+from .facts import as_user, q
 from .uploads import write_as
 
 TAGS = ("apps",)
-LIST_PROPERTIES = {
-    "top_links": "omero.web.ui.top_links",
-    "open_with": "omero.web.open_with",
-    "right_plugins": "omero.web.ui.right_plugins",
-    "center_plugins": "omero.web.ui.center_plugins",
-}
 
 
 def distribution(spec: str) -> str:
     """The distribution name of a pip requirement (``omero-figure>=6`` -> ``omero-figure``)."""
     return re.match(r"^[A-Za-z0-9][A-Za-z0-9._\-]*", spec).group(0)
 
-
 #: A distribution name as pip prints it; what the record names must look like this.
 DISTRIBUTION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 ALWAYS_KEPT = ("omero-web", "omero-py", "zeroc-ice", "whitenoise", "pip", "setuptools", "wheel", "django")
-
 
 def canonical(name: str) -> str:
     """PEP 503 normalised name: ``Omero_Figure`` and ``omero-figure`` are one distribution."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
-
 def record_path(omerodir: str) -> str:
     return f"{omerodir}/etc/omeroweb-deploy-apps.json"
-
 
 def contribution(ctx: Context) -> Contribution:
     apps = ctx.settings.apps
     if not apps:
         return Contribution()
     to_set: dict = {}
-    to_append: dict = {"omero.web.apps": [app["app"] for app in apps]}
+    to_append = appended_from(app_appends(ctx.settings))
     for app in apps:
-        for field_name, prop in LIST_PROPERTIES.items():
-            if app[field_name]:
-                to_append.setdefault(prop, []).extend(app[field_name])
         to_set.update(app["config"])
     return Contribution(set=to_set, append=to_append, pip=tuple(app["spec"] for app in apps))
 
+# argv: the record; prints nothing when there is none, else a marker line and its content
+_READ_RECORD = '[ -e "$1" ] || [ -L "$1" ] || exit 0; echo "#record"; cat -- "$1" || echo "#unreadable"'
+
+class AppsRecord(FactBase):
+    """
+    The record of the deployed apps, read as the OMERO.web user (it is in OMERODIR):
+    ``{"apps": [...]}``, ``{"apps": []}`` when there is none, or ``{"error": why}`` when it is
+    empty, cut short, not JSON or not a list (issue 12: reported, never raised).
+    """
+
+    def command(self, path: str, user: str):
+        return as_user(user, _READ_RECORD, path) + " 2>/dev/null"
+
+    def process(self, output) -> dict:
+        lines = [line for line in output]
+        if not lines or lines[0].strip() != "#record":
+            return {"apps": []}
+        text = "\n".join(lines[1:]).strip()
+        if not text or text.endswith("#unreadable"):
+            return {"error": "empty file" if not text else "unreadable"}
+        try:
+            apps = json.loads(text)
+        except ValueError as exc:
+            return {"error": f"not JSON: {exc}"}
+        return {"apps": apps} if isinstance(apps, list) else {"error": "expected a list of apps"}
+
+def corrupted_record_failure(path: str, why: str, venv: str) -> str:
+    """The command that fails the run on a corrupted apps record: nothing is uninstalled."""
+    message = (
+        f"omeroweb-deploy: {path} is corrupted ({why}); no app was uninstalled. This record names the apps the "
+        "deploy installed, so that apps removed from the data are uninstalled. To recover: restore the file, or "
+        f"remove it (rm {path}) and run again: the deploy then records the apps in the data; apps removed from the "
+        f"data earlier stay installed (see `{venv}/bin/pip list`, uninstall them by hand)."
+    )
+    return f"printf '%s\\n' {q(message)} >&2; exit 1"
 
 @operation()
 def uninstall_removed_apps(venv: str, record: str, apps: list[dict], owner: str, protected: list[str] = ()):
@@ -83,7 +106,11 @@ def uninstall_removed_apps(venv: str, record: str, apps: list[dict], owner: str,
     **Example:** ``uninstall_removed_apps(venv=..., record=..., apps=[{"app": "omero_figure",
     "distribution": "omero-figure"}], owner="omero-web")``
     """
-    previous = host.get_fact(JsonFile, path=record, user=owner) or []
+    read = host.get_fact(AppsRecord, path=record, user=owner) or {"apps": []}  # no output: no record
+    if "error" in read:
+        yield corrupted_record_failure(record, read["error"], venv)
+        return
+    previous = read["apps"]
     wanted = {canonical(app["distribution"]) for app in apps}
     keep = wanted | {canonical(name) for name in (*protected, *ALWAYS_KEPT)}
     removed = sorted({
@@ -95,7 +122,6 @@ def uninstall_removed_apps(venv: str, record: str, apps: list[dict], owner: str,
         yield f"{q(venv + '/bin/python')} -m pip uninstall --yes {' '.join(q(d) for d in removed)}"
     if previous != apps:
         yield from write_as(owner, json.dumps(apps, indent=1) + "\n", record, "644")
-
 
 @deploy("OMERO.web apps")
 def apps(ctx: Context | None = None) -> list:

@@ -25,14 +25,13 @@ from pyinfra import host
 from pyinfra.api import deploy, operation
 
 from .context import Context, current
-from .features import merge_items
-from .facts import OmeroWebConfig, managed_state_path, omero_cmd
+from .appends import appended
+from .facts import OmeroWebConfig, managed_state_path, omero_cmd, q
 from .prerequisites import staging_dir
 from .secrets import Secrets, is_secret_name, secret_names, url_password
 from .uploads import remove_as, write_as
 
 TAGS = ("config", "gunicorn", "cors", "redis", "apps", "https", "sessions", "customization", "publishing")
-WHITENOISE = {"index": 0, "class": "whitenoise.middleware.WhiteNoiseMiddleware"}
 NGINX_EXTRA = "omero.web.nginx_server_extra_config"
 
 
@@ -78,9 +77,8 @@ def desired_config(ctx: Context) -> tuple[dict[str, str | None], dict[str, list]
     to_set.update(features.set)
     to_set.update(settings.config)  # validation keeps these apart from the dedicated keys
     to_set[NGINX_EXTRA] = nginx_server_extra_config(to_set, features.nginx)
-    to_append: dict[str, list] = {"omero.web.middleware": [WHITENOISE]}
-    for source in (features.append, settings.config_append):
-        merge_items(to_append, source)
+    # one definition with validation, which refuses a property both set here and appended to
+    to_append = appended(settings)
     return {k: serialise(v) for k, v in to_set.items()}, to_append
 
 
@@ -140,6 +138,31 @@ def plan_changes(
             "record_changed": record != managed}
 
 
+def record_problem(managed: Any) -> str | None:
+    """Why a managed-names record read back is unusable (None: usable, or no record)."""
+    if managed is None:
+        return None
+    if not isinstance(managed, dict) or set(managed) - {"set", "append"}:
+        return 'expected {"set": [...], "append": {...}}'
+    names, items = managed.get("set", []), managed.get("append", {})
+    if not (isinstance(names, list) and all(isinstance(n, str) for n in names)
+            and isinstance(items, dict) and all(isinstance(v, list) for v in items.values())):
+        return 'expected {"set": [names], "append": {name: [items]}}'
+    return None
+
+
+def corrupted_record_failure(path: str, why: str) -> str:
+    """The command that fails the run on a corrupted managed-names record, saying how to recover."""
+    message = (
+        f"omeroweb-deploy: {path} is corrupted ({why}); OMERO.web's configuration was not changed. "
+        "This record names the properties and list items the deploy manages, so that removing them from the "
+        f"data removes them from the host. To recover: restore the file, or remove it (rm {path}) and run again: "
+        "the deploy then manages only what the data says, and properties or items it set earlier that have "
+        "since left the data stay as they are (check them with `omero config get`)."
+    )
+    return f"printf '%s\\n' {q(message)} >&2; exit 1"
+
+
 @operation()
 def omero_config(to_set: dict, to_append: dict, secrets: list[str]):
     """
@@ -162,6 +185,11 @@ def omero_config(to_set: dict, to_append: dict, secrets: list[str]):
                 "sections first' >&2; exit 1"
             )
         fact = {"config": {}, "managed": None}
+    # issue 12 (6): never a traceback, never a plan built on a record that cannot be read
+    why = fact.get("managed_error") or record_problem(fact["managed"])
+    if why:
+        yield corrupted_record_failure(managed_state_path(settings), why)
+        return
     changes = plan_changes(fact["config"], fact["managed"], to_set, to_append)
     if not (changes["set"] or changes["unset"] or changes["append"] or changes["remove"] or changes["record_changed"]):
         return

@@ -9,13 +9,10 @@ the middleware and properties again (the config section's managed-names rule).
 
 from __future__ import annotations
 
+from .appends import appended_from, cors_appends
 from .context import Context, Contribution
 
 TAGS = ("cors", "config")
-MIDDLEWARE = (
-    {"index": 0.5, "class": "corsheaders.middleware.CorsMiddleware"},
-    {"index": 10, "class": "corsheaders.middleware.CorsPostCsrfMiddleware"},
-)
 
 
 def contribution(ctx: Context) -> Contribution:
@@ -28,6 +25,6 @@ def contribution(ctx: Context) -> Contribution:
         to_set = {"omero.web.cors_origin_whitelist": list(settings.cors_origins)}
     return Contribution(
         set=to_set,
-        append={"omero.web.middleware": list(MIDDLEWARE)},
+        append=appended_from(cors_appends(settings)),
         pip=(settings.cors_headers_spec,),
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pyinfra.api import deploy
 
+from . import appends
 from .context import Context, Contribution, current
 from .uploads import synced_as
 
@@ -19,15 +20,13 @@ TAGS = ("customization",)
 
 
 def templates_dir(ctx: Context) -> str:
-    return f"{ctx.settings.omerodir}/etc/templates/custom"
+    return appends.templates_dir(ctx.settings.omerodir)
 
 
 def contribution(ctx: Context) -> Contribution:
     s = ctx.settings
     to_set: dict = {}
-    to_append: dict = {}
-    if s.templates:
-        to_append["omero.web.template_dirs"] = [templates_dir(ctx)]
+    to_append = appends.appended_from(appends.customization_appends(s))
     for key, prop in (
         ("index_template", "omero.web.index_template"),
         ("base_include_template", "omero.web.base_include_template"),
@@ -37,10 +36,6 @@ def contribution(ctx: Context) -> Contribution:
             to_set[prop] = s.values[key]
     if s.login_redirect:
         to_set["omero.web.login_redirect"] = dict(s.login_redirect)
-    if s.top_links:
-        to_append["omero.web.ui.top_links"] = list(s.top_links)
-    if s.open_with:
-        to_append["omero.web.open_with"] = list(s.open_with)
     return Contribution(set=to_set, append=to_append)
 
 

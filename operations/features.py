@@ -8,17 +8,10 @@ and NGINX sections take the union from here, so each fact has one source.
 from __future__ import annotations
 
 from . import apps, cors, customization, gunicorn, hardening, https, maintenance, publishing, redis
+from .appends import merge_items
 from .context import Context, Contribution
 
 FEATURES = (gunicorn, redis, cors, apps, https, maintenance, customization, publishing, hardening)
-
-
-def merge_items(into: dict, more) -> dict:
-    """Add ``more``'s list items to ``into`` (property -> items), each item once, in order."""
-    for key, items in more.items():
-        merged = into.setdefault(key, [])
-        merged.extend(item for item in items if item not in merged)
-    return into
 
 
 def combined(ctx: Context) -> Contribution:

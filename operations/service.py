@@ -11,7 +11,9 @@ OMERO.web runs under (``HARDENING``, measured with ``systemd-analyze security``,
 docs/security.md): each directive is written only for the systemd releases that know it
 (the host's ``systemctl --version``), since an unknown directive is ignored but an unknown
 system call group would leave a near-empty allow list. Every value written into the unit
-goes through ``systemd_escape``.
+goes through ``systemd_escape``. Unlike the walkthrough's (``Restart=no``), the unit restarts
+OMERO.web when it crashes (``Restart=on-failure``), within start-rate limits. The init.d
+script has no supervisor: a crashed OMERO.web stays down until restarted.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api import FactBase, deploy, operation
 from pyinfra.facts.files import FindLinks
-from pyinfra.operations import files, systemd, sysvinit
+from pyinfra.operations import files, server, systemd, sysvinit
 
 from .context import Context, current
 from .facts import q
@@ -84,6 +86,23 @@ HARDENING: tuple[tuple[int, int | None, str], ...] = (
     # not 0027: ``omero web start`` runs collectstatic into OMERODIR/var/static, which NGINX
     # (another user) serves; new folders would be 0750 and every static file a 403
     (0, None, "UMask=0022"),
+)
+
+#: Restart after a crash (OOM killer, ``kill -9`` of the Gunicorn master), unlike the
+#: walkthrough's ``Restart=no``; a clean exit (``systemctl stop``, ``omero web stop``) is not
+#: restarted. Seconds between the crash and the new start.
+RESTART_SEC = 5
+#: At most START_LIMIT_BURST starts within START_LIMIT_INTERVAL seconds, then systemd gives up
+#: (``start request repeated too quickly``): a broken configuration does not loop forever.
+#: Manual starts count too; ``systemctl reset-failed omero-web`` clears the count.
+START_LIMIT_INTERVAL, START_LIMIT_BURST = 300, 5
+#: (first release, last release or None, section, directive): the [Unit] spelling exists from
+#: systemd 229; older releases (CentOS 7: 219) read the [Service] one.
+START_LIMITS: tuple[tuple[int, int | None, str, str], ...] = (
+    (229, None, "Unit", f"StartLimitIntervalSec={START_LIMIT_INTERVAL}"),
+    (229, None, "Unit", f"StartLimitBurst={START_LIMIT_BURST}"),
+    (0, 228, "Service", f"StartLimitInterval={START_LIMIT_INTERVAL}"),
+    (0, 228, "Service", f"StartLimitBurst={START_LIMIT_BURST}"),
 )
 
 
@@ -151,6 +170,13 @@ def hardening_directives(systemd_version: int | None, omerodir: str) -> list[str
     return lines
 
 
+def start_limits(systemd_version: int | None, section: str) -> list[str]:
+    """The ``START_LIMITS`` lines of ``section`` the host's systemd knows (the newest when unknown)."""
+    version = 10**6 if systemd_version is None else systemd_version
+    return [line for since, until, where, line in START_LIMITS
+            if where == section and since <= version and (until is None or version <= until)]
+
+
 def initd_variables(user: str, omerodir: str, venv: str) -> dict:
     """The values of templates/omero-web.init.j2, each quoted for sh (the script quotes
     them again, with printf %q, for the command ``su -c`` parses)."""
@@ -167,6 +193,9 @@ def unit_variables(user: str, omerodir: str, venv: str, systemd_version: int | N
         omerodir_environment=systemd_escape(f"OMERODIR={omerodir}"),
         omero=systemd_escape(omero, executable=True),  # ExecStart='s; its arguments are constants
         hardening=hardening_directives(systemd_version, omerodir),
+        restart_sec=RESTART_SEC,
+        unit_start_limits=start_limits(systemd_version, "Unit"),
+        service_start_limits=start_limits(systemd_version, "Service"),
     )
 
 
@@ -198,7 +227,10 @@ def ensure_service(ctx: Context, service: str, restart_when=(), reload_when=()):
     reload_if = lambda: any(op.did_change() for op in reload_when)  # noqa: E731
     if ctx.profile.service_manager == "systemd":
         if restart_when:
-            systemd.service(name=f"Restart {service}", service=service, restarted=True, _if=restart_if)
+            # a restart on purpose clears the start-rate count first (START_LIMITS): only a crash
+            # loop, not a deploy after a few manual restarts, makes systemd give up
+            server.shell(name=f"Restart {service}", _if=restart_if,
+                         commands=[f"systemctl reset-failed {q(service)} 2>/dev/null; systemctl restart {q(service)}"])
         systemd.service(name=f"{service} enabled and running", service=service, running=True, enabled=True)
         if reload_when:
             systemd.service(name=f"Reload {service}", service=service, reloaded=True, _if=reload_if)

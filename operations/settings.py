@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
+from .appends import append_sources
 from .checks import (
     Invalid,
     account,
@@ -391,9 +392,40 @@ DEDICATED_PROPERTIES = {
 }
 
 
+def _set_and_appended_checks(v: dict[str, Any]) -> list[str]:
+    """
+    A property both set whole and appended to never converges: the set value drops the
+    appended items (hash differs), the next run appends them again, and so on. What the deploy
+    appends comes from ``appends.append_sources``, the config section's own definition.
+    """
+    setters = [(prop, (key, True)) for prop, key in DEDICATED_PROPERTIES.items()]
+    setters.append(("omero.web.nginx_server_extra_config", ("the deploy (adding its NGINX directives)", True)))
+    setters += [(prop, ("omero_web_config", False)) for prop in v["config"]]
+    for app in v["apps"]:
+        setters += [(prop, (f"omero_web_apps ({app['app']}'s config)", False)) for prop in app["config"]]
+    sources = append_sources(Settings(MappingProxyType(v)))
+    problems = []
+    for prop, (setter, deploy_owned) in setters:
+        for appender, part in sources:
+            if prop not in part:
+                continue
+            if deploy_owned:
+                fix = ("put your directives in omero_web_config instead" if prop.endswith("nginx_server_extra_config")
+                       else f"remove it from {appender}: {setter} manages it")
+            else:
+                fix = (f"remove it from {setter} and list the items to ensure in omero_web_config_append "
+                       "(added to OMERO.web's default list, each once)")
+            problems.append(
+                f"{setter} sets {prop} whole and {appender} appends to it: the value would change on every "
+                f"run; {fix}"
+            )
+    return problems
+
+
 def _feature_checks(v: dict[str, Any]) -> list[str]:
     """Mutually exclusive or incomplete feature settings."""
     problems = []
+    problems.extend(_set_and_appended_checks(v))
     for prop in sorted(set(v["config"]) & set(DEDICATED_PROPERTIES)):
         problems.append(
             f"omero_web_config sets {prop}, which {DEDICATED_PROPERTIES[prop]} manages: set it there only"

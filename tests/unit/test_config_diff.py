@@ -2,7 +2,8 @@
 
 import json
 
-from operations.config import WHITENOISE, plan_changes, serialise, sha256
+from operations.appends import WHITENOISE
+from operations.config import plan_changes, serialise, sha256
 
 
 def cfg(**values):
@@ -67,3 +68,148 @@ def test_changed_secret_detected_by_hash_without_clear_value():
     same = plan_changes(current, {"set": ["omero.web.public.password"], "append": {}},
                         {"omero.web.public.password": "old"}, {})
     assert same["set"] == {}
+
+
+# issue 12 (4): a property set whole and appended to never converges; validation refuses it
+
+import re  # noqa: E402
+from types import SimpleNamespace  # noqa: E402
+
+import pytest  # noqa: E402
+
+from operations.config import desired_config  # noqa: E402
+from operations.context import Context  # noqa: E402
+from operations.facts import OmeroWebConfig  # noqa: E402
+from operations.appends import append_sources, appended  # noqa: E402
+from operations.settings import ValidationError, validate  # noqa: E402
+from tests.unit.simulate import SimulatedHost, simulate  # noqa: E402
+
+RICH = {
+    "omero_web_cors_origins": ["https://a.example.org"],
+    "omero_web_templates": "templates",
+    "omero_web_top_links": [["A", "https://a.example.org/"]],
+    "omero_web_open_with": [["B", "https://b.example.org/"]],
+    "omero_web_apps": [{"spec": "omero-figure", "app": "omero_figure", "top_links": [["F", "figure_index"]],
+                        "open_with": [["O", "x"]], "right_plugins": [["R", "r.js", "r"]],
+                        "center_plugins": [["C", "c.js", "c"]]}],
+    "omero_web_config_append": {"omero.web.ui.metadata_panes": [{"name": "tag", "label": "Tags"}]},
+}
+
+
+def apply(store: dict, changes: dict) -> dict:
+    """What ``omero config`` does with a plan: set, unset, append (from [] when unset), remove."""
+    store = dict(store)
+    store.update(changes["set"])
+    for key in changes["unset"]:
+        store.pop(key, None)
+    for key, item in changes["append"]:
+        items = json.loads(store.get(key, "[]"))
+        store[key] = json.dumps(items + [item] if item not in items else items)
+    for key, item in changes["remove"]:
+        store[key] = json.dumps([i for i in json.loads(store[key]) if i != item])
+    return store
+
+
+def converge(to_set, to_append, runs=3) -> list[bool]:
+    """Run the plan ``runs`` times against a simulated host; whether each run changed anything."""
+    store, record, changed = {}, None, []
+    for _ in range(runs):
+        current = {k: {"sha256": sha256(v), "value": v} for k, v in store.items()}
+        changes = plan_changes(current, record, to_set, to_append)
+        changed.append(bool(changes["set"] or changes["unset"] or changes["append"] or changes["remove"]
+                            or changes["record_changed"]))
+        store, record = apply(store, changes), changes["record"]
+    return changed
+
+
+def test_set_and_appended_property_flip_flops_without_the_check():
+    # what validation now refuses: the set value drops the item, the next run appends it again
+    flips = converge({"omero.web.ui.top_links": "[]"}, {"omero.web.ui.top_links": [["A", "a"]]}, runs=5)
+    assert flips == [True] * 5
+
+
+def test_validated_data_converges_in_one_run_and_stays(tmp_path):
+    (tmp_path / "templates").mkdir()
+    data = {**RICH, "omero_web_templates": str(tmp_path / "templates"),
+            "omero_web_config": {"omero.web.page_size": 120, "omero.web.debug": False}}
+    ctx = Context(validate(data), SimpleNamespace(cpus=2, service_manager="systemd", redis_package="redis-server",
+                                                  cron_package="cron"))
+    to_set, to_append = desired_config(ctx)
+    assert converge(to_set, to_append) == [True, False, False]
+
+
+@pytest.mark.parametrize("prop", ["omero.web.middleware", "omero.web.apps", "omero.web.template_dirs",
+                                  "omero.web.ui.top_links", "omero.web.open_with", "omero.web.ui.right_plugins",
+                                  "omero.web.ui.center_plugins", "omero.web.ui.metadata_panes"])
+def test_a_property_set_whole_and_appended_to_is_refused(tmp_path, prop):
+    (tmp_path / "templates").mkdir()
+    data = {**RICH, "omero_web_templates": str(tmp_path / "templates")}
+    for where in ("omero_web_config", "app"):
+        bad = dict(data)
+        if where == "omero_web_config":
+            bad["omero_web_config"] = {prop: []}
+        else:
+            bad["omero_web_apps"] = [{**data["omero_web_apps"][0], "config": {prop: []}}]
+        with pytest.raises(ValidationError) as refused:
+            validate(bad, "web1")
+        setter = "omero_web_config" if where == "omero_web_config" else "omero_web_apps (omero_figure's config)"
+        assert re.search(rf"{re.escape(setter)} sets {re.escape(prop)} whole and .+ appends to it", str(refused.value))
+
+
+def test_whitenoise_and_deploy_owned_properties_are_named():
+    with pytest.raises(ValidationError) as refused:
+        validate({"omero_web_config": {"omero.web.middleware": []},
+                  "omero_web_config_append": {"omero.web.server_list": [["h", 1, "n"]],
+                                              "omero.web.nginx_server_extra_config": ["gzip on;"]}}, "web1")
+    text = str(refused.value)
+    assert "omero_web_config sets omero.web.middleware whole and the WhiteNoise middleware entry" in text
+    assert "omero_web_server_host/_port/_name sets omero.web.server_list whole and omero_web_config_append" in text
+    assert "omero.web.nginx_server_extra_config whole and omero_web_config_append appends" in text
+
+
+def test_validation_and_the_config_section_share_one_list_of_appends(tmp_path):
+    """What validation checks against (features.append_sources) is what the config section appends."""
+    (tmp_path / "templates").mkdir()
+    for data in ({}, {**RICH, "omero_web_templates": str(tmp_path / "templates")},
+                 {"omero_web_cors_allow_all": True}):
+        settings = validate(data)
+        ctx = Context(settings, SimpleNamespace(cpus=2, service_manager="systemd", redis_package="redis-server",
+                                                cron_package="cron"))
+        _, to_append = desired_config(ctx)
+        assert to_append == appended(settings)
+        # and every feature's own append is in it (nothing appended outside the shared definition)
+        for prop, items in ctx.features.append.items():
+            assert all(item in to_append[prop] for item in items), prop
+        for prop in to_append:  # each one is refused when also set whole
+            with pytest.raises(ValidationError, match=re.escape(f"sets {prop} whole")):
+                validate({**data, "omero_web_config": {prop: []}})
+        assert {p for _, part in append_sources(settings) for p in part} == set(to_append)
+
+
+# issue 12 (6): a corrupted managed-names record fails the run naming the file, no traceback
+
+RECORD = "/opt/omero/web/omero-web/etc/omeroweb-deploy-managed.json"
+
+
+@pytest.mark.parametrize("record, why", [
+    (['{"set": ["omero.web.deb'], "not JSON"),
+    ([], "empty file"),
+    (["garbage"], "not JSON"),
+])
+def test_corrupted_record_is_reported_not_raised(record, why):
+    fact = OmeroWebConfig().process(['{"omero.web.debug": {"sha256": "x", "value": "true"}}', "---", *record])
+    assert fact["config"]["omero.web.debug"]["value"] == "true"
+    assert fact["managed"] is None and fact["managed_error"].startswith(why)
+    assert OmeroWebConfig().process(["{}", "---", "null"]) == {"config": {}, "managed": None}  # no record yet
+
+
+@pytest.mark.parametrize("record", [['{"set": ["omero.web.debug"], "append": {"omero'], ['["a list"]'],
+                                    ['{"set": "omero.web.debug", "append": {}}']])
+def test_simulated_run_with_a_corrupted_record_changes_no_configuration(record):
+    host = SimulatedHost("debian", "12", extra_responses={
+        re.compile(r"omero config get --show-password"): ["{}", "---", *record]})
+    sim = simulate(host, {"omero_web_config": {"omero.web.debug": True}})
+    failure = sim.find(r"is corrupted")
+    assert len(failure) == 1 and failure[0].endswith("exit 1")
+    assert RECORD in failure[0] and f"rm {RECORD}" in failure[0]
+    assert not sim.find(r"omero config (load|set|append|remove)") and RECORD not in sim.uploads

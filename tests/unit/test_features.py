@@ -137,7 +137,7 @@ def test_removed_app_is_uninstalled_once():
     previous = json.dumps([{"app": "omero_figure", "distribution": "omero-figure"}])
     # the record is read as the OMERO.web user (runuser ... cat), never as root
     host = SimulatedHost("debian", "12", extra_responses={
-        re.compile(r"^runuser -u omero-web -- sh -c 'cat -- .* " + re.escape(record)): previous.splitlines()})
+        re.compile(r"^runuser -u omero-web -- sh -c .*#record.* " + re.escape(record)): ["#record", *previous.splitlines()]})
     sim = simulate(host, {})
     assert sim.find(r"pip uninstall --yes omero-figure")
     assert json.loads(sim.uploads[record]) == []
@@ -192,6 +192,20 @@ def test_forged_apps_record_uninstalls_only_apps():
                          ("omero-figure", "omero-web", "OMERO_WEB", "whitenoise", "zeroc-ice", "pip", "-r /etc/x",
                           "django-redis")] + ["not a mapping", {"distribution": 7}])
     host = SimulatedHost("debian", "12", extra_responses={
-        re.compile(r"^runuser -u omero-web -- sh -c 'cat -- .* " + re.escape(record)): [forged]})
+        re.compile(r"^runuser -u omero-web -- sh -c .*#record.* " + re.escape(record)): ["#record", forged]})
     sim = simulate(host, {"omero_web_redis": True})  # django-redis: a feature's requirement, kept
     assert [c.split("pip uninstall --yes ", 1)[1] for c in sim.find(r"pip uninstall")] == ["omero-figure"]
+
+
+@pytest.mark.parametrize("content", [['[{"app": "omero_figure", "distri'], [], ["{}"], ["not json"]])
+def test_corrupted_apps_record_fails_naming_it_and_uninstalls_nothing(content):
+    """issue 12 (6): a record cut short, emptied or edited must not uninstall anything, nor be replaced silently."""
+    record = "/opt/omero/web/omero-web/etc/omeroweb-deploy-apps.json"
+    host = SimulatedHost("debian", "12", extra_responses={
+        re.compile(r"^runuser -u omero-web -- sh -c .*#record.* " + re.escape(record)): ["#record", *content]})
+    sim = simulate(host, {})
+    failure = sim.find(r"is corrupted")
+    assert len(failure) == 1 and record in failure[0] and f"rm {record}" in failure[0] and "no app was uninstalled" in failure[0]
+    assert not sim.find(r"pip uninstall") and record not in sim.uploads
+    # no record at all (a first deploy): nothing to report
+    assert not simulate(SimulatedHost("debian", "12"), {}).find(r"is corrupted")

@@ -13,7 +13,7 @@ import pytest
 from jinja2 import Environment, StrictUndefined
 
 from operations import features, hardening, https
-from operations.service import HARDENING, TEMPLATES, hardening_directives, systemd_escape, unit_variables
+from operations.service import HARDENING, RESTART_SEC, START_LIMIT_INTERVAL, TEMPLATES, hardening_directives, systemd_escape, unit_variables
 from operations.settings import validate
 from tests.unit.simulate import SimulatedHost, simulate
 
@@ -108,7 +108,6 @@ WALKTHROUGH_LINES = [
     "User=omero-web",
     "Type=forking",
     "PIDFile=/opt/omero/web/omero-web/var/django.pid",
-    "Restart=no",
     'Environment="PATH=/opt/omero/web/venv3/bin:/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin"',
     'Environment="OMERODIR=/opt/omero/web/omero-web"',
     'ExecStart="/opt/omero/web/venv3/bin/omero" web start',
@@ -141,7 +140,24 @@ def test_unit_keeps_the_walkthrough_and_adds_the_sandbox(version):
     for line in WALKTHROUGH_LINES + SANDBOX_252:
         assert lines.count(line) == 1, line
     service = lines[lines.index("[Service]"):lines.index("[Install]")]
-    assert [line for line in service if line.startswith("Restart")] == ["Restart=no", "RestartSec=10"]
+    assert [line for line in service if line.startswith("Restart")] == ["Restart=on-failure", "RestartSec=5"]
+
+
+@pytest.mark.parametrize("version", [219, 228, 229, 247, 252, None])
+def test_crashes_restart_within_start_limits_the_release_knows(version):
+    """issue 12 (2): Restart=on-failure, not the walkthrough's Restart=no; a crash loop stops."""
+    lines = default_unit(version)
+    unit = lines[lines.index("[Unit]"):lines.index("[Service]")]
+    service = lines[lines.index("[Service]"):lines.index("[Install]")]
+    assert "Restart=on-failure" in service and "Restart=no" not in lines
+    limits = [line for line in lines if line.startswith("StartLimit")]
+    if version is not None and version < 229:  # the [Unit] spelling is unknown there
+        assert limits == ["StartLimitInterval=300", "StartLimitBurst=5"] and set(limits) <= set(service)
+    else:
+        assert limits == ["StartLimitIntervalSec=300", "StartLimitBurst=5"] and set(limits) <= set(unit)
+    burst = int(limits[1].split("=")[1])
+    # a loop of failing starts (each up to 30 s) reaches the burst inside the interval
+    assert burst * (RESTART_SEC + 30) < START_LIMIT_INTERVAL
 
 
 def test_each_release_gets_only_the_directives_it_knows():

@@ -330,7 +330,7 @@ def test_good_values_still_validate():
         "omero_web_pip_extra_index_urls": "https://a.example.org/simple/,file:///srv/wheels",
         "omero_web_config": {
             "omero.web.secret_key": "s3cr=t!$x (with spaces) & more",
-            "omero.web.ui.top_links": [["Help", "https://help.example.org/?a=1&b=2", {"target": "_blank"}]],
+            "omero.web.open_with": [["Help", "https://help.example.org/?a=1&b=2", {"target": "_blank"}]],
             "omero.web.nginx_server_extra_config": ["client_max_body_size 0;"],
             "omero.web.x": 1.5,
             "omero.web.empty": "",
