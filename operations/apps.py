@@ -23,7 +23,8 @@ from pyinfra.api import FactBase, deploy, operation
 
 from .appends import app_appends, appended_from
 from .context import Context, Contribution, current
-from .facts import as_user, q
+from .facts import q
+from .ownership import as_user
 from .uploads import write_as
 
 TAGS = ("apps",)

@@ -16,6 +16,7 @@ from typing import Any, Optional
 from pyinfra.api import FactBase
 
 from .profile import HostFacts
+from .ownership import as_user, trusted_venv
 from .secrets import SECRET_NAME
 from .settings import Settings
 
@@ -36,53 +37,6 @@ def omero_cmd(settings: Settings, *args: str, tmpdir: str | None = None) -> str:
         f"PATH={q(settings.venv + '/bin')}:/usr/local/bin:/usr/bin:/bin "
         f"{q(settings.venv + '/bin/omero')} {argv}"
     )
-
-
-def as_user(user: str, script: str, *args: str) -> str:
-    """``sh -c SCRIPT ARGS`` run as ``user`` (needs root), every argument quoted: what root
-    reads or writes in a folder that account owns goes through the account."""
-    return " ".join([f"runuser -u {q(user)} -- sh -c {q(script)} sh", *(q(a) for a in args)])
-
-
-def trusted_venv(venv: str) -> str:
-    """
-    Shell test, true when root may run the venv's code: nothing in it (if it exists) is another
-    account's or writable by group or others. The facts that run the venv's python as root check
-    it first: pyinfra reads every operation's facts before running any (when it detects changes,
-    i.e. without ``-y``, and with ``--dry``), so before the refusal of an unsafe venv runs.
-    """
-    return (f'[ -z "$(find {q(venv)} \\( ! -uid 0 -o \\( ! -type l -perm /022 \\) \\) -print 2>/dev/null '
-            '| head -n 1)" ]')
-
-
-# Run as the account: argv = 0|1 (hash regular files), paths; prints type|mode|sha256|path.
-_USER_PATHS = r"""cd / || exit 0; hash=$1; shift; for p in "$@"; do
-if [ -L "$p" ]; then echo "symbolic link|0|-|$p"
-elif [ -e "$p" ]; then h=-
-[ "$hash" = 1 ] && [ -f "$p" ] && h=$(sha256sum < "$p" | cut -d' ' -f1)
-echo "$(stat -c %F "$p")|$(stat -c %a "$p")|$h|$p"; fi; done"""
-
-
-class UserPaths(FactBase):
-    """
-    What the account sees at these paths, read as that account (links are reported, never
-    followed): ``{path: {"type", "mode", "sha256"}}`` for the paths that exist; type is
-    ``directory``, ``regular file``, ``symbolic link``, ...; sha256 only with ``hashes``.
-    """
-
-    default = dict
-
-    def command(self, user: str, paths=(), hashes: bool = False):
-        return f"{as_user(user, _USER_PATHS, '1' if hashes else '0', *paths)} 2>/dev/null || true"
-
-    def process(self, output) -> dict:
-        found = {}
-        for line in output:
-            kind, mode, digest, path = (line.split("|", 3) + ["", "", ""])[:4]
-            if path:
-                found[path] = {"type": "regular file" if kind == "regular empty file" else kind,
-                               "mode": mode.zfill(3), "sha256": None if digest == "-" else digest}
-        return found
 
 
 class HostInventory(FactBase):
@@ -454,125 +408,3 @@ class JsonFile(FactBase):
             return json.loads(text) if text else None
         except ValueError:
             return None
-
-
-# argv: user, account marker (GECOS), OMERODIR, then every install folder (venv, OMERODIR, ...).
-# Prints one line per problem; nothing when the paths and the account are safe to take.
-_INSTALL_PROBLEMS = r"""
-user=$1; marker=$2; omerodir=$3; shift 3
-for top in "$@"; do
-  p=$top
-  while [ "$p" != / ]; do
-    p=${p%/*}; [ -n "$p" ] || p=/
-    [ -e "$p" ] || continue
-    o=$(stat -L -c %u "$p"); m=$(stat -L -c %a "$p")
-    if [ "$o" != 0 ]; then
-      echo "$p (above $top) belongs to uid $o, not root: that account could swap what the deploy writes below it"
-    elif [ $(( 0$m & 022 )) -ne 0 ]; then
-      echo "$p (above $top) is writable by group or others (mode $m): any such account could swap what is below it"
-    fi
-  done
-done
-# Every install folder but OMERODIR (the venv): root runs what is in it (python, pip), so an
-# existing one must be root's through and through, as this deploy makes it.
-for top in "$@"; do
-  [ "$top" = "$omerodir" ] && continue
-  if [ -L "$top" ]; then
-    echo "$top is a symbolic link: the deploy installs into a folder of its own, never through a link"
-  elif [ -e "$top" ]; then
-    bad=$(find "$top" \( ! -uid 0 -o \( ! -type l -perm /022 \) \) -print 2>/dev/null | head -n 1)
-    if [ -n "$bad" ]; then
-      echo "$bad (in $top) is not root's or is writable by group or others (owner uid $(stat -c %u "$bad"), mode $(stat -c %a "$bad")): root runs what is in $top (python, pip), so another account could run code as root; give it to root (chown -R root:root $top && chmod -R go-w $top) or choose another folder"
-    fi
-  fi
-done
-if [ -L "$omerodir" ]; then
-  echo "$omerodir (OMERODIR) is a symbolic link: the deploy makes OMERODIR a folder"
-elif [ -e "$omerodir" ]; then
-  owner=$(stat -c %U "$omerodir")
-  if [ ! -d "$omerodir" ]; then
-    echo "$omerodir (OMERODIR) exists and is not a folder"
-  elif [ "$owner" != "$user" ] && [ -n "$(ls -A "$omerodir")" ]; then
-    echo "$omerodir (OMERODIR) belongs to $owner and is not empty: the deploy gives OMERODIR to $user only when it is new, empty or already $user's"
-  fi
-fi
-if entry=$(getent passwd "$user"); then
-  uid=$(echo "$entry" | cut -d: -f3); gecos=$(echo "$entry" | cut -d: -f5)
-  if [ "$uid" = 0 ]; then
-    echo "the account $user has uid 0 (root): OMERO.web never runs as root"
-  elif [ "$gecos" != "$marker" ] && [ "$(stat -c %U "$omerodir" 2>/dev/null)" != "$user" ]; then
-    echo "the account $user exists and was not created by omeroweb-deploy (its comment is not '$marker' and it does not own $omerodir): the deploy would modify it; choose a new omero_web_user, or hand this account over with: usermod -c '$marker' $user"
-  fi
-fi
-true
-"""
-
-
-class InstallProblems(FactBase):
-    """
-    Why the install folders or the OMERO.web account must not be taken (empty: safe): a
-    folder above them not root's or writable by others, an existing venv (any install
-    folder but OMERODIR) that is a link or holds anything not root's or writable by others,
-    an OMERODIR that is a link or another account's, an existing account this deploy did
-    not create.
-    """
-
-    default = list
-
-    def command(self, user: str, marker: str, omerodir: str, folders=()):
-        return "sh -c " + " ".join(q(a) for a in (_INSTALL_PROBLEMS, "sh", user, marker, omerodir, *folders))
-
-    def process(self, output) -> list[str]:
-        return [line for line in output if line.strip()]
-
-
-class VenvState(FactBase):
-    """
-    ``"ready"`` (``bin/python`` runs), ``"absent"``, ``"empty"``, ``"partial"`` (this deploy
-    was creating it: its marker is there), ``"link"`` or ``"foreign"`` (anything else).
-    """
-
-    def command(self, path: str, marker: str):
-        p = q(path)
-        return (f"if [ -L {p} ]; then echo link; elif [ -x {p}/bin/python ]; then echo ready; "
-                f"elif [ ! -e {p} ]; then echo absent; elif [ -e {q(marker)} ]; then echo partial; "
-                f"elif [ -d {p} ] && [ -z \"$(ls -A {p})\" ]; then echo empty; else echo foreign; fi")
-
-    def process(self, output) -> str:
-        return output[0].strip() if output else "absent"
-
-
-# Run as the account: argv = folder; prints type|mode|path (relative) of everything below it,
-# then "sha256  path" of its regular files. Links are listed, never followed.
-_USER_TREE = r"""[ -d "$1" ] && [ ! -L "$1" ] && cd "$1" || exit 0
-find . -maxdepth 0 -printf '%y|%m|.\n'; find . -mindepth 1 -printf '%y|%m|%P\n'; echo '--'
-find . -mindepth 1 -type f -exec sha256sum {} +"""
-
-
-class UserTree(FactBase):
-    """
-    A folder the account owns and everything below it, read as that account: ``{relative
-    path ("." for the folder): {"type": "d"|"f"|"l"|..., "mode", "sha256"}}`` (empty when the
-    folder is missing or a link).
-    """
-
-    default = dict
-
-    def command(self, user: str, path: str):
-        return f"{as_user(user, _USER_TREE, path)} 2>/dev/null || true"
-
-    def process(self, output) -> dict:
-        tree: dict = {}
-        lines = list(output)
-        split = lines.index("--") if "--" in lines else len(lines)
-        for line in lines[:split]:
-            kind, _, rest = line.partition("|")
-            mode, _, path = rest.partition("|")
-            if path:
-                tree[path] = {"type": kind, "mode": mode.zfill(3), "sha256": None}
-        for line in lines[split + 1:]:
-            digest, _, path = line.partition("  ")
-            entry = tree.get(path[2:])  # "./relative path"
-            if entry and entry["type"] == "f":
-                entry["sha256"] = digest
-        return tree

@@ -21,7 +21,8 @@ from pyinfra.api import deploy, operation
 
 from .apps import record_path
 from .context import Context, current
-from .facts import PathExists, as_user, managed_state_path, omero_cmd, q
+from .facts import PathExists, managed_state_path, omero_cmd, q
+from .ownership import as_user
 from .prerequisites import staging_dir
 from .uploads import remove_as
 

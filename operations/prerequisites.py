@@ -18,7 +18,8 @@ from pyinfra.facts.rpm import RpmPackages
 from pyinfra.operations import apt, dnf, files, server, yum
 
 from .context import Context, current
-from .facts import InstallProblems, q
+from .facts import q
+from .ownership import InstallProblems
 from .uploads import directories_as
 
 TAGS = ("prerequisites",)

@@ -6,6 +6,10 @@ table (``python -m operations.settings --markdown``) all come from ``KEYS``. Eve
 prefixed ``omero_web_``; values may come from inventories, ``group_data`` or ``--data``
 (where pyinfra passes ``80`` as an int and ``a,b`` as a string, so lists also accept a
 comma-separated string).
+
+Why over 400 lines: the key table itself is half of it (one documented entry per key), the
+other half the checks that span several keys; the checkers of single values are in
+``operations.checks``.
 """
 
 from __future__ import annotations

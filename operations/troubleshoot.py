@@ -31,7 +31,8 @@ from pyinfra.api import FactBase, deploy, operation
 
 from .config import desired_config, secret_keys, secret_values
 from .context import Context, current, run_registry
-from .facts import as_user, omero_cmd, q, trusted_venv
+from .facts import omero_cmd, q
+from .ownership import as_user, trusted_venv
 from .secrets import MASK, SECRET_NAME, Secrets, mask_config_lines, mask_text
 from .healthcheck import NGINX_ERROR_LOG
 from .service import SERVICE

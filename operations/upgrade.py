@@ -21,7 +21,8 @@ from pyinfra import host, state
 from pyinfra.api import operation
 
 from .context import current
-from .facts import CommandOutput, PathExists, UnsatisfiedRequirements, as_user, omero_cmd, q
+from .facts import CommandOutput, PathExists, UnsatisfiedRequirements, omero_cmd, q
+from .ownership import as_user
 from .uploads import mkdirs_as
 
 # Run as the OMERO.web user: stdin to a new owner-only file (argv: its path; never through a link).

@@ -26,7 +26,7 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.facts.files import File, Sha256File
 
-from .facts import UserPaths, UserTree, as_user
+from .ownership import UserPaths, UserTree, as_user
 
 q = shlex.quote
 

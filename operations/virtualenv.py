@@ -11,7 +11,8 @@ from pyinfra.api import deploy, operation
 from pyinfra.operations import files, server
 
 from .context import Context, current
-from .facts import PipRequirements, VenvState, q
+from .facts import PipRequirements, q
+from .ownership import VenvState
 from .service import restart_command
 from .upgrade import before_upgrade, verify_upgrade
 from .uploads import private_file

@@ -27,7 +27,8 @@ from operations import facts
 from operations.config import sha256
 from operations.omero_server import GROUP_SCRIPT, omero_server_settings, plan_group_changes, plan_server_changes
 from tests.unit import simulate
-from operations.uploads import _WRITE, as_user, mkdirs_as, remove_as, root_staging
+from operations.ownership import as_user
+from operations.uploads import _WRITE, mkdirs_as, remove_as, root_staging
 from tests.unit.simulate import SimulatedHost, fake_run, land_staged_uploads
 
 
