@@ -25,7 +25,7 @@ from .appends import app_appends, appended_from
 from .context import Context, Contribution, current
 from .facts import q
 from .ownership import as_user
-from .uploads import write_as
+from .uploads import REFUSED, write_as
 
 TAGS = ("apps",)
 
@@ -56,7 +56,9 @@ def contribution(ctx: Context) -> Contribution:
     return Contribution(set=to_set, append=to_append, pip=tuple(app["spec"] for app in apps))
 
 # argv: the record; prints nothing when there is none, else a marker line and its content
-_READ_RECORD = '[ -e "$1" ] || [ -L "$1" ] || exit 0; echo "#record"; cat -- "$1" || echo "#unreadable"'
+_READ_RECORD = ('[ -e "$1" ] || [ -L "$1" ] || exit 0; if [ -L "$1" ] || [ ! -f "$1" ]; then echo "#not-a-file"; exit 0; fi; '
+                'echo "#record"; cat -- "$1" || echo "#unreadable"')
+
 
 class AppsRecord(FactBase):
     """
@@ -70,6 +72,8 @@ class AppsRecord(FactBase):
 
     def process(self, output) -> dict:
         lines = [line for line in output]
+        if lines and lines[0].strip() == "#not-a-file":
+            return {"not_a_file": True}
         if not lines or lines[0].strip() != "#record":
             return {"apps": []}
         text = "\n".join(lines[1:]).strip()
@@ -80,6 +84,7 @@ class AppsRecord(FactBase):
         except ValueError as exc:
             return {"error": f"not JSON: {exc}"}
         return {"apps": apps} if isinstance(apps, list) else {"error": "expected a list of apps"}
+
 
 def corrupted_record_failure(path: str, why: str, venv: str) -> str:
     """The command that fails the run on a corrupted apps record: nothing is uninstalled."""
@@ -108,6 +113,12 @@ def uninstall_removed_apps(venv: str, record: str, apps: list[dict], owner: str,
     "distribution": "omero-figure"}], owner="omero-web")``
     """
     read = host.get_fact(AppsRecord, path=record, user=owner) or {"apps": []}  # no output: no record
+    if read.get("not_a_file"):
+        # a link (or a folder) planted where the record goes: never followed, as every write there
+        message = (f"{REFUSED} to use {record}: it is a symbolic link or not a regular file, which this deploy "
+                   "never makes: remove it, then run again")
+        yield f"echo {q(message)} >&2; exit 1"
+        return
     if "error" in read:
         yield corrupted_record_failure(record, read["error"], venv)
         return
@@ -123,6 +134,7 @@ def uninstall_removed_apps(venv: str, record: str, apps: list[dict], owner: str,
         yield f"{q(venv + '/bin/python')} -m pip uninstall --yes {' '.join(q(d) for d in removed)}"
     if previous != apps:
         yield from write_as(owner, json.dumps(apps, indent=1) + "\n", record, "644")
+
 
 @deploy("OMERO.web apps")
 def apps(ctx: Context | None = None) -> list:

@@ -41,7 +41,7 @@ STATIC = "/static/webgateway/css/ome.body.css"
 #: measured 1.3 OK on Debian 12 (systemd 252) and Debian 11 (247); the walkthrough's unit: 9.2 UNSAFE
 MAX_EXPOSURE = 2.0
 SANDBOX = {
-    "Type": "forking", "Restart": "no", "User": "omero-web", "PIDFile": f"{OMERODIR}/var/django.pid",
+    "Type": "forking", "Restart": "on-failure", "User": "omero-web", "PIDFile": f"{OMERODIR}/var/django.pid",
     "NoNewPrivileges": "yes", "PrivateTmp": "yes", "PrivateDevices": "yes", "ProtectHome": "read-only",
     "ProtectSystem": "strict", "ReadWritePaths": f"{OMERODIR}/var", "ProtectKernelTunables": "yes",
     "ProtectKernelModules": "yes", "ProtectKernelLogs": "yes", "ProtectControlGroups": "yes", "ProtectClock": "yes",

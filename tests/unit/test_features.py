@@ -209,3 +209,13 @@ def test_corrupted_apps_record_fails_naming_it_and_uninstalls_nothing(content):
     assert not sim.find(r"pip uninstall") and record not in sim.uploads
     # no record at all (a first deploy): nothing to report
     assert not simulate(SimulatedHost("debian", "12"), {}).find(r"is corrupted")
+
+
+def test_link_planted_as_apps_record_is_refused_not_read():
+    """The OMERO.web account owns OMERODIR: a link where the record goes is refused like every write there."""
+    record = "/opt/omero/web/omero-web/etc/omeroweb-deploy-apps.json"
+    host = SimulatedHost("debian", "12", extra_responses={
+        re.compile(r"^runuser -u omero-web -- sh -c .*#not-a-file.* " + re.escape(record)): ["#not-a-file"]})
+    sim = simulate(host, {})
+    refusal = sim.find(r"omeroweb-deploy: refusing to use " + re.escape(record) + ": it is a symbolic link")
+    assert len(refusal) == 1 and not sim.find(r"pip uninstall") and record not in sim.uploads
