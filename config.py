@@ -7,12 +7,15 @@ host: bad data stops the run with every bad key listed, before any connection or
 import atexit
 import secrets
 
-from pyinfra import config, state
+from pyinfra import config, logger, state
 from pyinfra.api import StringCommand
-from pyinfra.api.exceptions import PyinfraError
+from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
+from pyinfra.api.exceptions import ConnectError, PyinfraError
 from pyinfra.api.state import BaseStateCallback
 
+from operations import locks
 from operations.context import validate_inventory
+from operations.settings import validate
 
 _init = state.init
 
@@ -76,9 +79,49 @@ class _PrivateTempDir(BaseStateCallback):
                                + " ".join(output.stderr_lines or output.stdout_lines))
 
 
+class _RunLock(BaseStateCallback):
+    """
+    Issue 12 (5): one deploy at a time per host. Right after connecting (before any fact is
+    read), the host's run lock is taken as root (the connection's ``_sudo``/``_su_user``
+    settings), waiting up to ``omero_web_run_lock_timeout`` while another run holds it, then
+    the host fails to connect with a message naming the holder (other hosts go on). It is
+    released when pyinfra disconnects, after a successful or a failed run. Applies to every
+    pyinfra run from this folder: ``deploy.py``, a section by dotted path, ``exec``, ``fact``.
+    """
+
+    def __init__(self):
+        self.tokens = {}
+
+    @staticmethod
+    def _arguments(run_state, host) -> dict:
+        arguments, _ = pop_global_arguments(run_state, host, {})
+        return {key: arguments[key] for key in CONNECTOR_ARGUMENT_KEYS if key in arguments}
+
+    def host_before_connect(self, run_state, host):
+        connector, connect = host.connector, host.connector.connect
+
+        def connect_then_lock():
+            connect()
+            timeout = validate(host.data.dict(), host.name).run_lock_timeout
+            try:
+                self.tokens[host.name] = locks.take_run_lock(run_state, host, self._arguments(run_state, host),
+                                                             timeout)
+            except RuntimeError as exc:
+                raise ConnectError(f"omeroweb-deploy: {exc}") from None
+
+        connector.connect = connect_then_lock
+
+    def host_disconnect(self, run_state, host):
+        token = self.tokens.pop(host.name, None)
+        if token and not locks.release_run_lock(host, self._arguments(run_state, host), token):
+            logger.warning(f"{host.print_prefix}omeroweb-deploy: could not release the run lock {locks.RUN_LOCK}: "
+                           f"remove it with `{locks.REMOVE_COMMAND}`")
+
+
 def _init_then_validate(inventory, *args, **kwargs):
     validate_inventory(inventory)
     _init(inventory, *args, **kwargs)
+    state.add_callback_handler(_RunLock())
     state.add_callback_handler(_PrivateTempDir())
     state.add_callback_handler(_FailureSummary())
 

@@ -19,6 +19,7 @@ from pyinfra.operations import apt, dnf, files, server, yum
 
 from .context import Context, current
 from .facts import q
+from .locks import waiting_for_package_lock
 from .ownership import InstallProblems
 from .uploads import directories_as
 
@@ -57,17 +58,40 @@ def stale_ca_certificates(ca_dir: str, keep: list[str]):
             yield f"rm -f {q(path)}"
 
 
+@operation()
+def os_packages(manager: str, packages: list[str], update: bool = False, lock_timeout: int = 300):
+    """
+    OS packages through pyinfra's apt/dnf/yum operations, each of their commands run again
+    while the package manager's lock is held, for up to ``lock_timeout`` seconds (``locks``).
+
+    + manager: apt, dnf or yum
+    + packages: the packages to ensure
+    + update: refresh apt's lists first (at most once an hour)
+    + lock_timeout: seconds to wait for the package manager's lock
+    """
+    if manager == "apt":
+        commands = apt.packages._inner(packages=packages, update=update, cache_time=3600)
+    else:
+        # dnf and yum wait for their lock forever by themselves: fail at once, the retry bounds it
+        commands = (dnf if manager == "dnf" else yum).packages._inner(
+            packages=packages, extra_install_args="--setopt=exit_on_lock=True")
+    for command in commands:
+        yield waiting_for_package_lock(command, lock_timeout)
+
+
 def install_packages(ctx: Context, packages, name: str):
     """Install OS packages with the manager the profile selects; apt refreshes lists only when installing."""
     profile = ctx.profile
+    timeout = ctx.settings.package_lock_timeout
     if profile.package_manager == "apt":
         installed = host.get_fact(DebPackages)
         missing = [p for p in packages if p not in installed]
-        return apt.packages(name=name, packages=list(packages), update=bool(missing), cache_time=3600)
+        return os_packages(name=name, manager="apt", packages=list(packages), update=bool(missing),
+                           lock_timeout=timeout)
     installed = host.get_fact(RpmPackages)
     missing = [p for p in packages if p not in installed]
-    manager = dnf if profile.package_manager == "dnf" else yum
-    return manager.packages(name=name, packages=list(packages), _if=lambda: bool(missing))
+    return os_packages(name=name, manager=profile.package_manager, packages=list(packages), lock_timeout=timeout,
+                       _if=lambda: bool(missing))
 
 
 @operation()

@@ -135,6 +135,12 @@ KEYS: tuple[Key, ...] = (
     Key("omero_web_extra_ca_certificates", (), local_files,
         "PEM files on the control machine (one or more certificates each) added to the host's trust store, "
         "and used by pip: needed behind TLS-intercepting proxies.", "prerequisites"),
+    Key("omero_web_package_lock_timeout", 300, int_range(0, 86400),
+        "Seconds to wait, saying so, while another apt/dnf/yum holds the package manager's lock "
+        "(unattended-upgrades), before failing.", "prerequisites"),
+    Key("omero_web_run_lock_timeout", 600, int_range(0, 86400),
+        "Seconds to wait, saying who holds it, while another deploy holds this host's run lock "
+        "(`/var/lib/omeroweb-deploy/run.lock`), before failing.", "prerequisites"),
     # Virtualenv, Ice, OMERO.web
     Key("omero_web_venv", "/opt/omero/web/venv3", install_folder("/opt/omero/web/venv3"), "Virtual environment of OMERO.web.", "venv"),
     Key("omero_web_python", None, optional(interpreter),
