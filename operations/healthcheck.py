@@ -12,7 +12,7 @@ from pyinfra.api import deploy, operation
 from .context import Context, current
 from .facts import LoginPage, PathExists, q
 from .service import restart_command
-from .upgrade import previous_venv, rollback
+from .upgrade import drop_copies, previous_venv, rollback
 
 TAGS = ("healthcheck",)
 NGINX_ERROR_LOG = "/var/log/nginx/error.log"
@@ -24,7 +24,8 @@ def login_page(url: str, timeout: int, python: str, logs: list[tuple[str, str]],
     """
     Wait (polling, up to ``timeout`` seconds) for the OMERO.web login page at ``url``.
     After an upgrade (``previous_venv`` exists): healthy, the previous venv is removed;
-    failing, it is put back and OMERO.web restarted with ``restart``, and the check fails.
+    failing, it is put back with the configuration and records kept before the upgrade, OMERO.web
+    restarted with ``restart``, and the check fails.
 
     + url: URL fetched on the host, through NGINX
     + timeout: seconds to wait
@@ -40,7 +41,8 @@ def login_page(url: str, timeout: int, python: str, logs: list[tuple[str, str]],
     healthy = result.splitlines()[:1] == ["ok"]
     if healthy:
         if upgraded:
-            yield f"rm -rf {q(previous_venv)}"
+            settings = current().settings
+            yield drop_copies(previous_venv[: -len(".previous")], settings.omerodir, settings.user)
         return
     message = "OMERO.web health check failed:\n" + result
     if upgraded:

@@ -123,9 +123,10 @@ _TAKE = (
     f"if mkdir {q(RUN_LOCK)} 2>/dev/null; then printf '%s\\n' \"$1\" > {q(RUN_LOCK)}/owner && echo taken; "
     f"else echo held; cat {q(RUN_LOCK)}/owner 2>/dev/null; echo \"now=$(date +%s)\"; fi"
 )
-# argv: token. Removes the lock only if it is still the one with this token.
+# argv: token. Removes the lock only if it is still the one with this token, and the state
+# folder when nothing else is in it (a run refused before any change leaves no trace).
 _DROP = (f"[ \"$(tr ' ' '\\n' < {q(RUN_LOCK)}/owner 2>/dev/null | sed -n 's/^token=//p')\" = \"$1\" ] "
-         f"&& rm -rf {q(RUN_LOCK)}; true")
+         f"&& rm -rf {q(RUN_LOCK)} && {{ rmdir {q(STATE_DIR)} 2>/dev/null; true; }}; true")
 
 
 def _clean(value: str) -> str:

@@ -28,6 +28,7 @@ from pyinfra.operations import files, server, systemd, sysvinit
 
 from .context import Context, current
 from .facts import q
+from .upgrade import failure_command
 from .uploads import directories_as
 
 TAGS = ("service", "config")  # a configuration change is applied by a restart
@@ -221,8 +222,10 @@ def initd_enabled(service: str, enable_command: list[str]):
         yield f"chkconfig {q(service)} on"
 
 
-def ensure_service(ctx: Context, service: str, restart_when=(), reload_when=()):
-    """Service enabled and running; restarted / reloaded when any given operation changed."""
+def ensure_service(ctx: Context, service: str, restart_when=(), reload_when=(), on_restart_failure: str | None = None):
+    """Service enabled and running; restarted / reloaded when any given operation changed
+    (``on_restart_failure``: shell run when the restart fails, ending the command failing)."""
+    handler = f" || {{ {on_restart_failure}; }}" if on_restart_failure else ""
     restart_if = lambda: any(op.did_change() for op in restart_when)  # noqa: E731
     reload_if = lambda: any(op.did_change() for op in reload_when)  # noqa: E731
     if ctx.profile.service_manager == "systemd":
@@ -230,7 +233,7 @@ def ensure_service(ctx: Context, service: str, restart_when=(), reload_when=()):
             # a restart on purpose clears the start-rate count first (START_LIMITS): only a crash
             # loop, not a deploy after a few manual restarts, makes systemd give up
             server.shell(name=f"Restart {service}", _if=restart_if,
-                         commands=[f"systemctl reset-failed {q(service)} 2>/dev/null; systemctl restart {q(service)}"])
+                         commands=[f"systemctl reset-failed {q(service)} 2>/dev/null; systemctl restart {q(service)}{handler}"])
         systemd.service(name=f"{service} enabled and running", service=service, running=True, enabled=True)
         if reload_when:
             systemd.service(name=f"Reload {service}", service=service, reloaded=True, _if=reload_if)
@@ -241,7 +244,9 @@ def ensure_service(ctx: Context, service: str, restart_when=(), reload_when=()):
     else:
         enable = ["chkconfig", "--add", service]
     initd_enabled(name=f"{service} enabled at boot", service=service, enable_command=enable)
-    if restart_when:
+    if restart_when and handler:
+        server.shell(name=f"Restart {service}", _if=restart_if, commands=[f"/etc/init.d/{service} restart{handler}"])
+    elif restart_when:
         sysvinit.service(name=f"Restart {service}", service=service, restarted=True, _if=restart_if)
     sysvinit.service(name=f"{service} running", service=service, running=True)
     if reload_when:
@@ -278,5 +283,8 @@ def service(ctx: Context | None = None, app_changes: list | None = None) -> list
             mode="755",
             **initd_variables(settings.user, settings.omerodir, settings.venv),
         )
-    ensure_service(ctx, SERVICE, restart_when=[script, *(app_changes or [])])
+    # after an upgrade in this run, OMERO.web not restarting is rolled back at once
+    rollback = failure_command(settings.venv, settings.omerodir, settings.user, restart_command(profile.service_manager),
+                               "OMERO.web did not restart after the upgrade (see above).")
+    ensure_service(ctx, SERVICE, restart_when=[script, *(app_changes or [])], on_restart_failure=rollback)
     return [script]

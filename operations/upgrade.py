@@ -6,11 +6,19 @@ anything:
 - the configuration is exported with ``omero config get --show-password`` to
   ``OMERODIR/etc/backups/config-<UTC time>.properties`` (mode 0600, owner omero-web, in a
   0700 folder) and the installed packages are listed beside it (``packages-<time>.txt``);
+- ``etc/grid/config.xml`` and the deploy's two records (managed names, apps) are copied,
+  as the OMERO.web user, into ``OMERODIR/etc/backups/rollback/`` (0700);
 - the virtualenv is copied to ``<venv>.previous``.
 
-Right after pip, the new venv must import OMERO.web and run ``omero web``; at the end the
-deploy's health check decides. Healthy, the previous venv is removed; failing either
-check, it is put back, OMERO.web restarted on it, and the deploy fails saying so.
+Both copies are made only when none exists: after a failed or interrupted upgrade the
+existing copy is the good one (it is removed only by a healthy run, or consumed by a
+rollback), never overwritten by the venv or configuration the failure left behind.
+
+pip failing after it changed the venv, the new venv not importing OMERO.web or not running
+``omero web``, OMERO.web not restarting (``service.py``), or the final health check
+failing: the previous venv is put back, the configuration and records restored (as the
+OMERO.web user), OMERO.web restarted, and the deploy fails saying so. pip failing before it changed anything restores nothing and
+restarts nothing (the copies are dropped). Healthy, both copies are removed.
 """
 
 from __future__ import annotations
@@ -35,6 +43,52 @@ def previous_venv(venv: str) -> str:
 
 def backup_dir(omerodir: str) -> str:
     return f"{omerodir}/etc/backups"
+
+
+def snapshot_dir(omerodir: str) -> str:
+    """Where the configuration and records are kept for a rollback (the OMERO.web user's)."""
+    return f"{backup_dir(omerodir)}/rollback"
+
+
+def snapshot_files(omerodir: str) -> list[str]:
+    """What an upgrade's rollback restores in OMERODIR (distinct file names)."""
+    return [f"{omerodir}/etc/grid/config.xml", f"{omerodir}/etc/omeroweb-deploy-managed.json",
+            f"{omerodir}/etc/omeroweb-deploy-apps.json"]
+
+
+# Run as the OMERO.web user: argv = snapshot folder, files. Copies the files that exist into a
+# new folder, then renames it into place; an existing snapshot is kept (it is the good one).
+_SNAPSHOT = (
+    'cd / || exit 1; dir=$1; shift; [ -e "$dir" ] && [ ! -L "$dir" ] && exit 0; umask 077; '
+    'rm -rf "$dir.new" "$dir" && mkdir "$dir.new" || exit 1; '
+    'for f in "$@"; do if [ -f "$f" ] && [ ! -L "$f" ]; then cp -p "$f" "$dir.new/" || exit 1; fi; done; '
+    'mv "$dir.new" "$dir"'
+)
+# Run as the OMERO.web user: argv = snapshot folder, files. Puts each file back as it was in the
+# snapshot (one absent from it is removed), then removes the snapshot; no snapshot: nothing.
+_RESTORE = (
+    'cd / || exit 1; dir=$1; shift; { [ -d "$dir" ] && [ ! -L "$dir" ]; } || exit 0; '
+    'for f in "$@"; do b="$dir/${f##*/}"; '
+    'if [ -L "$f" ] || { [ -e "$f" ] && [ ! -f "$f" ]; }; then echo "refusing to restore $f: not a regular file" >&2; exit 1; fi; '
+    'if [ -f "$b" ]; then cp -p "$b" "$f.omeroweb-deploy-new" && mv -f "$f.omeroweb-deploy-new" "$f" || exit 1; '
+    'else rm -f "$f" || exit 1; fi; done; rm -rf "$dir"'
+)
+
+
+def snapshot(omerodir: str, user: str) -> str:
+    """Command keeping the configuration and records for a rollback, unless a copy exists."""
+    return as_user(user, _SNAPSHOT, snapshot_dir(omerodir), *snapshot_files(omerodir))
+
+
+def restore(omerodir: str, user: str) -> str:
+    """Command putting the kept configuration and records back (as the OMERO.web user)."""
+    return as_user(user, _RESTORE, snapshot_dir(omerodir), *snapshot_files(omerodir))
+
+
+def drop_copies(venv: str, omerodir: str, user: str) -> str:
+    """Command removing both copies (the snapshot first: a copy without it is retaken)."""
+    remove = as_user(user, 'cd / && rm -rf "$1"', snapshot_dir(omerodir))
+    return f"{remove} && rm -rf {q(previous_venv(venv))}"
 
 
 @operation()
@@ -63,16 +117,55 @@ def before_upgrade(venv: str, specs: list[str]):
     yield (f"out=$({omero_cmd(settings, 'config', 'get', '--show-password')}) && "
            f"printf '%s\\n' \"$out\" | {as_user(user, _SAVE, config)}")
     yield f"out=$({q(venv + '/bin/python')} -m pip freeze) && printf '%s\\n' \"$out\" | {as_user(user, _SAVE, packages)}"
+    yield snapshot(settings.omerodir, user)
+    # Only when no copy exists (an existing one is the good copy of a failed or interrupted
+    # upgrade); made under another name, then renamed: a half-made copy is never taken for one.
+    previous, new = previous_venv(venv), previous_venv(venv) + ".omeroweb-deploy-new"
+    yield (f"if [ -e {q(previous)} ]; then echo 'Keeping the existing {previous} (left by a failed or interrupted "
+           f"upgrade)'; else rm -rf {q(new)} && cp -a {q(venv)} {q(new)} && mv {q(new)} {q(previous)}; fi")
+
+
+def rollback_command(venv: str, omerodir: str, user: str, restart: str, reason: str) -> str:
+    """
+    One command putting the previous venv, the configuration and the records back,
+    restarting OMERO.web, and failing with ``reason`` (saying so when the rollback fails).
+    """
     previous = previous_venv(venv)
-    yield f"rm -rf {q(previous)} && cp -a {q(venv)} {q(previous)}"
+    # (the outcome last: the end-of-run summary shows the last lines)
+    done = (f"{reason}\nUpgrade rolled back: the previous virtualenv is restored, with the configuration and "
+            "records, and OMERO.web restarted on them.")
+    failed = (f"{reason}\nUpgrade failed and its rollback failed too (see above): the previous virtualenv is {previous} "
+              f"if it still exists, the previous configuration and records in {snapshot_dir(omerodir)}.")
+    if restart.startswith("systemctl restart "):  # a crash loop's start limit must not stop the rollback
+        restart = f"{{ {restart.replace('systemctl restart', 'systemctl reset-failed', 1)} 2>/dev/null; {restart}; }}"
+    return (f"{{ rm -rf {q(venv)} && mv {q(previous)} {q(venv)} && {restore(omerodir, user)} && {restart} "
+            f"&& echo {q(done)} >&2 || echo {q(failed)} >&2; }}; exit 1")
 
 
 def rollback(venv: str, restart: str, reason: str):
-    """Commands putting the previous venv back, restarting OMERO.web, and failing with ``reason``."""
+    """Commands of ``rollback_command`` for the current host (OMERODIR and its user from the settings)."""
+    settings = current().settings
+    yield rollback_command(venv, settings.omerodir, settings.user, restart, reason)
+
+
+def failure_command(venv: str, omerodir: str, user: str, restart: str, reason: str) -> str:
+    """Shell run when a step failed: during an upgrade (``<venv>.previous`` exists) roll back; always fail."""
+    return f"if [ -d {q(previous_venv(venv))} ]; then {rollback_command(venv, omerodir, user, restart, reason)}; fi; exit 1"
+
+
+def pip_failure_command(venv: str, omerodir: str, user: str, restart: str) -> str:
+    """
+    Shell run when ``pip install`` failed: during an upgrade (``<venv>.previous`` exists),
+    roll back when pip changed the venv (its package list differs from the copy's), else
+    drop the copies and change nothing (not even a restart); always fail.
+    """
     previous = previous_venv(venv)
-    yield f"rm -rf {q(venv)} && mv {q(previous)} {q(venv)} && {restart}"
-    message = f"Upgrade rolled back: the previous virtualenv is restored and OMERO.web restarted on it.\n{reason}"
-    yield f"echo {q(message)} >&2; exit 1"
+    freeze = "bin/python -m pip freeze --all 2>/dev/null"
+    same = f'[ "$({q(venv)}/{freeze})" = "$({q(previous)}/{freeze})" ]'
+    rollback = rollback_command(venv, omerodir, user, restart,
+                                "pip failed halfway through the upgrade (its error is above).")
+    return (f"if [ -d {q(previous)} ]; then if {same}; then {drop_copies(venv, omerodir, user)} "
+            f"&& echo 'pip changed nothing: nothing to roll back, OMERO.web not restarted'; else {rollback}; fi; fi; exit 1")
 
 
 @operation()

@@ -14,7 +14,7 @@ from .context import Context, current
 from .facts import PipRequirements, q
 from .ownership import VenvState
 from .service import restart_command
-from .upgrade import before_upgrade, verify_upgrade
+from .upgrade import before_upgrade, pip_failure_command, verify_upgrade
 from .uploads import private_file
 
 TAGS = ("venv",)
@@ -53,13 +53,14 @@ def virtualenv(path: str, python: str):
 
 
 @operation()
-def pip_requirements(venv: str, specs: list[str], extra_args: list[str] | None = None):
+def pip_requirements(venv: str, specs: list[str], extra_args: list[str] | None = None, on_failure: str | None = None):
     """
     Install the pip requirements the venv does not satisfy yet (nothing when all are met).
 
     + venv: the virtual environment
     + specs: requirements such as ``omero-web>=5.6.1``
     + extra_args: extra ``pip install`` arguments
+    + on_failure: shell run when pip fails (it must end the command failing), e.g. a rollback
 
     **Example:** ``pip_requirements(venv="/opt/omero/web/venv3", specs=["whitenoise"])``
     """
@@ -68,7 +69,8 @@ def pip_requirements(venv: str, specs: list[str], extra_args: list[str] | None =
         # What is already satisfied stays as installed: pip must fit the new requirements
         # around it (e.g. django-redis for the installed Django), not upgrade it on the way.
         args = " ".join(q(a) for a in (*(extra_args or ()), *state["unsatisfied"], *state["pins"]))
-        yield f"{q(venv + '/bin/python')} -m pip install --upgrade {args}"
+        install = f"{q(venv + '/bin/python')} -m pip install --upgrade {args}"
+        yield f"{install} || {{ {on_failure}; }}" if on_failure else install
 
 
 def pip_conf(ctx: Context) -> str | None:
@@ -121,10 +123,15 @@ def omeroweb(ctx: Context | None = None) -> list:
         venv=settings.venv,
         specs=specs,
     )
-    installed = pip_requirements(name=f"Install {', '.join(specs)}", venv=settings.venv, specs=specs)
+    restart = restart_command(ctx.profile.service_manager)
+    installed = pip_requirements(
+        name=f"Install {', '.join(specs)}", venv=settings.venv, specs=specs,
+        # during an upgrade (a previous venv kept), a pip that fails halfway is rolled back
+        on_failure=pip_failure_command(settings.venv, settings.omerodir, settings.user, restart),
+    )
     verify_upgrade(
         name="After upgrading: OMERO.web imports and runs, else roll back",
         venv=settings.venv,
-        restart=restart_command(ctx.profile.service_manager),
+        restart=restart,
     )
     return [installed]

@@ -6,7 +6,13 @@ Upgrade (walkthrough "OMERO.web upgrade") on a Debian 12 systemd target over SSH
   backup of it and a package list are left, and the site is healthy on the new release;
 - a forced failed upgrade (a release from a local index whose ``omeroweb`` package cannot
   be imported) fails the health check: the previous virtualenv is put back, the deploy
-  fails saying so, and the old release keeps serving.
+  fails saying so, and the old release keeps serving;
+- issue 12 (3), each ending with a re-run of the old data that changes nothing:
+  pip failing halfway (a dependency installed, then a release pip refuses to install) is
+  rolled back at once; a health check failing after an app was added in the same run
+  restores the venv, the configuration and both records; a run after an interrupted
+  upgrade (a good ``<venv>.previous`` kept, a broken venv) keeps that copy and rolls back
+  to it.
 """
 
 from __future__ import annotations
@@ -29,24 +35,40 @@ BACKUPS = "/opt/omero/web/omero-web/etc/backups"
 SECRET = {"omero.web.secret_key": "s3cret-Pa55"}
 
 
-def broken_release_wheel() -> bytes:
-    """A wheel of ``omero-web 99.0`` whose ``omeroweb`` package fails to import."""
-    files = {
-        "omeroweb/__init__.py": b"raise ImportError('deliberately broken release for the rollback test')\n",
-        "omero_web-99.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: omero-web\nVersion: 99.0\n",
-        "omero_web-99.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
+def wheel(name: str, version: str, files: dict[str, bytes], requires: tuple[str, ...] = ()) -> bytes:
+    """A pure-Python wheel of ``name`` ``version`` holding ``files``."""
+    info = f"{name.replace('-', '_')}-{version}.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(f"Requires-Dist: {r}\n" for r in requires)
+    files = {**files, f"{info}/METADATA": metadata.encode(),
+             f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
     record = []
-    for name, data in files.items():
+    for path, data in files.items():
         digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record.append(f"{name},sha256={digest},{len(data)}")
-    record.append("omero_web-99.0.dist-info/RECORD,,")
+        record.append(f"{path},sha256={digest},{len(data)}")
+    record.append(f"{info}/RECORD,,")
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-        archive.writestr("omero_web-99.0.dist-info/RECORD", "\n".join(record) + "\n")
+        for path, data in files.items():
+            archive.writestr(path, data)
+        archive.writestr(f"{info}/RECORD", "\n".join(record) + "\n")
     return buffer.getvalue()
+
+
+def broken_release_wheel() -> bytes:
+    """A wheel of ``omero-web 99.0`` whose ``omeroweb`` package fails to import."""
+    return wheel("omero-web", "99.0",
+                 {"omeroweb/__init__.py": b"raise ImportError('deliberately broken release for the rollback test')\n"})
+
+
+INDEX = "/srv/broken-index"
+
+
+def publish(target, name: str, version: str, data: bytes) -> None:
+    """Put a wheel in the local index (a PEP 503 folder, added to pip's extra index URLs)."""
+    filename = f"{name.replace('-', '_')}-{version}-py3-none-any.whl"
+    folder = f"{INDEX}/{name}"
+    ssh(target, f"mkdir -p {folder} && echo {base64.b64encode(data).decode()} | base64 -d > {folder}/{filename} && "
+                f"echo '<a href=\"{filename}\">{filename}</a>' >> {folder}/index.html")
 
 
 @pytest.fixture(scope="module")
@@ -100,15 +122,10 @@ def test_upgrade_in_place_keeps_configuration(target, deploy):
 
 
 def test_failed_upgrade_rolls_back(target, deploy):
-    index = "/srv/broken-index"
-    wheel = broken_release_wheel()
-    ssh(target, f"mkdir -p {index}/omero-web && echo {base64.b64encode(wheel).decode()} | base64 -d "
-                f"> {index}/omero-web/omero_web-99.0-py3-none-any.whl && "
-                f"echo '<a href=\"omero_web-99.0-py3-none-any.whl\">omero_web-99.0-py3-none-any.whl</a>' "
-                f"> {index}/omero-web/index.html")
+    publish(target, "omero-web", "99.0", broken_release_wheel())
     failed = deploy(
         omero_web_version_spec="omero-web==99.0",
-        omero_web_pip_extra_index_urls=[f"file://{index}"],
+        omero_web_pip_extra_index_urls=[f"file://{INDEX}"],
         omero_web_healthcheck_timeout=30,
     )
     assert failed.returncode != 0
@@ -119,3 +136,72 @@ def test_failed_upgrade_rolls_back(target, deploy):
     converged = deploy(omero_web_version_spec=f"omero-web>={NEW}")
     assert converged.returncode == 0, converged.tail()
     deploy.assert_rerun_changes_nothing(omero_web_version_spec=f"omero-web>={NEW}")
+
+
+RECORDS = ("/opt/omero/web/omero-web/etc/omeroweb-deploy-managed.json",
+           "/opt/omero/web/omero-web/etc/omeroweb-deploy-apps.json")
+
+
+def state_of(target) -> dict:
+    """What a rollback must leave as it was: configuration, records, release, package list."""
+    records = {path: ssh(target, f"cat {path} 2>/dev/null || echo absent") for path in RECORDS}
+    return {"config": full_config(target), "records": records, "version": installed_version(target),
+            "packages": ssh(target, f"{VENV}/bin/python -m pip freeze --all")}
+
+
+def assert_rolled_back(target, run, before: dict, because: str) -> None:
+    assert run.returncode != 0
+    assert "Upgrade rolled back: the previous virtualenv is restored, with the configuration and records" in run.output, run.tail()
+    assert because in run.output, run.tail()
+    assert state_of(target) == before
+    assert "OMERO.web - Login" in login(target)
+    assert ssh(target, f"ls -d {VENV}.previous* {BACKUPS}/rollback 2>/dev/null || echo none") == "none"
+
+
+def back_to_old_data(deploy) -> None:
+    """The old data again: only the venv's pip.conf (it follows the data, and the failed run's
+    extra index was written before the venv was copied) may change; then a re-run changes nothing."""
+    back = deploy(omero_web_version_spec=f"omero-web>={NEW}")
+    assert back.returncode == 0, back.tail()
+    assert set(back.changed_operations()) <= {"OMERO.web virtual environment | Configure pip in the virtualenv"}
+    deploy.assert_rerun_changes_nothing(omero_web_version_spec=f"omero-web>={NEW}")
+
+
+def test_pip_failing_halfway_rolls_back(target, deploy):
+    # pip installs the new dependency, then refuses the release (a file outside its folder)
+    publish(target, "deploytest-dep", "1.0", wheel("deploytest-dep", "1.0", {"deploytest_dep.py": b""}))
+    publish(target, "omero-web", "99.1", wheel("omero-web", "99.1", {"omeroweb/__init__.py": b"", "../outside.py": b""},
+                                               requires=("deploytest-dep",)))
+    before = state_of(target)
+    failed = deploy(omero_web_version_spec="omero-web==99.1", omero_web_pip_extra_index_urls=[f"file://{INDEX}"])
+    assert "trying to install outside the target directory" in failed.output, failed.tail()
+    assert_rolled_back(target, failed, before, "pip failed halfway through the upgrade")
+    back_to_old_data(deploy)
+
+
+def test_failed_health_check_restores_configuration_and_records(target, deploy):
+    # an app that imports (the import check and ``omero web start`` pass) but not in Gunicorn:
+    # OMERO.web restarts, then no worker boots and the health check fails
+    broken = b"import sys\nif any('gunicorn' in arg for arg in sys.argv):\n    raise RuntimeError('deliberately broken app')\n"
+    publish(target, "omero-deploytest-app", "1.0", wheel("omero-deploytest-app", "1.0", {"deploytest_app/__init__.py": broken}))
+    before = state_of(target)
+    failed = deploy(omero_web_version_spec=f"omero-web>={NEW}", omero_web_pip_extra_index_urls=[f"file://{INDEX}"],
+                    omero_web_apps=[{"spec": "omero-deploytest-app", "app": "deploytest_app"}],
+                    omero_web_healthcheck_timeout=20)
+    assert_rolled_back(target, failed, before, "OMERO.web health check failed")
+    assert "deploytest_app" not in before["config"]
+    back_to_old_data(deploy)
+
+
+def test_run_after_interrupted_upgrade_keeps_the_good_copy(target, deploy):
+    # as a run killed during pip leaves it: a good copy kept (marked here), the venv broken
+    ssh(target, f"cp -a {VENV} {VENV}.previous && touch {VENV}.previous/good-copy && "
+                f"rm -rf {VENV}/lib/python3*/site-packages/omeroweb")
+    publish(target, "omero-web", "99.0", broken_release_wheel())
+    failed = deploy(omero_web_version_spec="omero-web==99.0", omero_web_pip_extra_index_urls=[f"file://{INDEX}"])
+    assert failed.returncode != 0
+    assert "Upgrade rolled back" in failed.output and "does not start" in failed.output, failed.tail()
+    assert ssh(target, f"test -e {VENV}/good-copy && rm {VENV}/good-copy && echo restored") == "restored"
+    assert installed_version(target) == NEW
+    assert "OMERO.web - Login" in login(target)
+    back_to_old_data(deploy)

@@ -7,6 +7,7 @@ and uploads are checked. No Docker; a few seconds in all.
 from __future__ import annotations
 
 import hashlib
+import subprocess
 
 import pytest
 
@@ -219,9 +220,28 @@ def test_upgrade_backs_up_config_and_keeps_previous_venv(data):
     assert backup and backup[0].startswith("out=$(runuser -u omero-web -- ")
     assert sim.find(r"pip freeze\) && printf .* " + as_web_user + r"/opt/omero/web/omero-web/etc/backups/packages-")
     assert sim.find(r"^runuser -u omero-web -- sh -c .*mkdir -p.* sh 700 /opt/omero/web/omero-web/etc/backups$")
-    keep = sim.find(r"cp -a /opt/omero/web/venv3 /opt/omero/web/venv3.previous$")
+    # the venv copied only when no copy exists (an existing one is the good copy), under
+    # another name then renamed
+    keep = sim.find(r"^if \[ -e /opt/omero/web/venv3.previous \]; then echo 'Keeping the existing .*; else "
+                    r"rm -rf /opt/omero/web/venv3.previous.omeroweb-deploy-new && cp -a /opt/omero/web/venv3 "
+                    r"/opt/omero/web/venv3.previous.omeroweb-deploy-new && mv /opt/omero/web/venv3.previous.omeroweb-deploy-new "
+                    r"/opt/omero/web/venv3.previous; fi$")
+    # config.xml and both records kept as the OMERO.web user, unless a kept copy exists
+    snapshot = sim.find(r"^runuser -u omero-web -- sh -c .*\[ -e \\?\"\$dir\\?\" \].* sh "
+                        r"/opt/omero/web/omero-web/etc/backups/rollback /opt/omero/web/omero-web/etc/grid/config.xml "
+                        r"/opt/omero/web/omero-web/etc/omeroweb-deploy-managed.json "
+                        r"/opt/omero/web/omero-web/etc/omeroweb-deploy-apps.json$")
     upgrade = sim.find(r"-m pip install --upgrade 'omero-web>=5.6.1'")
-    assert keep and upgrade and sim.commands.index(keep[0]) < sim.commands.index(upgrade[0])
+    assert keep and snapshot and upgrade
+    assert sim.commands.index(snapshot[0]) < sim.commands.index(keep[0]) < sim.commands.index(upgrade[0])
+    # pip failing during the upgrade: rolled back when it changed the venv, else nothing restarted
+    on_failure = upgrade[0].split(" || ", 1)[1]
+    assert on_failure.startswith("{ if [ -d /opt/omero/web/venv3.previous ]; then if [ \"$(/opt/omero/web/venv3/bin/python -m pip freeze --all")
+    assert "pip changed nothing: nothing to roll back, OMERO.web not restarted" in on_failure
+    assert "{ rm -rf /opt/omero/web/venv3 && mv /opt/omero/web/venv3.previous /opt/omero/web/venv3 && runuser -u omero-web" in on_failure
+    assert "&& { systemctl reset-failed omero-web 2>/dev/null; systemctl restart omero-web; } && echo 'pip failed halfway" in on_failure
+    assert "Upgrade rolled back: the previous virtualenv is restored, with the configuration and records" in on_failure
+    assert "pip failed halfway through the upgrade" in on_failure and on_failure.endswith("exit 1; fi; fi; exit 1; }")
 
 
 def test_fresh_install_keeps_no_previous_venv(data):
@@ -241,12 +261,25 @@ def test_upgrade_outcome_decided_by_health_check(healthy, data):
     )
     sim = simulate(host, data)
     if healthy:
-        assert sim.find(r"^rm -rf /opt/omero/web/venv3.previous$")
-        assert not sim.find(r"mv /opt/omero/web/venv3.previous")
+        # both copies dropped: the configuration snapshot (as the OMERO.web user) first
+        assert sim.find(r"^runuser -u omero-web -- sh -c .*rm -rf.* sh /opt/omero/web/omero-web/etc/backups/rollback "
+                        r"&& rm -rf /opt/omero/web/venv3.previous$")
+        assert not sim.find(r"^\{ rm -rf /opt/omero/web/venv3 && mv /opt/omero/web/venv3.previous")
+        # a restart failing during an upgrade would be rolled back at once
+        restart = sim.find(r"^/etc/init.d/omero-web restart \|\| \{ if \[ -d /opt/omero/web/venv3.previous \]; "
+                           r"then \{ rm -rf /opt/omero/web/venv3 && mv /opt/omero/web/venv3.previous /opt/omero/web/venv3 && ")
+        assert restart and "OMERO.web did not restart after the upgrade" in restart[0]
     else:
-        rollback = sim.find(r"^rm -rf /opt/omero/web/venv3 && mv /opt/omero/web/venv3.previous /opt/omero/web/venv3")
-        assert rollback and rollback[0].endswith("&& /etc/init.d/omero-web restart")
-        assert sim.find(r"Upgrade rolled back: the previous virtualenv is restored")
+        rollback = sim.find(r"^\{ rm -rf /opt/omero/web/venv3 && mv /opt/omero/web/venv3.previous /opt/omero/web/venv3 && ")
+        assert rollback and "&& /etc/init.d/omero-web restart && echo 'OMERO.web health check failed" in rollback[0]
+        assert "Upgrade rolled back: the previous virtualenv is restored, with the configuration and records" in rollback[0]
+        # configuration and records put back as the OMERO.web user, before the restart
+        restore = rollback[0].split("/opt/omero/web/venv3.previous /opt/omero/web/venv3 && ", 1)[1]
+        assert restore.startswith("runuser -u omero-web -- sh -c ") and (
+            " sh /opt/omero/web/omero-web/etc/backups/rollback /opt/omero/web/omero-web/etc/grid/config.xml "
+            "/opt/omero/web/omero-web/etc/omeroweb-deploy-managed.json /opt/omero/web/omero-web/etc/omeroweb-deploy-apps.json "
+            "&& /etc/init.d/omero-web restart && ") in restore
+        assert "OMERO.web health check failed" in rollback[0] and rollback[0].endswith("; exit 1")
 
 
 def test_upgrade_that_cannot_import_rolls_back_before_nginx(data):
@@ -256,7 +289,82 @@ def test_upgrade_that_cannot_import_rolls_back_before_nginx(data):
         extra_responses={"import omeroweb": ["ImportError: deliberately broken", "exit=1"]},
     )
     sim = simulate(host, data)
-    rollback = sim.find(r"^rm -rf /opt/omero/web/venv3 && mv /opt/omero/web/venv3.previous /opt/omero/web/venv3")
-    assert rollback and rollback[0].endswith("&& systemctl restart omero-web")
+    rollback = sim.find(r"^\{ rm -rf /opt/omero/web/venv3 && mv /opt/omero/web/venv3.previous /opt/omero/web/venv3 && runuser ")
+    assert rollback and "&& { systemctl reset-failed omero-web 2>/dev/null; systemctl restart omero-web; } && echo" in rollback[0]
     failure = sim.find(r"Upgrade rolled back")[0]
     assert "The upgraded OMERO.web does not start" in failure and "deliberately broken" in failure
+
+
+def _run_as_account(script: str, *args: str) -> subprocess.CompletedProcess:
+    """An ``as_user`` script run by this account (the scripts never rely on being another)."""
+    return subprocess.run(["sh", "-c", script, "sh", *args], capture_output=True, text=True)
+
+
+def test_snapshot_kept_once_then_restored(tmp_path):
+    from operations.upgrade import _RESTORE, _SNAPSHOT
+
+    etc = tmp_path / "etc"
+    (etc / "grid").mkdir(parents=True)
+    config, managed, apps = etc / "grid" / "config.xml", etc / "managed.json", etc / "apps.json"
+    config.write_text("old config")
+    managed.write_text('{"names": []}')
+    files = [str(config), str(managed), str(apps)]
+    snapshot = str(tmp_path / "backups" / "rollback")
+    (tmp_path / "backups").mkdir()
+    assert _run_as_account(_SNAPSHOT, snapshot, *files).returncode == 0
+    assert oct((tmp_path / "backups" / "rollback").stat().st_mode & 0o777) == "0o700"
+    # the failed upgrade changed everything; a re-run keeps the first (good) snapshot
+    config.write_text("new config with an app")
+    managed.write_text('{"names": ["omero.web.apps"]}')
+    apps.write_text('{"apps": []}')
+    assert _run_as_account(_SNAPSHOT, snapshot, *files).returncode == 0
+    assert (tmp_path / "backups" / "rollback" / "config.xml").read_text() == "old config"
+    restored = _run_as_account(_RESTORE, snapshot, *files)
+    assert restored.returncode == 0, restored.stderr
+    assert config.read_text() == "old config" and managed.read_text() == '{"names": []}'
+    assert not apps.exists()  # absent before the upgrade: removed
+    assert not (tmp_path / "backups" / "rollback").exists()
+    # no snapshot (nothing kept): nothing restored, no failure
+    assert _run_as_account(_RESTORE, snapshot, *files).returncode == 0 and config.read_text() == "old config"
+
+
+def test_restore_refuses_a_link(tmp_path):
+    from operations.upgrade import _RESTORE, _SNAPSHOT
+
+    config = tmp_path / "config.xml"
+    config.write_text("old")
+    snapshot = str(tmp_path / "rollback")
+    assert _run_as_account(_SNAPSHOT, snapshot, str(config)).returncode == 0
+    config.unlink()
+    config.symlink_to(tmp_path / "elsewhere")
+    refused = _run_as_account(_RESTORE, snapshot, str(config))
+    assert refused.returncode != 0 and "not a regular file" in refused.stderr
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_pip_failure_rolls_back_only_a_changed_venv(tmp_path):
+    """The pip failure handler run against fake venvs (``runuser`` and the restart replaced)."""
+    from operations.upgrade import pip_failure_command
+
+    def fake_venv(path, packages):
+        (path / "bin").mkdir(parents=True)
+        (path / "bin" / "python").write_text(f"#!/bin/sh\necho '{packages}'\n")
+        (path / "bin" / "python").chmod(0o755)
+
+    venv = tmp_path / "venv3"
+    for changed in (False, True):
+        for path in (venv, tmp_path / "venv3.previous"):
+            subprocess.run(["rm", "-rf", str(path)], check=True)
+        fake_venv(venv, "omero-web==5.33.2\ndeploytest-dep==1.0" if changed else "omero-web==5.33.2")
+        fake_venv(tmp_path / "venv3.previous", "omero-web==5.33.2")
+        command = pip_failure_command(str(venv), str(tmp_path / "omerodir"), "nobody", f"touch {tmp_path}/restarted")
+        command = command.replace("runuser -u nobody -- ", "")
+        done = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
+        assert done.returncode == 1
+        assert not (tmp_path / "venv3.previous").exists()
+        assert (tmp_path / "restarted").exists() == changed
+        if changed:
+            assert "Upgrade rolled back" in done.stderr and "pip failed halfway" in done.stderr
+            assert "deploytest" not in (venv / "bin" / "python").read_text()
+        else:
+            assert "pip changed nothing" in done.stdout and done.stderr == ""
