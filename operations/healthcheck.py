@@ -71,5 +71,5 @@ def healthcheck(ctx: Context | None = None) -> None:
         python=f"{settings.venv}/bin/python",
         logs=[(f"{settings.omerodir}/var/log/OMEROweb.log", settings.user), (NGINX_ERROR_LOG, "")],
         previous_venv=previous_venv(settings.venv),
-        restart=restart_command(ctx.profile.service_manager),
+        restart=restart_command(ctx.profile.service_manager, reset_failed=True),  # (a rollback's)
     )

@@ -24,13 +24,12 @@ from .context import Context, current
 from .facts import PathExists, managed_state_path, omero_cmd, q
 from .ownership import as_user
 from .prerequisites import staging_dir
-from .uploads import remove_as
+from .uploads import remove_as, save_as, save_output_as
 
 # Scripts run as the OMERO.web user (argv after the script); a link in a written place is refused.
 _COPY_CONFIG = ('cd / && umask 077 && rm -rf -- "$2" && mkdir -p "$2/etc/grid" '
                 '&& [ -f "$1" ] && [ ! -L "$1" ] && cp -- "$1" "$2/etc/grid/config.xml"')
 _RMTREE = 'cd / && rm -rf -- "$1"'
-_SAVE = 'cd / && umask 077 && [ ! -L "$1" ] && cat > "$1"'
 _COPY_RECORD = ('cd / && if [ -f "$1" ] && [ ! -L "$1" ]; then [ ! -L "$2" ] && umask 077 '
                 '&& cp -- "$1" "$2.new" && mv -f -- "$2.new" "$2"; fi')
 
@@ -71,14 +70,14 @@ def migrate_configuration(old_omerodir: str, staging: str):
     # OMERO.web user's: every file here is copied and written by that user, never by root.
     copy = f"{staging}/old-omerodir"
     yield as_user(user, _COPY_CONFIG, old_config, copy)
-    yield (f"out=$({omero_cmd(settings.replace(omerodir=copy), 'config', 'get', '--show-password')}) && "
-           f"printf '%s\\n' \"$out\" | {as_user(user, _SAVE, export)} && {as_user(user, _RMTREE, copy)}")
+    yield (save_output_as(user, omero_cmd(settings.replace(omerodir=copy), "config", "get", "--show-password"), export)
+           + f" && {as_user(user, _RMTREE, copy)}")
     yield f"{omero_cmd(old, 'web', 'stop')} || true"  # frees the port for the service in its new place
     yield f"{omero_cmd(settings, 'config', 'load', export)} && {remove_as(user, export)}"
     for record in (managed_state_path(old), record_path(old_omerodir)):
         new = settings.omerodir + record[len(old_omerodir):]
         yield as_user(user, _COPY_RECORD, record, new)
-    yield f"printf '%s\\n' {q(old_omerodir)} | {as_user(user, _SAVE, marker)}"
+    yield f"printf '%s\\n' {q(old_omerodir)} | {save_as(user, marker)}"
 
 
 @deploy("OMERO.web migration to a new OMERODIR")

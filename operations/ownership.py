@@ -20,6 +20,11 @@ def as_user(user: str, script: str, *args: str) -> str:
     return " ".join([f"runuser -u {q(user)} -- sh -c {q(script)} sh", *(q(a) for a in args)])
 
 
+#: ``find`` test matching what makes a venv unsafe for root to run: a file of another account,
+#: or writable by group or others (links aside). One rule for ``trusted_venv`` and the checks.
+NOT_ROOTS_ONLY = r"\( ! -uid 0 -o \( ! -type l -perm /022 \) \)"
+
+
 def trusted_venv(venv: str) -> str:
     """
     Shell test, true when root may run the venv's code: nothing in it (if it exists) is another
@@ -27,8 +32,7 @@ def trusted_venv(venv: str) -> str:
     it first: pyinfra reads every operation's facts before running any (when it detects changes,
     i.e. without ``-y``, and with ``--dry``), so before the refusal of an unsafe venv runs.
     """
-    return (f'[ -z "$(find {q(venv)} \\( ! -uid 0 -o \\( ! -type l -perm /022 \\) \\) -print 2>/dev/null '
-            '| head -n 1)" ]')
+    return f'[ -z "$(find {q(venv)} {NOT_ROOTS_ONLY} -print 2>/dev/null | head -n 1)" ]'
 
 
 # Run as the account: argv = 0|1 (hash regular files), paths; prints type|mode|sha256|path.
@@ -85,7 +89,7 @@ for top in "$@"; do
   if [ -L "$top" ]; then
     echo "$top is a symbolic link: the deploy installs into a folder of its own, never through a link"
   elif [ -e "$top" ]; then
-    bad=$(find "$top" \( ! -uid 0 -o \( ! -type l -perm /022 \) \) -print 2>/dev/null | head -n 1)
+    bad=$(find "$top" @NOT_ROOTS_ONLY@ -print 2>/dev/null | head -n 1)
     if [ -n "$bad" ]; then
       echo "$bad (in $top) is not root's or is writable by group or others (owner uid $(stat -c %u "$bad"), mode $(stat -c %a "$bad")): root runs what is in $top (python, pip), so another account could run code as root; give it to root (chown -R root:root $top && chmod -R go-w $top) or choose another folder"
     fi
@@ -111,6 +115,9 @@ if entry=$(getent passwd "$user"); then
 fi
 true
 """
+
+
+_INSTALL_PROBLEMS = _INSTALL_PROBLEMS.replace("@NOT_ROOTS_ONLY@", NOT_ROOTS_ONLY)
 
 
 class InstallProblems(FactBase):

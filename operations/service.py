@@ -200,11 +200,16 @@ def unit_variables(user: str, omerodir: str, venv: str, systemd_version: int | N
     )
 
 
-def restart_command(service_manager: str) -> str:
-    """The command restarting OMERO.web with the host's service manager."""
+def restart_command(service_manager: str, service: str = SERVICE, reset_failed: bool = False) -> str:
+    """
+    The command restarting a service (OMERO.web by default) with the host's service manager;
+    ``reset_failed``: under systemd, clear its start-rate count first (START_LIMITS), so that
+    a restart on purpose or a rollback after a crash loop is not refused.
+    """
     if service_manager == "systemd":
-        return f"systemctl restart {SERVICE}"
-    return f"/etc/init.d/{SERVICE} restart"
+        restart = f"systemctl restart {q(service)}"
+        return f"{{ systemctl reset-failed {q(service)} 2>/dev/null; {restart}; }}" if reset_failed else restart
+    return f"/etc/init.d/{service} restart"
 
 
 @operation()
@@ -233,7 +238,7 @@ def ensure_service(ctx: Context, service: str, restart_when=(), reload_when=(), 
             # a restart on purpose clears the start-rate count first (START_LIMITS): only a crash
             # loop, not a deploy after a few manual restarts, makes systemd give up
             server.shell(name=f"Restart {service}", _if=restart_if,
-                         commands=[f"systemctl reset-failed {q(service)} 2>/dev/null; systemctl restart {q(service)}{handler}"])
+                         commands=[restart_command("systemd", service, reset_failed=True) + handler])
         systemd.service(name=f"{service} enabled and running", service=service, running=True, enabled=True)
         if reload_when:
             systemd.service(name=f"Reload {service}", service=service, reloaded=True, _if=reload_if)
@@ -284,7 +289,8 @@ def service(ctx: Context | None = None, app_changes: list | None = None) -> list
             **initd_variables(settings.user, settings.omerodir, settings.venv),
         )
     # after an upgrade in this run, OMERO.web not restarting is rolled back at once
-    rollback = failure_command(settings.venv, settings.omerodir, settings.user, restart_command(profile.service_manager),
+    rollback = failure_command(settings.venv, settings.omerodir, settings.user,
+                               restart_command(profile.service_manager, reset_failed=True),
                                "OMERO.web did not restart after the upgrade (see above).")
     ensure_service(ctx, SERVICE, restart_when=[script, *(app_changes or [])], on_restart_failure=rollback)
     return [script]

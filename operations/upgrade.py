@@ -31,10 +31,8 @@ from pyinfra.api import operation
 from .context import current
 from .facts import CommandOutput, PathExists, UnsatisfiedRequirements, omero_cmd, q
 from .ownership import as_user
-from .uploads import mkdirs_as
+from .uploads import mkdirs_as, save_output_as
 
-# Run as the OMERO.web user: stdin to a new owner-only file (argv: its path; never through a link).
-_SAVE = 'cd / && umask 077 && [ ! -L "$1" ] && cat > "$1"'
 
 
 def previous_venv(venv: str) -> str:
@@ -112,11 +110,8 @@ def before_upgrade(venv: str, specs: list[str]):
     # OMERODIR is the OMERO.web user's: the folder and both files are made by that user
     # (umask 077 there: the export holds secrets), never written by root.
     yield mkdirs_as(user, "700", folder)
-    # (through a shell variable: a failed export fails here, not hidden by a pipe; printf is
-    # a shell builtin, so the values never reach a command line)
-    yield (f"out=$({omero_cmd(settings, 'config', 'get', '--show-password')}) && "
-           f"printf '%s\\n' \"$out\" | {as_user(user, _SAVE, config)}")
-    yield f"out=$({q(venv + '/bin/python')} -m pip freeze) && printf '%s\\n' \"$out\" | {as_user(user, _SAVE, packages)}"
+    yield save_output_as(user, omero_cmd(settings, "config", "get", "--show-password"), config)
+    yield save_output_as(user, f"{q(venv + '/bin/python')} -m pip freeze", packages)
     yield snapshot(settings.omerodir, user)
     # Only when no copy exists (an existing one is the good copy of a failed or interrupted
     # upgrade); made under another name, then renamed: a half-made copy is never taken for one.
@@ -136,8 +131,6 @@ def rollback_command(venv: str, omerodir: str, user: str, restart: str, reason: 
             "records, and OMERO.web restarted on them.")
     failed = (f"{reason}\nUpgrade failed and its rollback failed too (see above): the previous virtualenv is {previous} "
               f"if it still exists, the previous configuration and records in {snapshot_dir(omerodir)}.")
-    if restart.startswith("systemctl restart "):  # a crash loop's start limit must not stop the rollback
-        restart = f"{{ {restart.replace('systemctl restart', 'systemctl reset-failed', 1)} 2>/dev/null; {restart}; }}"
     return (f"{{ rm -rf {q(venv)} && mv {q(previous)} {q(venv)} && {restore(omerodir, user)} && {restart} "
             f"&& echo {q(done)} >&2 || echo {q(failed)} >&2; }}; exit 1")
 

@@ -52,6 +52,8 @@ _MKDIRS = (
     'remove it, then run again" >&2; exit 1; fi; '
     'mkdir -p "$d" && chmod "$mode" "$d" || exit 1; done'
 )
+# Run as the account by ``save_as``: stdin to a new owner-only file (argv: its path); a link there is refused.
+_SAVE = 'cd / && umask 077 && [ ! -L "$1" ] && cat > "$1"'
 # Run as the account by ``remove_as``: argv = files to remove (links are removed, never followed).
 _REMOVE = 'cd / || exit 1; for f in "$@"; do if [ -d "$f" ] && [ ! -L "$f" ]; then rmdir "$f"; else rm -f "$f"; fi || exit 1; done'
 
@@ -76,16 +78,40 @@ def root_staging() -> str:
             f"&& chown root:root {q(ROOT_STAGING)} && chmod 700 {q(ROOT_STAGING)}")
 
 
+def staged_path(dest: str) -> str:
+    """Where the content bound for ``dest`` is staged (root-only)."""
+    return f"{ROOT_STAGING}/{hashlib.sha256(dest.encode()).hexdigest()[:20]}"
+
+
+def stage(content: str | bytes, dest: str):
+    """Commands staging the content bound for ``dest`` in the root-only folder, privately."""
+    yield root_staging()
+    yield from private_upload(content, staged_path(dest))
+
+
 def write_as(user: str, content: str | bytes, dest: str, mode: str = "600"):
     """
     Commands writing ``content`` to ``dest`` as ``user``: staged privately in the root-only
     folder, then written by the account from root's open file (temporary name, then rename:
     a link in the way is refused, never written through).
     """
-    staged = f"{ROOT_STAGING}/{hashlib.sha256(dest.encode()).hexdigest()[:20]}"
-    yield root_staging()
-    yield from private_upload(content, staged)
+    staged = staged_path(dest)
+    yield from stage(content, dest)
     yield f"{as_user(user, _WRITE, dest, mode)} < {q(staged)}; rc=$?; rm -f {q(staged)}; exit $rc"
+
+
+def save_as(user: str, dest: str) -> str:
+    """Command saving its standard input (opened by root) to a new owner-only file, as ``user``."""
+    return as_user(user, _SAVE, dest)
+
+
+def save_output_as(user: str, command: str, dest: str) -> str:
+    """
+    Command saving the output of ``command`` (run by root) to ``dest`` as ``user``: through a
+    shell variable, so a failing command fails here rather than hidden by a pipe; printf is a
+    shell builtin, so the output (secrets, often) never reaches a command line.
+    """
+    return f"out=$({command}) && printf '%s\\n' \"$out\" | {save_as(user, dest)}"
 
 
 def mkdirs_as(user: str, mode: str, *paths: str) -> str:
@@ -103,6 +129,11 @@ def sha256(content: str | bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def octal(mode: str | int) -> str:
+    """A mode as ``stat -c %a`` prints it: ``"0644"`` and ``644`` -> ``"644"``."""
+    return str(mode).lstrip("0").zfill(3)
+
+
 @operation()
 def directories_as(user: str, paths: dict[str, str]):
     """
@@ -115,7 +146,7 @@ def directories_as(user: str, paths: dict[str, str]):
     found = host.get_fact(UserPaths, user=user, paths=sorted(paths))
     for path, mode in sorted(paths.items()):
         info = found.get(path)
-        if info and info["type"] == "directory" and info["mode"] == mode.lstrip("0").zfill(3):
+        if info and info["type"] == "directory" and info["mode"] == octal(mode):
             continue
         yield mkdirs_as(user, mode, path)
 
@@ -132,8 +163,7 @@ def file_as(user: str, dest: str, content: str, mode: str = "644"):
     + mode: octal mode
     """
     info = host.get_fact(UserPaths, user=user, paths=[dest], hashes=True).get(dest)
-    wanted = mode.lstrip("0").zfill(3)
-    if info and info["type"] == "regular file" and info["sha256"] == sha256(content) and info["mode"] == wanted:
+    if info and info["type"] == "regular file" and info["sha256"] == sha256(content) and info["mode"] == octal(mode):
         return
     yield from write_as(user, content, dest, mode)
 
@@ -156,11 +186,10 @@ def private_file(dest: str, content: str, mode: str = "600", user: str = "root",
         yield f"echo {q(f'{REFUSED} to write {dest}: it is a symbolic link or not a regular file')} >&2; exit 1"
         return
     same = info and host.get_fact(Sha256File, path=dest) == sha256(content)
-    if same and info["user"] == user and info["group"] == group and str(info["mode"]).zfill(3) == mode.lstrip("0").zfill(3):
+    if same and info["user"] == user and info["group"] == group and octal(info["mode"]) == octal(mode):
         return
-    staged = f"{ROOT_STAGING}/{hashlib.sha256(dest.encode()).hexdigest()[:20]}"
-    yield root_staging()
-    yield from private_upload(content, staged)
+    staged = staged_path(dest)
+    yield from stage(content, dest)
     # chown/chmod the staged copy (root's, in a root-only folder), then rename it into place
     yield (f"chown {q(user)}:{q(group)} {q(staged)} && chmod {q(mode)} {q(staged)} && mv -f {q(staged)} {q(dest)}"
            f" || {{ rm -f {q(staged)}; exit 1; }}")
@@ -196,7 +225,7 @@ def synced_as(user: str, src: str, dest: str, mode: str = "644", dir_mode: str =
     """
     folders, files = local_tree(src)
     remote = host.get_fact(UserTree, user=user, path=dest)
-    mode, dir_mode = mode.lstrip("0").zfill(3), dir_mode.lstrip("0").zfill(3)
+    mode, dir_mode = octal(mode), octal(dir_mode)
     wanted = {".": ("d", dir_mode, None), **{d: ("d", dir_mode, None) for d in folders},
               **{f: ("f", mode, sha256(content)) for f, content in files.items()}}
     # entries in the way (not in src, or of another type), deepest first

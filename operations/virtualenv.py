@@ -123,7 +123,8 @@ def omeroweb(ctx: Context | None = None) -> list:
         venv=settings.venv,
         specs=specs,
     )
-    restart = restart_command(ctx.profile.service_manager)
+    # (for rollbacks: a crash loop's start limit must not stop one)
+    restart = restart_command(ctx.profile.service_manager, reset_failed=True)
     installed = pip_requirements(
         name=f"Install {', '.join(specs)}", venv=settings.venv, specs=specs,
         # during an upgrade (a previous venv kept), a pip that fails halfway is rolled back
