@@ -1,5 +1,5 @@
 # Data for every host of the inventories in this folder. Every key is documented in the
-# README's data table; anything not set here keeps its default.
+# data table of docs/configuration.md; anything not set here keeps its default.
 #
 # Connecting as a user with sudo rather than root:
 # _sudo = True

@@ -4,6 +4,7 @@ import pytest
 
 from operations import settings
 from operations.settings import KEYS, ValidationError, validate
+from tools.readme_table import key_index
 
 
 def test_defaults_validate():
@@ -115,7 +116,20 @@ def test_all_problems_reported_at_once():
     assert len(err.value.problems) == 2
 
 
-def test_readme_documents_every_key():
+def test_docs_document_every_key():
+    with open(settings.__file__.replace("operations/settings.py", "docs/configuration.md")) as doc:
+        text = doc.read()
+    assert settings.markdown_table() in text, "docs/configuration.md data table is stale: run `python -m tools.readme_table`"
+
+
+def test_readme_indexes_every_key_and_tag():
     with open(settings.__file__.replace("operations/settings.py", "README.md")) as readme:
         text = readme.read()
-    assert settings.markdown_table() in text, "README data table is stale: paste `python -m operations.settings`"
+    assert key_index() in text, "README key index is stale: run `python -m tools.readme_table`"
+    index = text[text.index("<!-- key-index"):text.index("<!-- end key-index -->")]
+    for key in KEYS:
+        assert f"`{key.name}`" in index
+    tags = text[text.index("## Tags"):]
+    tags = tags[:tags.index("\n## ")]
+    for tag in settings.TAGS:
+        assert f"`{tag}`" in tags, f"README's Tags section does not list the tag {tag}"
