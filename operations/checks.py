@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 
 class Invalid(Exception):
@@ -193,6 +194,19 @@ def host_path(value: Any, *, allow_root: bool = False) -> str:
     return path
 
 
+def nginx_include(value: Any) -> str:
+    """A file under /etc/nginx that NGINX does not load by itself (a server block includes it)."""
+    path = host_path(value)
+    if not inside(path, "/etc/nginx") or path == "/etc/nginx":
+        raise Invalid("expected a file under /etc/nginx (root's, as NGINX's master is), "
+                      "such as '/etc/nginx/omero-web-location.include'")
+    loaded = ("/etc/nginx/conf.d", "/etc/nginx/sites-enabled", "/etc/nginx/sites-available", "/etc/nginx/modules-enabled")
+    if any(inside(path, folder) for folder in loaded) or path == "/etc/nginx/nginx.conf":
+        raise Invalid("expected a file outside the folders NGINX loads at http level (conf.d, sites-*, "
+                      "modules-enabled): its location blocks belong inside a server block, through include")
+    return path
+
+
 def install_folder(example: str) -> Callable[[Any], str]:
     """A host folder this deploy owns: never a shared system folder, nor in a system tree."""
 
@@ -257,6 +271,24 @@ def host_name(value: Any) -> str:
     if not isinstance(value, str) or len(value) > 253 or not re.fullmatch(r"[A-Za-z0-9:][A-Za-z0-9.:-]*", value):
         raise Invalid("expected a host name or IP address (letters, digits, '.', ':', '-'), such as 'omero.example.org'")
     return value
+
+
+def omero_servers(value: Any) -> tuple[tuple[str, int, str], ...]:
+    """OMERO.servers for ``omero.web.server_list``: a list of ``[host, port, name]``."""
+    expected = "expected a list of [host, port, name], such as [['omero1.example.org', 4064, 'omero1']]"
+    if not isinstance(value, (list, tuple)) or not value:
+        raise Invalid(expected)
+    servers = []
+    for item in value:
+        if not isinstance(item, (list, tuple)) or len(item) != 3:
+            raise Invalid(expected)
+        try:
+            servers.append((host_name(item[0]), port(item[1]), single_line(item[2])))
+        except Invalid as exc:
+            raise Invalid(f"{expected}; in {list(item)!r}: {exc}") from None
+    if len({(h, p) for h, p, _ in servers}) != len(servers):
+        raise Invalid(f"{expected}, each host and port once")
+    return tuple(servers)
 
 
 def group_name(value: Any) -> str:
@@ -350,6 +382,17 @@ def pip_spec(value: Any) -> str:
     if requirement.url or requirement.marker or not same:
         raise Invalid(f"{_PIP_HINT}: a name, optional [extras] and versions only, no markers (;) or URLs (@)")
     return compact
+
+
+def pip_spec_of(distribution: str) -> Callable[[Any], str]:
+    """A ``pip_spec`` for one distribution (named as pip normalises names: omero_py is omero-py)."""
+    def checker(value: Any) -> str:
+        spec = pip_spec(value)
+        if canonicalize_name(Requirement(spec).name) != distribution:
+            raise Invalid(f"expected a pip requirement for {distribution}, such as '{distribution}>=5.19'")
+        return spec
+
+    return checker
 
 
 # --- Files on the control machine ------------------------------------------------------------

@@ -69,8 +69,11 @@ def desired_config(ctx: Context) -> tuple[dict[str, str | None], dict[str, list]
     settings = ctx.settings
     features = ctx.features
     to_set: dict[str, Any] = {
-        "omero.web.server_list": [[settings.server_host, settings.server_port, settings.server_name]],
+        "omero.web.server_list": [list(server) for server in settings.servers]
+        if settings.servers else [[settings.server_host, settings.server_port, settings.server_name]],
     }
+    if settings.application_server_port:
+        to_set["omero.web.application_server.port"] = settings.application_server_port
     if settings.prefix:
         to_set["omero.web.prefix"] = settings.prefix
         to_set["omero.web.static_url"] = f"{settings.prefix}/static/"

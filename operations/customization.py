@@ -36,6 +36,8 @@ def contribution(ctx: Context) -> Contribution:
             to_set[prop] = s.values[key]
     if s.login_redirect:
         to_set["omero.web.login_redirect"] = dict(s.login_redirect)
+    if s.show_client_downloads is not None:
+        to_set["omero.web.login.show_client_downloads"] = s.show_client_downloads
     return Contribution(set=to_set, append=to_append)
 
 

@@ -1,6 +1,7 @@
 """
 Health check at the end of every deploy: GET through NGINX on the configured port must
-return the OMERO.web login page. It changes nothing when healthy; when not, the deploy
+return the OMERO.web login page (in NGINX location mode, from Gunicorn: the server block
+that serves it is the sysadmin's). It changes nothing when healthy; when not, the deploy
 fails with the last lines of the OMERO.web and NGINX logs.
 """
 
@@ -12,6 +13,7 @@ from pyinfra.api import deploy, operation
 from .context import Context, current
 from .facts import LoginPage, PathExists, q
 from .service import restart_command
+from .settings import APPLICATION_SERVER_PORT
 from .upgrade import drop_copies, previous_venv, rollback
 
 TAGS = ("healthcheck",)
@@ -52,7 +54,12 @@ def login_page(url: str, timeout: int, python: str, logs: list[tuple[str, str]],
 
 
 def site_url(settings) -> str:
-    """OMERO.web's root URL through NGINX, as seen on the host itself."""
+    """
+    OMERO.web's root URL through NGINX, as seen on the host itself; in NGINX location mode
+    Gunicorn's own (the server block that includes the locations is the sysadmin's).
+    """
+    if settings.nginx_mode == "location":
+        return f"http://127.0.0.1:{settings.application_server_port or APPLICATION_SERVER_PORT}{settings.prefix or ''}"
     if settings.https:
         return f"https://127.0.0.1:{settings.https_port}{settings.prefix or ''}"
     return f"http://127.0.0.1:{settings.nginx_port}{settings.prefix or ''}"
@@ -64,8 +71,9 @@ def healthcheck(ctx: Context | None = None) -> None:
     if not ctx.selected(*TAGS):
         return
     settings = ctx.settings
+    through = "Gunicorn (NGINX location mode)" if settings.nginx_mode == "location" else "NGINX"
     login_page(
-        name="OMERO.web answers with its login page through NGINX",
+        name=f"OMERO.web answers with its login page through {through}",
         url=site_url(settings) + "/webclient/login/",
         timeout=settings.healthcheck_timeout,
         python=f"{settings.venv}/bin/python",

@@ -4,7 +4,8 @@ Walkthrough "Install ZeroC IcePy 3.6": three sources, chosen by ``omero_web_ice_
 - ``wheel``: ``omero_web_ice_wheel``, a URL or a local ``.whl`` uploaded from the control machine.
 - ``auto``: the distro's prebuilt wheel (the walkthrough's URL, or the current prebuilt
   manylinux wheel for the host's Python); when it cannot be fetched, ``build``.
-- ``build``: the PyPI sdist, patched for the host's Python (``files/ice/patch_zeroc_ice.py``).
+- ``build``: the PyPI sdist, patched for the host's Python (``files/ice/patch_zeroc_ice.py``),
+  with the compiler and headers it needs installed for the build and removed after it.
 
 A fleet fetches or builds once per distro release + architecture + Python ABI: the first
 host of each ABI planned in this run is its builder; the wheel goes into the control
@@ -92,17 +93,39 @@ def wheel_url(ctx: Context) -> str | None:
     return None
 
 
+#: Per package manager: install without extras, list what is installed (sorted), remove.
+PACKAGE_COMMANDS = {
+    "apt": ("DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends",
+            "dpkg-query -W -f='${Status} ${binary:Package}\\n' | awk '$3 == \"installed\" { print $4 }' | sort",
+            "DEBIAN_FRONTEND=noninteractive apt-get purge -y"),
+    "dnf": ("dnf install -y", "rpm -qa --qf '%{NAME}.%{ARCH}\\n' | sort", "dnf remove -y"),
+    "yum": ("yum install -y", "rpm -qa --qf '%{NAME}.%{ARCH}\\n' | sort", "yum remove -y"),
+}
+
+
+def build_with_packages(package_manager: str, packages: tuple[str, ...], steps: str, workdir: str = REMOTE_WORKDIR) -> str:
+    """
+    ``steps`` with the compiler and headers they need installed, then every package that
+    the installation added (and only those: the list of installed packages before and after)
+    removed again, whether the build worked or not: a production host keeps no compiler it
+    did not have. Fails when the build failed.
+    """
+    install, installed, remove = PACKAGE_COMMANDS[package_manager]
+    before, after = q(f"{workdir}/packages.before"), q(f"{workdir}/packages.after")
+    message = "omeroweb-deploy: removing the packages installed for the Ice build:"
+    return (
+        f"{{ {installed} > {before}; status=0; {{ {install} {' '.join(q(p) for p in packages)} && {steps}; }} "
+        f"|| status=$?; {installed} > {after}; added=$(comm -13 {before} {after} | tr '\\n' ' '); "
+        f'if [ -n "$added" ]; then echo "{message} $added" >&2; {remove} $added; fi; '
+        f"rm -f {before} {after}; [ $status -eq 0 ]; }}"
+    )
+
+
 def build_script(ctx: Context) -> str:
     """Shell script that leaves one Ice wheel in the remote wheelhouse: fetched, or built from the sdist."""
     python = q(ctx.settings.venv + "/bin/python")
     work = q(REMOTE_WORKDIR)
-    install_deps = {
-        "apt": "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ",
-        "dnf": "dnf install -y ",
-        "yum": "yum install -y ",
-    }[ctx.profile.package_manager] + " ".join(ctx.profile.ice_build_packages)
-    build = (
-        f"{install_deps} && "
+    steps = (
         f"rm -rf {work}/src && mkdir -p {work}/src && "
         f"{python} -m pip download --no-deps --no-binary :all: {q(ICE_SDIST)} -d {work}/src && "
         f"tar -xzf {work}/src/zeroc-ice-{ICE_VERSION}.tar.gz -C {work}/src && "
@@ -110,6 +133,7 @@ def build_script(ctx: Context) -> str:
         # PIP_USE_PEP517: pip 21 (the last for Python 3.6) otherwise needs the wheel package; newer pips ignore it
         f"PIP_USE_PEP517=1 {python} -m pip wheel --no-deps {work}/src/zeroc-ice-{ICE_VERSION} -w {work}/wheelhouse"
     )
+    build = build_with_packages(ctx.profile.package_manager, ctx.profile.ice_build_packages, steps)
     url = wheel_url(ctx)
     if url:
         fetch = f"{python} -m pip download --no-deps --retries 1 --timeout 20 {q(url)} -d {work}/wheelhouse"

@@ -47,13 +47,14 @@ class Release:
     python_version: tuple[int, int]
     python_packages: tuple[str, ...]  # interpreter + venv support
     python_dev_package: str
-    remove_sites_available_default: bool = False  # Debian 9/10 walkthroughs
+    remove_sites_available_default: bool = False  # the Debian 9 walkthrough
     epel: bool = False
 
 
 APT_RELEASES: dict[tuple[str, str], Release] = {
     ("debian", "9"): Release("/usr/bin/python3", (3, 5), ("python3", "python3-venv"), "python3-dev", True),
-    ("debian", "10"): Release("/usr/bin/python3", (3, 7), ("python3", "python3-venv"), "python3-dev", True),
+    # Debian 10's walkthrough only removes sites-enabled/default (Debian 9's also renames sites-available's)
+    ("debian", "10"): Release("/usr/bin/python3", (3, 7), ("python3", "python3-venv"), "python3-dev"),
     ("debian", "11"): Release("/usr/bin/python3", (3, 9), ("python3", "python3-venv"), "python3-dev"),
     ("debian", "12"): Release("/usr/bin/python3", (3, 11), ("python3", "python3-venv"), "python3-dev"),
     ("debian", "13"): Release("/usr/bin/python3", (3, 13), ("python3", "python3-venv"), "python3-dev"),

@@ -2,7 +2,7 @@
 Walkthrough "Publishing data using OMERO.web": the public user (auto-login with
 ``omero.web.public.*``: enabled, user, password — a secret, never shown and stored
 owner-only — URL filter, GET-only, server id) and its page cache, and publication
-redirects in NGINX: ``/pub/<identifier>`` answers 307 to ``/webclient/?show=project-<id>``
+redirects in NGINX: ``/pub/<identifier>`` (and paths below it) answers 307 to ``/webclient/?show=project-<id>``
 (the Dundee pattern). The walkthrough's "separate public web server" is an inventory
 group with its own data (see ``inventories/example.py``).
 """
@@ -36,7 +36,8 @@ def contribution(ctx: Context) -> Contribution:
                 to_set["omero.web.public.cache.timeout"] = s.public_cache_timeout
     prefix = s.prefix or ""
     nginx = tuple(
-        f"location = {prefix}/pub/{ident} {{ return 307 {redirect_target(prefix, target)}; }}"
+        # a prefix location, as the walkthrough's: /pub/<id>/ and deeper paths redirect too
+        f"location {prefix}/pub/{ident} {{ return 307 {redirect_target(prefix, target)}; }}"
         for ident, target in sorted(s.publications.items())
     )
     return Contribution(set=to_set, nginx=nginx, secrets=("omero.web.public.password",) if s.public_enabled else ())

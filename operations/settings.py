@@ -32,6 +32,7 @@ from .checks import (
     group_config,
     group_name,
     host_name,
+    omero_servers,
     http_url_or_path,
     ice_wheel,
     inside,
@@ -43,10 +44,12 @@ from .checks import (
     local_dir,
     local_file,
     local_files,
+    nginx_include,
     nginx_server_name,
     optional,
     origins,
     pip_spec,
+    pip_spec_of,
     port,
     property_names,
     publications,
@@ -156,6 +159,10 @@ KEYS: tuple[Key, ...] = (
         "Control-machine folder where built Ice wheels are kept per distro + Python ABI and shared with the fleet.", "venv"),
     Key("omero_web_version_spec", "omero-web>=5.6.1", pip_spec,
         "pip requirement for OMERO.web (pip picks the newest release the host's Python supports).", "venv"),
+    Key("omero_web_omero_py_spec", None, optional(pip_spec_of("omero-py")),
+        "pip requirement for omero-py, to upgrade it on its own (e.g. `omero-py>=5.19.5`); by default pip keeps "
+        "whatever release OMERO.web pulled in. Like an OMERO.web upgrade, checked and rolled back on failure.",
+        "venv"),
     Key("omero_web_migrate_from_omerodir", None, optional(install_folder("/opt/omero/web/omero-web")),
         "Previous OMERODIR when moving to a new `omero_web_omerodir`: its configuration is exported and loaded "
         "into the new one once (`omero config get --show-password` / `omero config load`); it is left as it was.",
@@ -171,7 +178,13 @@ KEYS: tuple[Key, ...] = (
     Key("omero_web_server_host", "localhost", host_name, "OMERO.server host for `omero.web.server_list`.", "config"),
     Key("omero_web_server_port", 4064, port, "OMERO.server port for `omero.web.server_list`.", "config"),
     Key("omero_web_server_name", "omero", single_line, "Display name for `omero.web.server_list`.", "config"),
+    Key("omero_web_servers", None, optional(omero_servers),
+        "Several OMERO.servers for `omero.web.server_list` (the login page offers a choice): a list of "
+        "`[host, port, name]`, the first being server 1; replaces `omero_web_server_host/_port/_name`.", "config"),
     # Gunicorn
+    Key("omero_web_application_server_port", None, optional(port),
+        "`omero.web.application_server.port`: where Gunicorn listens and NGINX connects (OMERO.web's default: "
+        "4080); under SELinux it is the port labelled `http_port_t`, as in the walkthrough.", "gunicorn"),
     Key("omero_web_wsgi_workers", None, optional(int_range(1, 512)),
         "`omero.web.wsgi_workers` (default: 2 x cores + 1 from the host's facts).", "gunicorn"),
     Key("omero_web_wsgi_worker_class", None, optional(choice("sync", "gevent")),
@@ -221,8 +234,9 @@ KEYS: tuple[Key, ...] = (
         "`omero.web.session_expire_at_browser_close` (OMERO.web's default: true).", "sessions"),
     Key("omero_web_session_cookie_age", None, optional(int_range(60, 31536000)),
         "`omero.web.session_cookie_age` in seconds (OMERO.web's default: 86400).", "sessions"),
-    Key("omero_web_clearsessions", False, boolean,
-        "Run `omero web clearsessions` daily: a systemd timer where systemd runs, else a cron job.", "sessions"),
+    Key("omero_web_clearsessions", True, boolean,
+        "Run `omero web clearsessions` daily, as the walkthrough recommends: a systemd timer where systemd runs, "
+        "else a cron job; false removes the job.", "sessions"),
     Key("omero_web_clearsessions_time", "03:17", time_of_day, "Time of day (HH:MM, host time) of that job.", "sessions"),
     # UI customization
     Key("omero_web_templates", None, optional(local_dir),
@@ -238,6 +252,10 @@ KEYS: tuple[Key, ...] = (
         "customization"),
     Key("omero_web_login_redirect", None, optional(json_mapping),
         "`omero.web.login_redirect`, e.g. `{redirect: [webindex], viewname: load_template, args: [userdata]}`.",
+        "customization"),
+    Key("omero_web_show_client_downloads", None, optional(boolean),
+        "`omero.web.login.show_client_downloads` (OMERO.web's default: true): false hides the OMERO.insight "
+        "download links of the login page, whose script makes every visitor's browser call api.github.com.",
         "customization"),
     Key("omero_web_top_links", (), json_list, "Items appended to `omero.web.ui.top_links`.", "customization"),
     Key("omero_web_open_with", (), json_list, "Items appended to `omero.web.open_with`.", "customization"),
@@ -280,6 +298,14 @@ KEYS: tuple[Key, ...] = (
     Key("omero_web_omero_server_admin_password", None, optional(single_line),
         "That admin's password (secret); required with `omero_web_omero_server_group_config`.", "omero_server"),
     # NGINX
+    Key("omero_web_nginx_mode", "site", choice("site", "location"),
+        "`site`: the walkthrough's server block from `omero web config nginx` in NGINX's site folder, the distro's "
+        "default site disabled. `location`: its alternative, `omero web config nginx-location` (location blocks "
+        "for a server block of your own, which includes `omero_web_nginx_location_file`); the default site and "
+        "your server blocks are left alone.", "nginx"),
+    Key("omero_web_nginx_location_file", "/etc/nginx/omero-web-location.include", nginx_include,
+        "With `omero_web_nginx_mode: location`: the file written (root's, outside the folders NGINX loads itself); "
+        "put `include <this file>;` in your server block.", "nginx"),
     Key("omero_web_nginx_port", 80, port, "Port NGINX listens on (`--http`).", "nginx"),
     Key("omero_web_nginx_server_name", "localhost", nginx_server_name, "NGINX `server_name` (`--servername`).", "nginx"),
     # Service and checks
@@ -374,9 +400,13 @@ def _ownership_checks(v: dict[str, Any]) -> list[str]:
     return problems
 
 
+#: OMERO.web's default ``omero.web.application_server.port``: Gunicorn's port, NGINX's upstream.
+APPLICATION_SERVER_PORT = 4080
+
 #: Properties that dedicated keys own: setting them in omero_web_config too would give two sources.
 DEDICATED_PROPERTIES = {
-    "omero.web.server_list": "omero_web_server_host/_port/_name",
+    "omero.web.server_list": "omero_web_server_host/_port/_name",  # or omero_web_servers
+    "omero.web.application_server.port": "omero_web_application_server_port",
     "omero.web.wsgi_workers": "omero_web_wsgi_workers",
     "omero.web.wsgi_worker_class": "omero_web_wsgi_worker_class",
     "omero.web.wsgi_threads": "omero_web_wsgi_threads",
@@ -391,6 +421,7 @@ DEDICATED_PROPERTIES = {
     "omero.web.base_include_template": "omero_web_base_include_template",
     "omero.web.login_logo": "omero_web_login_logo",
     "omero.web.login_redirect": "omero_web_login_redirect",
+    "omero.web.login.show_client_downloads": "omero_web_show_client_downloads",
     "omero.web.public.enabled": "omero_web_public_enabled",
     "omero.web.public.user": "omero_web_public_user",
     "omero.web.public.password": "omero_web_public_password",
@@ -440,6 +471,28 @@ def _feature_checks(v: dict[str, Any]) -> list[str]:
         problems.append(
             f"omero_web_config sets {prop}, which {DEDICATED_PROPERTIES[prop]} manages: set it there only"
         )
+    if v["servers"]:
+        one = [f"omero_web_server_{k} = {v['server_' + k]!r}" for k, default in
+               (("host", "localhost"), ("port", 4064), ("name", "omero")) if v["server_" + k] != default]
+        if one:
+            problems.append(
+                f"omero_web_servers and {', '.join(one)} both say which OMERO.server to use: "
+                "list every server in omero_web_servers, and remove the other"
+            )
+    if v["nginx_mode"] == "location" and v["https"]:
+        problems.append(
+            "omero_web_https = True and omero_web_nginx_mode = 'location' exclude each other: in location mode "
+            "the server block (its listen, TLS certificate and redirect) is yours; set up HTTPS there, "
+            "or use omero_web_nginx_mode = 'site'"
+        )
+    upstream = v["application_server_port"] or APPLICATION_SERVER_PORT
+    listening = {"omero_web_nginx_port": v["nginx_port"], **({"omero_web_https_port": v["https_port"]} if v["https"] else {})}
+    for key, value in listening.items():
+        if value == upstream:
+            problems.append(
+                f"{key} = {value} is also OMERO.web's application server port (omero_web_application_server_port, "
+                "4080 unless set): NGINX and Gunicorn cannot both listen there; choose another port for one of them"
+            )
     if v["cors_origins"] and v["cors_allow_all"]:
         problems.append(
             f"omero_web_cors_origins = {list(v['cors_origins'])!r} and omero_web_cors_allow_all = True exclude "

@@ -117,7 +117,7 @@ def omeroweb(ctx: Context | None = None) -> list:
     settings = ctx.settings
     if not ctx.selected("omeroweb"):
         return []
-    specs = [settings.version_spec, settings.whitenoise_spec, *ctx.features.pip]
+    specs = [settings.version_spec, *filter(None, [settings.omero_py_spec]), settings.whitenoise_spec, *ctx.features.pip]
     before_upgrade(
         name="Before upgrading: back up the configuration, keep the previous virtualenv",
         venv=settings.venv,

@@ -137,12 +137,12 @@ def ssh_ok(target, command: str) -> str:
 
 
 @contextmanager
-def systemd_target(release: str, name: str):
-    """A systemd target of ``release`` reached over SSH, removed afterwards."""
+def systemd_target(release: str, name: str, ports: tuple[int, ...] = (80,)):
+    """A systemd target of ``release`` reached over SSH (``ports`` published), removed afterwards."""
     from tests.infra.images import ensure_image
     from tests.infra.targets import remove_targets, start_systemd_target
 
-    target = start_systemd_target(ensure_image(release), name=name)
+    target = start_systemd_target(ensure_image(release), name=name, ports=ports)
     try:
         yield target
     finally:

@@ -352,9 +352,11 @@ def test_index_page_and_base_include(full, fleet):
 # Publishing
 
 def test_publication_redirect(full, fleet):
-    response = get(https_url(full, "/omero/pub/test-et-al-2024"), verify=str(fleet["tls"]["ca"]))
-    assert response.status_code == 307
-    assert response.headers["Location"].endswith("/omero/webclient/?show=project-42")
+    # a prefix location, as the walkthrough's: deeper paths redirect too
+    for path in ("/omero/pub/test-et-al-2024", "/omero/pub/test-et-al-2024/", "/omero/pub/test-et-al-2024/figure-1"):
+        response = get(https_url(full, path), verify=str(fleet["tls"]["ca"]))
+        assert response.status_code == 307, path
+        assert response.headers["Location"].endswith("/omero/webclient/?show=project-42"), path
 
 
 def test_public_user_settings(full):

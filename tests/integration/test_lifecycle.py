@@ -7,6 +7,8 @@ Lifecycle behaviour on one Debian 12 systemd target reached over SSH, each step 
 - a property removed from the data is removed from the configuration, one set by hand stays;
 - an NGINX directive that fails ``nginx -t`` fails the deploy with nginx's message, keeps
   the previous site in place, and NGINX keeps serving;
+- the NGINX location mode serves OMERO.web through a server block of the sysadmin's, and
+  switching back to the whole site works;
 - selecting an unknown tag fails before connecting, listing the valid ones.
 
 Every scenario deployed here (first deploy, tagged runs, removal, recovery after the
@@ -28,7 +30,7 @@ PIDFILE = "/opt/omero/web/omero-web/var/django.pid"
 
 @pytest.fixture(scope="module")
 def target(docker_engine):
-    with systemd_target("bookworm", "lifecycle") as target:
+    with systemd_target("bookworm", "lifecycle", ports=(80, 8080)) as target:
         yield target
 
 
@@ -107,6 +109,37 @@ def test_broken_nginx_directive_keeps_previous_site(target, deploy):
     fixed = deploy(omero_web_nginx_server_name="omero.example.test")  # and the next good run converges
     assert fixed.returncode == 0, fixed.tail()
     deploy.assert_rerun_changes_nothing(omero_web_nginx_server_name="omero.example.test")
+
+
+FACILITY_SITE = "/etc/nginx/sites-enabled/facility"
+INCLUDE = "/etc/nginx/omero-web-location.include"
+
+
+def test_nginx_location_mode_serves_through_the_sysadmins_server_block(target, deploy):
+    # the walkthrough's alternative: `omero web config nginx-location`, included by a server
+    # block of the sysadmin's (here on port 8080, with its own location beside OMERO.web's)
+    ssh(target, f"printf '%s\\n' 'server {{' '    listen 8080;' '    location = /facility.txt {{ return 200 facility; }}' "
+                f"'    include {INCLUDE};' '}}' > {FACILITY_SITE}")
+    try:
+        data = dict(omero_web_nginx_server_name="omero.example.test", omero_web_nginx_mode="location")
+        result = deploy(**data)
+        assert result.returncode == 0, result.tail()
+        assert ssh(target, f"test -e {SITE} && echo site || echo none") == "none"  # the deploy's site is gone
+        assert "proxy_pass http://127.0.0.1:4080;" in ssh(target, f"cat {INCLUDE}")
+        assert ssh(target, f"stat -c %U:%a {INCLUDE}") == "root:644"
+        login = requests.get(target.url(8080, "/webclient/login/"), timeout=30)
+        assert "OMERO.web - Login" in login.text
+        assert requests.get(target.url(8080, "/static/webgateway/css/ome.body.css"), timeout=30).status_code == 200
+        assert requests.get(target.url(8080, "/facility.txt"), timeout=30).text == "facility"
+        assert login.headers.get("X-Content-Type-Options") == "nosniff"  # the server-level directives came along
+        deploy.assert_rerun_changes_nothing(**data)
+        # back to the whole site: served on port 80 again; the include stays (the server block uses it)
+        back = deploy(omero_web_nginx_server_name="omero.example.test")
+        assert back.returncode == 0, back.tail()
+        assert "OMERO.web - Login" in requests.get(target.url(80, "/webclient/login/"), timeout=30).text
+        deploy.assert_rerun_changes_nothing(omero_web_nginx_server_name="omero.example.test")
+    finally:
+        ssh(target, f"rm -f {FACILITY_SITE} && nginx -t && systemctl reload nginx")
 
 
 def test_unknown_tag_fails_before_connecting(deploy):

@@ -81,7 +81,8 @@ def test_debian_systemd_host_gets_every_feature(tls_files):
     extra = json.loads(props["omero.web.nginx_server_extra_config"])
     assert "error_page 502 @maintenance_omero;" in extra and "server_tokens off;" in extra
     assert "ssl_protocols TLSv1.2 TLSv1.3;" in extra
-    assert "location = /omero/pub/paper-2024 { return 307 /omero/webclient/?show=project-7; }" in extra
+    # a prefix location as in the walkthrough (intended change: it was an exact `location =`)
+    assert "location /omero/pub/paper-2024 { return 307 /omero/webclient/?show=project-7; }" in extra
     appends = sim.find(r"omero config append --set")
     assert any("corsheaders.middleware.CorsMiddleware" in c and "0.5" in c for c in appends)
     assert any("omero.web.apps" in c and "omero_figure" in c for c in appends)
@@ -89,7 +90,7 @@ def test_debian_systemd_host_gets_every_feature(tls_files):
     pip = sim.find(r"pip install --upgrade .*omero-figure")
     assert pip and all(spec in pip[0] for spec in ("'gevent>=0.13'", "django-redis", "django-cors-headers"))
     assert "omero-web==5.33.2" in pip[0] and "whitenoise==6.9.0" in pip[0]  # kept as installed
-    site = sim.find(r"(?s)\"omero\", \"web\", \"config\", \"nginx\".*/site.properties 443 localhost; } .*sed -E")
+    site = sim.find(r"(?s)\"omero\", \"web\", \"config\", template.*/site.properties nginx 443 localhost; } .*sed -E")
     assert site, "the site is generated for the HTTPS port and its listen made ssl"
     assert "listen 80;" in sim.uploads["/etc/nginx/conf.d/omeroweb-http-redirect.conf"]
     assert "OnCalendar=*-*-* 02:30:00" in sim.uploads["/etc/systemd/system/omero-web-clearsessions.timer"]
@@ -120,9 +121,21 @@ def test_features_off_by_default_add_nothing():
         "error_page 502 @maintenance;", "server_tokens off;",
         "proxy_hide_header X-Content-Type-Options;", 'add_header X-Content-Type-Options "nosniff" always;',
         "proxy_hide_header Referrer-Policy;", 'add_header Referrer-Policy "same-origin" always;']
-    assert not sim.find(r"(?s)\"omero\", \"web\", \"config\", \"nginx\".*sed -E")
+    assert not sim.find(r"(?s)\"omero\", \"web\", \"config\", template.*sed -E")
     assert "/etc/nginx/conf.d/omeroweb-http-redirect.conf" not in sim.uploads
-    assert not [p for p in sim.uploads if "clearsessions" in p]
+
+
+def test_clearsessions_daily_by_default_as_the_walkthrough_recommends():
+    # (intended change: the job used to be off by default)
+    timer = "/etc/systemd/system/omero-web-clearsessions.timer"
+    assert "OnCalendar=*-*-* 03:17:00" in simulate(SimulatedHost("debian", "12")).uploads[timer]
+    cron = simulate(SimulatedHost("debian", "10", systemd=False)).uploads["/etc/cron.d/omero-web-clearsessions"]
+    assert cron.rstrip().endswith("omero web clearsessions")
+    off = simulate(SimulatedHost("debian", "12", existing_paths=(timer,)), {"omero_web_clearsessions": False})
+    assert not [p for p in off.uploads if "clearsessions" in p]
+    assert off.find(r"systemctl disable --now omero-web-clearsessions.timer")
+    off_cron = simulate(SimulatedHost("debian", "10", systemd=False), {"omero_web_clearsessions": False})
+    assert any(op.endswith("No omero-web-clearsessions cron job") for op in off_cron.operations)
 
 
 def test_self_signed_certificate_made_on_the_host():
@@ -219,3 +232,16 @@ def test_link_planted_as_apps_record_is_refused_not_read():
     sim = simulate(host, {})
     refusal = sim.find(r"omeroweb-deploy: refusing to use " + re.escape(record) + ": it is a symbolic link")
     assert len(refusal) == 1 and not sim.find(r"pip uninstall") and record not in sim.uploads
+
+
+@pytest.mark.parametrize("value, staged", [(False, "false"), (True, "true")])
+def test_show_client_downloads_sets_the_login_property(value, staged):
+    """issue 16 (5): false keeps the login page from making visitors' browsers call api.github.com."""
+    sim = simulate(SimulatedHost("debian", "12"), {"omero_web_show_client_downloads": value})
+    assert staged_properties(sim)["omero.web.login.show_client_downloads"] == staged
+    # not set: OMERO.web's own default (true), no property staged
+    assert "omero.web.login.show_client_downloads" not in staged_properties(simulate(SimulatedHost("debian", "12")))
+    with pytest.raises(ValueError, match="omero_web_show_client_downloads"):
+        validate({"omero_web_show_client_downloads": "no"})
+    with pytest.raises(ValueError, match="omero_web_show_client_downloads manages"):
+        validate({"omero_web_config": {"omero.web.login.show_client_downloads": "false"}})

@@ -70,17 +70,18 @@ def test_fresh_host(distro, systemd, data):
     else:
         assert sim.find(r"^rm -f /etc/nginx/sites-enabled/default$")
         renamed = sim.find(r"^mv /etc/nginx/sites-available/default /etc/nginx/sites-available/default.disabled$")
-        assert bool(renamed) == (name == "debian" and version in ("9", "10"))
+        # only Debian 9's walkthrough renames it (intended change: Debian 10 did too, unlike its walkthrough)
+        assert bool(renamed) == (name == "debian" and version == "9")
 
     # The OMERO.web site is generated and tested before use
     # ... from the data alone, in a root-only scratch OMERODIR (the real one is the web user's),
     # then pointed at the real OMERODIR
     scratch = "OMERODIR=/var/lib/omeroweb-deploy/nginx-site "
-    site = sim.find(r"/var/lib/omeroweb-deploy/nginx-site/site.properties 80 localhost; } "
+    site = sim.find(r"/var/lib/omeroweb-deploy/nginx-site/site.properties nginx 80 localhost; } "
                     r"\| sed 's\|/var/lib/omeroweb-deploy/nginx-site/\|/opt/omero/web/omero-web/\|g' "
                     r"> /etc/nginx/conf.d/omeroweb.conf")
     assert site and scratch + "PATH=/opt/omero/web/venv3/bin:/usr/bin:/bin /opt/omero/web/venv3/bin/python -c " in site[0]
-    assert '"omero", "web", "config", "nginx", "--http", port, "--servername", name' in site[0]
+    assert '"omero", "web", "config", template, "--http", port, "--servername", name' in site[0]
     assert "OMERODIR=/opt/omero/web/omero-web" not in site[0]
     assert sim.find(r"if ! nginx -t; then")
 
@@ -167,7 +168,10 @@ def test_explicit_wheel_url_is_not_replaced_by_a_build(data):
 
 @pytest.mark.parametrize("mode", ["Enforcing", "Permissive", "Disabled"])
 def test_selinux_on_rhel(mode, data):
-    sim = simulate(SimulatedHost("rocky", "9", selinux=mode), {**data, "omero_web_nginx_port": 4080})
+    # The walkthrough's `semanage port -a -t http_port_t -p tcp 4080` labels Gunicorn's
+    # upstream port, with NGINX on its default port 80 (intended change: the deploy used to
+    # label NGINX's listen port, and this test moved NGINX to 4080 to fake the command).
+    sim = simulate(SimulatedHost("rocky", "9", selinux=mode), data)
     if mode == "Disabled":
         assert not sim.find(r"^(setsebool|semanage) ")
         return
@@ -178,9 +182,20 @@ def test_selinux_on_rhel(mode, data):
 
 
 def test_selinux_port_already_labelled_is_left_alone(data):
-    sim = simulate(SimulatedHost("centos", "7", selinux="Enforcing"), data)  # port 80 is http_port_t
+    labelled = {"semanage port -ln": ["http_port_t                    tcp      4080, 80, 81, 443, 488, 8008, 8009"]}
+    sim = simulate(SimulatedHost("centos", "7", selinux="Enforcing", extra_responses=labelled), data)
     assert sim.find(r"^yum install -y .*policycoreutils-python")
     assert not sim.find(r"semanage port -[am]")
+
+
+def test_selinux_labels_the_application_server_port_and_an_unusual_nginx_port(data):
+    sim = simulate(SimulatedHost("centos", "8", selinux="Enforcing"),
+                   {**data, "omero_web_application_server_port": 8081, "omero_web_nginx_port": 8080})
+    assert sim.find(r"^semanage port -a -t http_port_t -p tcp 8081$")
+    assert sim.find(r"^semanage port -a -t http_port_t -p tcp 8080$")
+    assert not sim.find(r"semanage port -a .* 4080$")
+    staged = sim.uploads["/opt/omero/web/omero-web/etc/.omeroweb-deploy/config.properties"]
+    assert "omero.web.application_server.port=8081\n" in staged
 
 
 def test_no_selinux_steps_on_debian(data):
