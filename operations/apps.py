@@ -21,8 +21,7 @@ import re
 from pyinfra import host
 from pyinfra.api import FactBase, deploy, operation
 
-from .appends import app_appends, appended_from
-from .context import Context, Contribution, current
+from .context import Context, current
 from .facts import q
 from .ownership import as_user
 from .uploads import REFUSED, write_as
@@ -34,26 +33,16 @@ def distribution(spec: str) -> str:
     """The distribution name of a pip requirement (``omero-figure>=6`` -> ``omero-figure``)."""
     return re.match(r"^[A-Za-z0-9][A-Za-z0-9._\-]*", spec).group(0)
 
+
 #: A distribution name as pip prints it; what the record names must look like this.
 DISTRIBUTION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 ALWAYS_KEPT = ("omero-web", "omero-py", "zeroc-ice", "whitenoise", "pip", "setuptools", "wheel", "django")
+
 
 def canonical(name: str) -> str:
     """PEP 503 normalised name: ``Omero_Figure`` and ``omero-figure`` are one distribution."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
-def record_path(omerodir: str) -> str:
-    return f"{omerodir}/etc/omeroweb-deploy-apps.json"
-
-def contribution(ctx: Context) -> Contribution:
-    apps = ctx.settings.apps
-    if not apps:
-        return Contribution()
-    to_set: dict = {}
-    to_append = appended_from(app_appends(ctx.settings))
-    for app in apps:
-        to_set.update(app["config"])
-    return Contribution(set=to_set, append=to_append, pip=tuple(app["spec"] for app in apps))
 
 # argv: the record; prints nothing when there is none, else a marker line and its content
 _READ_RECORD = ('[ -e "$1" ] || [ -L "$1" ] || exit 0; if [ -L "$1" ] || [ ! -f "$1" ]; then echo "#not-a-file"; exit 0; fi; '
@@ -95,6 +84,7 @@ def corrupted_record_failure(path: str, why: str, venv: str) -> str:
         f"data earlier stay installed (see `{venv}/bin/pip list`, uninstall them by hand)."
     )
     return f"printf '%s\\n' {q(message)} >&2; exit 1"
+
 
 @operation()
 def uninstall_removed_apps(venv: str, record: str, apps: list[dict], owner: str, protected: list[str] = ()):
@@ -147,7 +137,7 @@ def apps(ctx: Context | None = None) -> list:
     changed = uninstall_removed_apps(
         name="Uninstall OMERO.web apps removed from the data",
         venv=settings.venv,
-        record=record_path(settings.omerodir),
+        record=ctx.install.apps_record,
         apps=listed,
         owner=settings.user,
         protected=[distribution(spec) for spec in (settings.version_spec, settings.whitenoise_spec, *ctx.features.pip)],

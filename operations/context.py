@@ -7,7 +7,7 @@ computed once per host and cached, so sections can also be run alone by dotted p
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 from pyinfra import host
@@ -15,6 +15,8 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.context import ctx_state
 
 from .facts import HostInventory
+from .features import Contribution, combined
+from .install import OmeroInstall
 from .profile import APT_RELEASES, RPM_RELEASES, DistroProfile, build_profile
 from .settings import Settings, ValidationError, validate
 
@@ -31,11 +33,20 @@ class Context:
     roles: frozenset = frozenset({"web"})
 
     @cached_property
-    def features(self) -> "Contribution":
-        """What the optional features add to the shared steps (``operations.features``), computed once."""
-        from .features import combined  # the feature modules import this one
+    def install(self) -> OmeroInstall:
+        """This host's OMERO.web: its venv, OMERODIR, account and the paths derived from them."""
+        return OmeroInstall(self.settings.venv, self.settings.omerodir, self.settings.user)
 
-        return combined(self)
+    @cached_property
+    def server(self) -> OmeroInstall:
+        """The OMERO.server install on an OMERO.server host (``omero_web_omero_server_*``)."""
+        s = self.settings
+        return OmeroInstall(s.omero_server_venv, s.omero_server_omerodir, s.omero_server_user)
+
+    @cached_property
+    def features(self) -> Contribution:
+        """What the optional features add to the shared steps (``operations.features``), computed once."""
+        return combined(self.settings, self.profile)
 
     def selected(self, *section_tags: str) -> bool:
         """Whether a section with these tags runs under omero_web_tags / omero_web_skip_tags."""
@@ -88,19 +99,3 @@ def run_registry(name: str) -> dict:
 
 
 _REGISTRIES: "weakref.WeakKeyDictionary[object, dict[str, dict]]" = weakref.WeakKeyDictionary()
-
-
-@dataclass(frozen=True)
-class Contribution:
-    """
-    What one optional feature adds to the shared steps: OMERO.web properties to set and
-    list items to append, pip requirements, OS packages, server-level NGINX directives and
-    property names whose values are secrets. ``operations.features`` combines them.
-    """
-
-    set: dict = field(default_factory=dict)
-    append: dict = field(default_factory=dict)
-    pip: tuple = ()
-    packages: tuple = ()
-    nginx: tuple = ()
-    secrets: tuple = ()

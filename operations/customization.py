@@ -13,7 +13,7 @@ from __future__ import annotations
 from pyinfra.api import deploy
 
 from . import appends
-from .context import Context, Contribution, current
+from .context import Context, current
 from .uploads import synced_as
 
 TAGS = ("customization",)
@@ -21,24 +21,6 @@ TAGS = ("customization",)
 
 def templates_dir(ctx: Context) -> str:
     return appends.templates_dir(ctx.settings.omerodir)
-
-
-def contribution(ctx: Context) -> Contribution:
-    s = ctx.settings
-    to_set: dict = {}
-    to_append = appends.appended_from(appends.customization_appends(s))
-    for key, prop in (
-        ("index_template", "omero.web.index_template"),
-        ("base_include_template", "omero.web.base_include_template"),
-        ("login_logo", "omero.web.login_logo"),
-    ):
-        if s.values[key]:
-            to_set[prop] = s.values[key]
-    if s.login_redirect:
-        to_set["omero.web.login_redirect"] = dict(s.login_redirect)
-    if s.show_client_downloads is not None:
-        to_set["omero.web.login.show_client_downloads"] = s.show_client_downloads
-    return Contribution(set=to_set, append=to_append)
 
 
 @deploy("OMERO.web UI customization")

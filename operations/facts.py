@@ -18,25 +18,9 @@ from pyinfra.api import FactBase
 from .profile import HostFacts
 from .ownership import as_user, trusted_venv
 from .secrets import SECRET_NAME
-from .settings import Settings
+from .install import OmeroInstall
 
 q = shlex.quote
-
-
-def omero_cmd(settings: Settings, *args: str, tmpdir: str | None = None) -> str:
-    """
-    A shell command running ``omero ARGS`` as the OMERO.web user with OMERODIR set (needs
-    root); ``tmpdir``: its TMPDIR (where OMERO.web keeps file sessions under the systemd unit).
-    """
-    user = settings.user
-    home = f'"$(getent passwd {q(user)} | cut -d: -f6)"'
-    argv = " ".join(q(a) for a in args)
-    tmp = f"TMPDIR={q(tmpdir)} " if tmpdir else ""
-    return (
-        f"runuser -u {q(user)} -- env {tmp}HOME={home} OMERODIR={q(settings.omerodir)} "
-        f"PATH={q(settings.venv + '/bin')}:/usr/local/bin:/usr/bin:/bin "
-        f"{q(settings.venv + '/bin/omero')} {argv}"
-    )
 
 
 class HostInventory(FactBase):
@@ -114,14 +98,13 @@ class OmeroWebConfig(FactBase):
     OMERO.web is installed.
     """
 
-    def command(self, settings: Settings, secret_keys=()):
-        hasher = " ".join(q(a) for a in (settings.venv + "/bin/python", "-c", _CONFIG_HASHER, SECRET_NAME,
-                                          *secret_keys))
+    def command(self, install: OmeroInstall, secret_keys=()):
+        hasher = " ".join(q(a) for a in (install.python, "-c", _CONFIG_HASHER, SECRET_NAME, *secret_keys))
         # the record is in OMERODIR, the OMERO.web user's: read as that user, never as root
-        record = as_user(settings.user, _CAT_OR_NULL, managed_state_path(settings))
+        record = as_user(install.user, _CAT_OR_NULL, install.managed_record)
         return (
-            f"if [ -x {q(settings.venv + '/bin/omero')} ] && {trusted_venv(settings.venv)}; then "
-            f"{omero_cmd(settings, 'config', 'get', '--show-password')} | {hasher} || exit 1; "
+            f"if [ -x {q(install.omero)} ] && {trusted_venv(install.venv)}; then "
+            f"{install.omero_cmd('config', 'get', '--show-password')} | {hasher} || exit 1; "
             f"echo '---'; {record}; fi"
         )
 
@@ -139,11 +122,6 @@ class OmeroWebConfig(FactBase):
                     **({} if managed.strip() else {"managed_error": "empty file"})}
         except ValueError as exc:
             return {"config": json.loads(config), "managed": None, "managed_error": f"not JSON: {exc}"}
-
-
-def managed_state_path(settings: Settings) -> str:
-    """Where the deploy records which properties and list items it manages (no values)."""
-    return f"{settings.omerodir}/etc/omeroweb-deploy-managed.json"
 
 
 # Prints the requirements (argv) the venv does not satisfy, one per line.
@@ -229,9 +207,9 @@ class NginxSite(FactBase):
 
     default = staticmethod(lambda: {"generated": None, "installed": None})
 
-    def command(self, settings: Settings, site: str, generate: str):
+    def command(self, install: OmeroInstall, site: str, generate: str):
         return (
-            f"if [ -x {q(settings.venv + '/bin/omero')} ] && {trusted_venv(settings.venv)}; then "
+            f"if [ -x {q(install.omero)} ] && {trusted_venv(install.venv)}; then "
             f'echo "generated=$({generate} | sha256sum | cut -d" " -f1)"; fi; '
             f'[ -f {q(site)} ] && echo "installed=$(sha256sum < {q(site)} | cut -d" " -f1)"; true'
         )
@@ -360,21 +338,17 @@ class OmeroConfig(FactBase):
     ``{"untrusted": True}`` when the venv holds anything another account owns or can change.
     """
 
-    def command(self, venv: str, omerodir: str, user: str, record: str, clear_keys=()):
-        from types import SimpleNamespace
-
-        target = SimpleNamespace(venv=venv, omerodir=omerodir, user=user)
-        hasher = " ".join(
-            q(a) for a in (venv + "/bin/python", "-c", _OMERO_CONFIG_HASHER, json.dumps(sorted(clear_keys)))
-        )
-        defaults = f"; {omero_cmd(target, 'config', 'parse', '--defaults', '--no-web')}" if clear_keys else ""
+    def command(self, install: OmeroInstall, record: str, clear_keys=()):
+        hasher = " ".join(q(a) for a in (install.python, "-c", _OMERO_CONFIG_HASHER, json.dumps(sorted(clear_keys))))
+        defaults = f"; {install.omero_cmd('config', 'parse', '--defaults', '--no-web')}" if clear_keys else ""
+        omero = q(install.omero)
         return (
             # the hasher runs the server venv's python as root: only in a venv only root can change
-            f"if [ -x {q(venv + '/bin/omero')} ] && ! {trusted_venv(venv)}; then echo {UNTRUSTED}; "
-            f"elif [ -x {q(venv + '/bin/omero')} ]; then "
-            f"{{ {omero_cmd(target, 'config', 'get', '--show-password')}; echo @@defaults{defaults}; }} "
+            f"if [ -x {omero} ] && ! {trusted_venv(install.venv)}; then echo {UNTRUSTED}; "
+            f"elif [ -x {omero} ]; then "
+            f"{{ {install.omero_cmd('config', 'get', '--show-password')}; echo @@defaults{defaults}; }} "
             f"| {hasher} || exit 1; "
-            f"echo '---'; {as_user(user, _CAT_OR_NULL, record)}; fi"
+            f"echo '---'; {as_user(install.user, _CAT_OR_NULL, record)}; fi"
         )
 
     def process(self, output) -> Optional[dict]:

@@ -1,27 +1,301 @@
 """
-The optional features of the walkthroughs, combined: each feature module says what it adds
-to the shared steps (a ``Contribution``: properties, list items, pip requirements, OS
-packages, NGINX directives, secret property names); the config, omeroweb, prerequisites
-and NGINX sections take the union from here, so each fact has one source.
+What each optional feature of the walkthroughs adds to the shared steps, in one pure module
+(no pyinfra, no host): OMERO.web properties to set and list items to append, pip
+requirements, OS packages, server-level NGINX directives and secret property names. The
+config, omeroweb, prerequisites and NGINX sections take the union (``combined``), so each
+fact has one source. A feature with host steps of its own (the Redis server, the TLS files,
+the clearsessions job, the templates folder, app removal) also has a section module of the
+same name; that module reads its constants from here.
+
+Every feature here is off unless the data turns it on (the hardening headers and the worker
+count apply to every deploy), and turning one off removes what it added: the config
+section unsets what is no longer contributed (its managed-names rule).
 """
 
 from __future__ import annotations
 
-from . import apps, cors, customization, gunicorn, hardening, https, maintenance, publishing, redis
-from .appends import merge_items
-from .context import Context, Contribution
+from dataclasses import dataclass, field
+from typing import Callable
+from urllib.parse import urlsplit
 
-FEATURES = (gunicorn, redis, cors, apps, https, maintenance, customization, publishing, hardening)
+from . import appends
+from .profile import DistroProfile
+from .settings import Settings
 
 
-def combined(ctx: Context) -> Contribution:
+@dataclass(frozen=True)
+class Contribution:
+    """What one feature adds to the shared steps (see the module docstring)."""
+
+    set: dict = field(default_factory=dict)
+    append: dict = field(default_factory=dict)
+    pip: tuple = ()
+    packages: tuple = ()
+    nginx: tuple = ()
+    secrets: tuple = ()
+
+
+# --- Gunicorn -------------------------------------------------------------------------------
+# Walkthrough "Configuring Gunicorn" and its advanced options: worker count (2 x cores + 1 by
+# default, from the host's facts), extra arguments, sync workers with threads, or async
+# gevent workers with their connection limit, gevent installed and
+# omero.web.application_server.max_requests 0, as the walkthrough requires.
+
+
+def gunicorn(s: Settings, profile: DistroProfile) -> Contribution:
+    to_set = {"omero.web.wsgi_workers": s.wsgi_workers or 2 * profile.cpus + 1}
+    pip: tuple = ()
+    if s.wsgi_worker_class:
+        to_set["omero.web.wsgi_worker_class"] = s.wsgi_worker_class
+    if s.wsgi_args:
+        to_set["omero.web.wsgi_args"] = s.wsgi_args
+    if s.wsgi_threads:
+        to_set["omero.web.wsgi_threads"] = s.wsgi_threads
+    if s.wsgi_worker_class == "gevent":
+        pip = (s.gevent_spec,)
+        to_set["omero.web.application_server.max_requests"] = 0
+        if s.wsgi_worker_connections:
+            to_set["omero.web.wsgi_worker_connections"] = s.wsgi_worker_connections
+    if s.application_server_port:
+        to_set["omero.web.application_server.port"] = s.application_server_port
+    return Contribution(set=to_set, pip=pip)
+
+
+# --- Redis ----------------------------------------------------------------------------------
+# Walkthrough "Configuring OMERO.web", session engine: django-redis in the release that fits
+# the installed Django (the walkthrough's <4.9 pin is stale), omero.web.caches and the cache
+# session engine; the distro's Redis server when the URL is local (operations/redis.py). A
+# password in the URL makes omero.web.caches a secret.
+
+CACHE_SESSIONS = "django.contrib.sessions.backends.cache"
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def is_local(url: str) -> bool:
+    return (urlsplit(url).hostname or "") in LOCAL_HOSTS
+
+
+def redis(s: Settings, profile: DistroProfile) -> Contribution:
+    if not s.redis:
+        return Contribution()
+    caches = {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": s.redis_url}}
+    return Contribution(
+        set={"omero.web.caches": caches, "omero.web.session_engine": CACHE_SESSIONS},
+        pip=(s.django_redis_spec,),
+        packages=(profile.redis_package,) if is_local(s.redis_url) else (),
+        secrets=("omero.web.caches",) if urlsplit(s.redis_url).password else (),
+    )
+
+
+# --- CORS -----------------------------------------------------------------------------------
+# Walkthrough "Setting up CORS": django-cors-headers in the release the installed omero-web
+# accepts (the walkthrough's <3.3 pin is stale), its two middleware entries, and either an
+# origin whitelist or allow-all (validation refuses both at once).
+
+
+def cors(s: Settings, profile: DistroProfile) -> Contribution:
+    if not (s.cors_origins or s.cors_allow_all):
+        return Contribution()
+    if s.cors_allow_all:
+        to_set = {"omero.web.cors_origin_allow_all": True}
+    else:
+        to_set = {"omero.web.cors_origin_whitelist": list(s.cors_origins)}
+    return Contribution(set=to_set, append=appends.appended_from(appends.cors_appends(s)), pip=(s.cors_headers_spec,))
+
+
+# --- Apps -----------------------------------------------------------------------------------
+# Walkthrough "Installing OMERO.web apps": each app's pip spec, its Django app and UI items
+# appended, its own properties; removing one is operations/apps.py's.
+
+
+def apps(s: Settings, profile: DistroProfile) -> Contribution:
+    if not s.apps:
+        return Contribution()
+    to_set: dict = {}
+    for app in s.apps:
+        to_set.update(app["config"])
+    return Contribution(set=to_set, append=appends.appended_from(appends.app_appends(s)),
+                        pip=tuple(app["spec"] for app in s.apps))
+
+
+# --- HTTPS ----------------------------------------------------------------------------------
+# Mozilla's "intermediate" TLS configuration (guidelines 6.0) in the generated site, and
+# OMERO.web told it is behind HTTPS; the certificate, key and redirect site are
+# operations/https.py's.
+
+TLS_DIR = "/etc/nginx/omeroweb-tls"
+CERTIFICATE = f"{TLS_DIR}/omeroweb.crt"
+KEY = f"{TLS_DIR}/omeroweb.key"
+PROTOCOLS = "TLSv1.2 TLSv1.3"
+#: Mozilla's intermediate TLS 1.2 cipher list (guidelines 6.0; TLS 1.3 suites are OpenSSL's).
+CIPHERS = ":".join((
+    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+))
+HSTS_MAX_AGE = 63072000  # two years, as Mozilla's configuration
+
+
+def https(s: Settings, profile: DistroProfile) -> Contribution:
+    if not s.https:
+        return Contribution()
+    return Contribution(
+        set={
+            "omero.web.secure": True,
+            "omero.web.session_cookie_secure": True,
+            "omero.web.csrf_cookie_secure": True,
+            "omero.web.secure_proxy_ssl_header": ["HTTP_X_FORWARDED_PROTO", "https"],
+        },
+        packages=("openssl",) if s.tls_self_signed else (),
+        nginx=(
+            f"ssl_certificate {CERTIFICATE};",
+            f"ssl_certificate_key {KEY};",
+            f"ssl_protocols {PROTOCOLS};",
+            f"ssl_ciphers {CIPHERS};",
+            "ssl_prefer_server_ciphers off;",
+            "ssl_session_timeout 1d;",
+            "ssl_session_cache shared:omeroweb_tls:10m;",
+            "ssl_session_tickets off;",
+            # sent once, by NGINX, on every response (redirects and error pages included)
+            "proxy_hide_header Strict-Transport-Security;",
+            f'add_header Strict-Transport-Security "max-age={HSTS_MAX_AGE}" always;',
+        ),
+    )
+
+
+# --- Sessions -------------------------------------------------------------------------------
+# Walkthrough "Maintaining OMERO.web": the session cookie properties; the daily clearsessions
+# job (operations/maintenance.py) needs cron where systemd is not PID 1.
+
+
+def sessions(s: Settings, profile: DistroProfile) -> Contribution:
+    to_set = {}
+    if s.session_expire_at_browser_close is not None:
+        to_set["omero.web.session_expire_at_browser_close"] = s.session_expire_at_browser_close
+    if s.session_cookie_age is not None:
+        to_set["omero.web.session_cookie_age"] = s.session_cookie_age
+    cron = s.clearsessions and profile.service_manager != "systemd"
+    return Contribution(set=to_set, packages=(profile.cron_package,) if cron else ())
+
+
+# --- UI customization -----------------------------------------------------------------------
+# Walkthrough "OMERO.web UI customization" (web side): the templates folder in
+# omero.web.template_dirs (copied by operations/customization.py), index page, base include,
+# login logo and redirect, top links, "Open with" items, the client downloads on the login page.
+
+TEMPLATE_PROPERTIES = (
+    ("index_template", "omero.web.index_template"),
+    ("base_include_template", "omero.web.base_include_template"),
+    ("login_logo", "omero.web.login_logo"),
+)
+
+
+def customization(s: Settings, profile: DistroProfile) -> Contribution:
+    to_set: dict = {prop: getattr(s, key) for key, prop in TEMPLATE_PROPERTIES if getattr(s, key)}
+    if s.login_redirect:
+        to_set["omero.web.login_redirect"] = dict(s.login_redirect)
+    if s.show_client_downloads is not None:
+        to_set["omero.web.login.show_client_downloads"] = s.show_client_downloads
+    return Contribution(set=to_set, append=appends.appended_from(appends.customization_appends(s)))
+
+
+# --- Publishing -----------------------------------------------------------------------------
+# Walkthrough "Publishing data using OMERO.web": the public user (its password a secret) and
+# page cache, and /pub/<id> redirects (the Dundee pattern) as prefix locations, as the
+# walkthrough's: /pub/<id>/ and deeper paths redirect too.
+
+
+def redirect_target(prefix: str, target: str) -> str:
+    return target if target.startswith("/") else f"{prefix}/webclient/?show={target}"
+
+
+def publishing(s: Settings, profile: DistroProfile) -> Contribution:
+    to_set: dict = {}
+    if s.public_enabled:
+        to_set.update({
+            "omero.web.public.enabled": True,
+            "omero.web.public.user": s.public_user,
+            "omero.web.public.password": s.public_password,
+            "omero.web.public.url_filter": s.public_url_filter,
+            "omero.web.public.get_only": s.public_get_only,
+            "omero.web.public.server_id": s.public_server_id,
+        })
+        if s.public_cache_enabled:
+            to_set["omero.web.public.cache.enabled"] = True
+            if s.public_cache_timeout:
+                to_set["omero.web.public.cache.timeout"] = s.public_cache_timeout
+    prefix = s.prefix or ""
+    nginx = tuple(
+        f"location {prefix}/pub/{ident} {{ return 307 {redirect_target(prefix, target)}; }}"
+        for ident, target in sorted(s.publications.items())
+    )
+    return Contribution(set=to_set, nginx=nginx, secrets=("omero.web.public.password",) if s.public_enabled else ())
+
+
+# --- Hardening ------------------------------------------------------------------------------
+# Web-tier hardening of the generated NGINX site on every deploy: the dev-sec NGINX baseline's
+# response headers that do not get in OMERO.web's way, on every response (``always``: the
+# application's, static files, redirects, error and maintenance pages), each sent exactly once
+# (``proxy_hide_header`` drops Django's copy). X-Frame-Options is left to OMERO.web's own
+# middleware (NGINX adding it would send it twice); not taken from the baseline: its 1k body
+# and buffer limits (they break uploads) and a Content-Security-Policy (OMERO.web's inline
+# scripts and viewers do not support one). The server-level add_header lines reach every
+# location because none of the generated site's locations sets one of its own
+# (tests/integration/test_web_hardening.py checks the real responses).
+
+#: Response headers NGINX sends on every response of the OMERO.web site, exactly once.
+HEADERS: tuple[tuple[str, str], ...] = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+)
+
+
+def header_directives(name: str, value: str) -> tuple[str, str]:
+    """Drop the application's copy of a header, then send ours on every response."""
+    return (f"proxy_hide_header {name};", f'add_header {name} "{value}" always;')
+
+
+def hardening(s: Settings, profile: DistroProfile) -> Contribution:
+    return Contribution(nginx=tuple(d for name, value in HEADERS for d in header_directives(name, value)))
+
+
+# --- All of them ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    #: The feature's own tag (``omero_web_tags``): selecting it runs the config section for
+    #: its properties, and its own section if it has one. None: part of every deploy.
+    tag: str | None
+    contribution: Callable[[Settings, DistroProfile], Contribution]
+
+
+FEATURES: tuple[Feature, ...] = (
+    Feature("gunicorn", "gunicorn", gunicorn),
+    Feature("redis", "redis", redis),
+    Feature("cors", "cors", cors),
+    Feature("apps", "apps", apps),
+    Feature("https", "https", https),
+    Feature("sessions", "sessions", sessions),
+    Feature("customization", "customization", customization),
+    Feature("publishing", "publishing", publishing),
+    Feature("hardening", None, hardening),
+)
+
+#: The tags that run the config section: its own, and each feature's.
+CONFIG_TAGS: tuple[str, ...] = ("config", *(f.tag for f in FEATURES if f.tag))
+
+
+def combined(settings: Settings, profile: DistroProfile) -> Contribution:
+    """The union of every feature's contribution for these settings on this host."""
     to_set: dict = {}
     to_append: dict = {}
     pip, packages, nginx, secrets = [], [], [], []
     for feature in FEATURES:
-        part = feature.contribution(ctx)
+        part = feature.contribution(settings, profile)
         to_set.update(part.set)
-        merge_items(to_append, part.append)
+        appends.merge_items(to_append, part.append)
         pip.extend(p for p in part.pip if p not in pip)
         packages.extend(p for p in part.packages if p not in packages)
         nginx.extend(part.nginx)

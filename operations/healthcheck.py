@@ -12,43 +12,41 @@ from pyinfra.api import deploy, operation
 
 from .context import Context, current
 from .facts import LoginPage, PathExists, q
-from .service import restart_command
+from .install import OmeroInstall
+from .service_manager import restart_command
 from .settings import APPLICATION_SERVER_PORT
-from .upgrade import drop_copies, previous_venv, rollback
+from .upgrade import drop_copies, rollback_command
 
 TAGS = ("healthcheck",)
 NGINX_ERROR_LOG = "/var/log/nginx/error.log"
 
 
 @operation()
-def login_page(url: str, timeout: int, python: str, logs: list[tuple[str, str]], previous_venv: str | None = None,
-               restart: str | None = None):
+def login_page(url: str, timeout: int, install: OmeroInstall, logs: list[tuple[str, str]], restart: str | None = None):
     """
     Wait (polling, up to ``timeout`` seconds) for the OMERO.web login page at ``url``.
-    After an upgrade (``previous_venv`` exists): healthy, the previous venv is removed;
-    failing, it is put back with the configuration and records kept before the upgrade, OMERO.web
-    restarted with ``restart``, and the check fails.
+    After an upgrade in this run (``<venv>.previous`` exists): healthy, the previous venv is
+    removed; failing, it is put back with the configuration and records kept before the
+    upgrade, OMERO.web restarted with ``restart``, and the check fails.
 
     + url: URL fetched on the host, through NGINX
     + timeout: seconds to wait
-    + python: interpreter on the host that fetches it
+    + install: the OMERO.web install (its venv's python fetches the URL)
     + logs: (log file, account that reads it or "" for root) pairs whose tails are shown on failure
-    + previous_venv: the copy kept by an upgrade in this run
     + restart: command restarting OMERO.web
     """
     if not state.is_executing:
         return  # the service may not exist yet when the deploy is planned
-    result = host.get_fact(LoginPage, url=url, timeout=timeout, python=python, logs=logs)
-    upgraded = previous_venv and previous_venv in host.get_fact(PathExists, paths=[previous_venv])
+    result = host.get_fact(LoginPage, url=url, timeout=timeout, python=install.python, logs=logs)
+    upgraded = install.previous_venv in host.get_fact(PathExists, paths=[install.previous_venv])
     healthy = result.splitlines()[:1] == ["ok"]
     if healthy:
         if upgraded:
-            settings = current().settings
-            yield drop_copies(previous_venv[: -len(".previous")], settings.omerodir, settings.user)
+            yield drop_copies(install)
         return
     message = "OMERO.web health check failed:\n" + result
     if upgraded:
-        yield from rollback(previous_venv[: -len(".previous")], restart, message)
+        yield rollback_command(install, restart, message)
         return
     yield f"echo {q(message)} >&2; exit 1"
 
@@ -76,8 +74,7 @@ def healthcheck(ctx: Context | None = None) -> None:
         name=f"OMERO.web answers with its login page through {through}",
         url=site_url(settings) + "/webclient/login/",
         timeout=settings.healthcheck_timeout,
-        python=f"{settings.venv}/bin/python",
-        logs=[(f"{settings.omerodir}/var/log/OMEROweb.log", settings.user), (NGINX_ERROR_LOG, "")],
-        previous_venv=previous_venv(settings.venv),
+        install=ctx.install,
+        logs=[(ctx.install.log, settings.user), (NGINX_ERROR_LOG, "")],
         restart=restart_command(ctx.profile.service_manager, reset_failed=True),  # (a rollback's)
     )

@@ -23,55 +23,17 @@ from pyinfra import host
 from pyinfra.api import deploy, operation
 from pyinfra.operations import files
 
-from .context import Context, Contribution, current
+from .context import Context, current
+from .features import CERTIFICATE, KEY, TLS_DIR
 from .facts import PathExists, q
 from .uploads import private_file
 
 TAGS = ("https", "nginx")
-TLS_DIR = "/etc/nginx/omeroweb-tls"
-CERTIFICATE = f"{TLS_DIR}/omeroweb.crt"
-KEY = f"{TLS_DIR}/omeroweb.key"
-PROTOCOLS = "TLSv1.2 TLSv1.3"
-#: Mozilla's intermediate TLS 1.2 cipher list (guidelines 6.0; TLS 1.3 suites are OpenSSL's).
-CIPHERS = ":".join((
-    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
-    "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
-    "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
-))
-HSTS_MAX_AGE = 63072000  # two years, as Mozilla's configuration
 
 
 def redirect_site_path(site: str) -> str:
     """The HTTP-to-HTTPS redirect site, beside the OMERO.web site."""
     return site.rsplit("/", 1)[0] + "/omeroweb-http-redirect.conf"
-
-
-def contribution(ctx: Context) -> Contribution:
-    settings = ctx.settings
-    if not settings.https:
-        return Contribution()
-    return Contribution(
-        set={
-            "omero.web.secure": True,
-            "omero.web.session_cookie_secure": True,
-            "omero.web.csrf_cookie_secure": True,
-            "omero.web.secure_proxy_ssl_header": ["HTTP_X_FORWARDED_PROTO", "https"],
-        },
-        packages=("openssl",) if settings.tls_self_signed else (),
-        nginx=(
-            f"ssl_certificate {CERTIFICATE};",
-            f"ssl_certificate_key {KEY};",
-            f"ssl_protocols {PROTOCOLS};",
-            f"ssl_ciphers {CIPHERS};",
-            "ssl_prefer_server_ciphers off;",
-            "ssl_session_timeout 1d;",
-            "ssl_session_cache shared:omeroweb_tls:10m;",
-            "ssl_session_tickets off;",
-            # sent once, by NGINX, on every response (redirects and error pages included)
-            "proxy_hide_header Strict-Transport-Security;",
-            f'add_header Strict-Transport-Security "max-age={HSTS_MAX_AGE}" always;',
-        ),
-    )
 
 
 def redirect_site(port: int, server_name: str, https_port: int) -> str:

@@ -59,9 +59,9 @@ def recorded_sha256(wheel: str) -> str | None:
     return value if re.fullmatch(r"[0-9a-f]{64}", value) else None
 
 
-def cached_wheel(ctx: Context) -> str | None:
-    """The cached wheel of this ABI whose content still matches its recorded SHA-256 (else None)."""
-    for found in sorted(glob.glob(os.path.join(cache_dir(ctx), "zeroc_ice-3.6.5-*.whl"))):
+def cached_wheel(cache: str) -> str | None:
+    """The wheel in ``cache`` (one ABI's folder) whose content still matches its recorded SHA-256 (else None)."""
+    for found in sorted(glob.glob(os.path.join(cache, "zeroc_ice-3.6.5-*.whl"))):
         if WHEEL_NAME.fullmatch(os.path.basename(found)) and recorded_sha256(found) == file_sha256(found):
             return found
         logger.warning(f"Ice wheel cache: ignoring {found}: no SHA-256 recorded for it, or its content changed")
@@ -150,16 +150,16 @@ def _upload_patcher():
 
 
 @operation()
-def fetch_or_build_wheel(venv: str, script: str, builder: bool):
+def fetch_or_build_wheel(venv: str, script: str, builder: bool, cache: str):
     """
     On the builder host of an ABI, leave an Ice wheel in the remote wheelhouse.
 
     + venv: the virtualenv (nothing happens when it already has Ice)
     + script: the fetch-or-build script (``build_script``)
     + builder: whether this host builds for its ABI in this run
+    + cache: control-machine cache folder of this ABI (nothing happens when it has the wheel)
     """
-    ctx = current()
-    if not builder or cached_wheel(ctx) or host.get_fact(IceVersion, venv=venv) == ICE_VERSION:
+    if not builder or cached_wheel(cache) or host.get_fact(IceVersion, venv=venv) == ICE_VERSION:
         return
     yield from _upload_patcher()
     yield script
@@ -172,8 +172,7 @@ def keep_wheel(local_dir: str):
 
     + local_dir: control-machine cache folder of this ABI
     """
-    ctx = current()
-    if cached_wheel(ctx):
+    if cached_wheel(local_dir):
         return
     name = host.get_fact(FirstFile, directory=f"{REMOTE_WORKDIR}/wheelhouse", pattern=WHEEL_PATTERN)
     if name and not WHEEL_NAME.fullmatch(name):
@@ -190,19 +189,20 @@ def keep_wheel(local_dir: str):
 
 
 @operation()
-def install_wheel(venv: str, script: str):
+def install_wheel(venv: str, script: str, cache: str, wheel: str | None = None):
     """
-    Install IcePy 3.6.5 into the venv unless it is importable already: from the control
-    machine's cache or a local wheel (uploaded), else fetched or built on this host.
+    Install IcePy 3.6.5 into the venv unless it is importable already: from a local wheel
+    or the control machine's cache (uploaded), else fetched or built on this host.
 
     + venv: the virtualenv
     + script: the fetch-or-build script used when no wheel is at hand
+    + cache: control-machine cache folder of this ABI
+    + wheel: a wheel file on the control machine, used first
     """
-    ctx = current()
     if host.get_fact(IceVersion, venv=venv) == ICE_VERSION:
         return
     pip = f"{q(venv + '/bin/python')} -m pip install --no-deps --force-reinstall"
-    local = local_wheel(ctx.settings) or cached_wheel(ctx)
+    local = wheel or cached_wheel(cache)
     if local:
         remote = f"{REMOTE_WORKDIR}/upload/{os.path.basename(local)}"
         yield f"umask 077 && mkdir -p {q(REMOTE_WORKDIR)}/upload"
@@ -226,9 +226,10 @@ def ice(ctx: Context | None = None) -> list:
         return []
     settings = ctx.settings
     script = build_script(ctx)
-    shared = not local_wheel(settings)  # a wheel fetched or built once is shared with the fleet
+    cache, wheel = cache_dir(ctx), local_wheel(settings)
+    shared = not wheel  # a wheel fetched or built once is shared with the fleet
     builder = False
-    if shared and not cached_wheel(ctx) and host.get_fact(IceVersion, venv=settings.venv) != ICE_VERSION:
+    if shared and not cached_wheel(cache) and host.get_fact(IceVersion, venv=settings.venv) != ICE_VERSION:
         # ABI key -> the host that fetches or builds the wheel for it in this run
         builder = run_registry("ice-builders").setdefault(ctx.profile.abi_key, host.name) == host.name
     if shared:
@@ -237,7 +238,8 @@ def ice(ctx: Context | None = None) -> list:
             venv=settings.venv,
             script=script,
             builder=builder,
+            cache=cache,
         )
-        keep_wheel(name="Keep the Ice wheel on the control machine", local_dir=cache_dir(ctx))
-    installed = install_wheel(name="Install IcePy 3.6.5", venv=settings.venv, script=script)
+        keep_wheel(name="Keep the Ice wheel on the control machine", local_dir=cache)
+    installed = install_wheel(name="Install IcePy 3.6.5", venv=settings.venv, script=script, cache=cache, wheel=wheel)
     return [installed]

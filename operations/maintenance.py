@@ -16,33 +16,21 @@ Explicit actions, each run alone by dotted path (and each reports a change, sinc
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pyinfra import host
 from pyinfra.api import deploy, operation
 from pyinfra.operations import files, server, systemd
 
-from .context import Context, Contribution, current
-from .facts import PathExists, omero_cmd, q
+from .context import Context, current
+from .facts import PathExists, q
+from .install import OmeroInstall
 from .healthcheck import healthcheck
-from .service import SystemdVersion, ensure_service, private_tmpdir, restart_command, unit_variables
+from .service_manager import SystemdVersion, ensure_service, restart_command
+from .units import TEMPLATES, unit_variables
 
 TAGS = ("sessions",)
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 JOB = "omero-web-clearsessions"
 CRON_FILE = f"/etc/cron.d/{JOB}"
 SYSTEMD_DIR = "/etc/systemd/system"
-
-
-def contribution(ctx: Context) -> Contribution:
-    settings = ctx.settings
-    to_set = {}
-    if settings.session_expire_at_browser_close is not None:
-        to_set["omero.web.session_expire_at_browser_close"] = settings.session_expire_at_browser_close
-    if settings.session_cookie_age is not None:
-        to_set["omero.web.session_cookie_age"] = settings.session_cookie_age
-    cron = settings.clearsessions and ctx.profile.service_manager != "systemd"
-    return Contribution(set=to_set, packages=(ctx.profile.cron_package,) if cron else ())
 
 
 @operation()
@@ -68,11 +56,9 @@ def cron_escape(command: str) -> str:
     return command.replace("%", "\\%")
 
 
-def clearsessions_command(ctx: Context) -> str:
+def clearsessions_command(install: OmeroInstall) -> str:
     """The command the daily job runs (as the OMERO.web user already), quoted for sh and cron."""
-    s = ctx.settings
-    command = (f"OMERODIR={q(s.omerodir)} PATH={q(s.venv + '/bin')}:/usr/bin:/bin "
-               f"{q(s.venv + '/bin/omero')} web clearsessions")
+    command = f"OMERODIR={q(install.omerodir)} PATH={q(install.bin)}:/usr/bin:/bin {q(install.omero)} web clearsessions"
     return cron_escape(command)
 
 
@@ -86,7 +72,7 @@ def sessions(ctx: Context | None = None) -> None:
     hour, minute = settings.clearsessions_time.split(":")
     if profile.service_manager == "systemd":
         if settings.clearsessions:
-            variables = unit_variables(settings.user, settings.omerodir, settings.venv, host.get_fact(SystemdVersion))
+            variables = unit_variables(ctx.install, host.get_fact(SystemdVersion))
             # omero-web.service's sandbox and TMPDIR, but not its runtime folder: systemd
             # removes a oneshot's RuntimeDirectory when it ends, under the running service
             variables["hardening"] = [d for d in variables["hardening"]
@@ -106,8 +92,8 @@ def sessions(ctx: Context | None = None) -> None:
     if settings.clearsessions:
         files.template(name=f"Install the daily {JOB} cron job", src=str(TEMPLATES / f"{JOB}.cron.j2"),
                        dest=CRON_FILE, mode="644", user="root", group="root", omero_user=settings.user,
-                       hour=int(hour), minute=int(minute), command=clearsessions_command(ctx))
-        ensure_service(ctx, profile.cron_service)
+                       hour=int(hour), minute=int(minute), command=clearsessions_command(ctx.install))
+        ensure_service(profile, profile.cron_service)
     else:
         files.file(name=f"No {JOB} cron job", path=CRON_FILE, present=False)
 
@@ -116,11 +102,10 @@ def sessions(ctx: Context | None = None) -> None:
 def clearsessions(ctx: Context | None = None) -> None:
     """Purge expired sessions with OMERO.web's management command, as the OMERO.web user."""
     ctx = ctx or current()
-    settings = ctx.settings
     # the sandboxed unit keeps OMERO.web's file sessions in its own TMPDIR
-    tmpdir = private_tmpdir(settings.omerodir) if ctx.profile.service_manager == "systemd" else None
+    tmpdir = ctx.install.tmpdir if ctx.profile.service_manager == "systemd" else None
     server.shell(name="Purge the OMERO.web session cache (omero web clearsessions)",
-                 commands=[omero_cmd(settings, "web", "clearsessions", tmpdir=tmpdir)])
+                 commands=[ctx.install.omero_cmd("web", "clearsessions", tmpdir=tmpdir)])
 
 
 @deploy("OMERO.web restart")

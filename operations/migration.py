@@ -19,11 +19,10 @@ from __future__ import annotations
 from pyinfra import host, state
 from pyinfra.api import deploy, operation
 
-from .apps import record_path
 from .context import Context, current
-from .facts import PathExists, managed_state_path, omero_cmd, q
+from .facts import PathExists, q
+from .install import OmeroInstall
 from .ownership import as_user
-from .prerequisites import staging_dir
 from .uploads import remove_as, save_as, save_output_as
 
 # Scripts run as the OMERO.web user (argv after the script); a link in a written place is refused.
@@ -36,46 +35,36 @@ _COPY_RECORD = ('cd / && if [ -f "$1" ] && [ ! -L "$1" ]; then [ ! -L "$2" ] && 
 TAGS = ("config", "omeroweb")
 
 
-def marker_path(omerodir: str) -> str:
-    return f"{omerodir}/etc/omeroweb-deploy-migrated-from"
-
-
 @operation()
-def migrate_configuration(old_omerodir: str, staging: str):
+def migrate_configuration(install: OmeroInstall, old_omerodir: str):
     """
-    Load the configuration of ``old_omerodir`` into the current OMERODIR, once.
+    Load the configuration of ``old_omerodir`` into the install's OMERODIR, once.
 
+    + install: the OMERO.web install (its OMERODIR the new one)
     + old_omerodir: OMERODIR to migrate from (only read)
-    + staging: owner-only folder for the exported configuration
-
-    **Example:** ``migrate_configuration(old_omerodir="/opt/omero/web/omero-web",
-    staging="/srv/omero-web/etc/.omeroweb-deploy")``
     """
-    settings = current().settings
-    marker = marker_path(settings.omerodir)
-    old_config = f"{old_omerodir}/etc/grid/config.xml"
-    found = host.get_fact(PathExists, paths=[marker, old_config])
+    old = OmeroInstall(install.venv, old_omerodir, install.user)
+    marker = install.migrated_record
+    found = host.get_fact(PathExists, paths=[marker, old.config_xml])
     if marker in found:
         return
-    if old_config not in found:
+    if old.config_xml not in found:
         if state.is_executing:
-            yield (f"echo {q(f'omero_web_migrate_from_omerodir: no OMERO.web configuration at {old_config}')} >&2; "
-                   "exit 1")
+            yield (f"echo {q(f'omero_web_migrate_from_omerodir: no OMERO.web configuration at {old.config_xml}')} "
+                   ">&2; exit 1")
         return
-    old = settings.replace(omerodir=old_omerodir)
-    user = settings.user
-    export = f"{staging}/migrated.properties"
+    user = install.user
+    export = f"{install.staging}/migrated.properties"
     # `omero config` rewrites the config.xml it opens (a new timestamp at least): export
     # from a copy, so the old OMERODIR stays exactly as it was. Both OMERODIRs are the
     # OMERO.web user's: every file here is copied and written by that user, never by root.
-    copy = f"{staging}/old-omerodir"
-    yield as_user(user, _COPY_CONFIG, old_config, copy)
-    yield (save_output_as(user, omero_cmd(settings.replace(omerodir=copy), "config", "get", "--show-password"), export)
-           + f" && {as_user(user, _RMTREE, copy)}")
-    yield f"{omero_cmd(old, 'web', 'stop')} || true"  # frees the port for the service in its new place
-    yield f"{omero_cmd(settings, 'config', 'load', export)} && {remove_as(user, export)}"
-    for record in (managed_state_path(old), record_path(old_omerodir)):
-        new = settings.omerodir + record[len(old_omerodir):]
+    copy = OmeroInstall(install.venv, f"{install.staging}/old-omerodir", user)
+    yield as_user(user, _COPY_CONFIG, old.config_xml, copy.omerodir)
+    yield (save_output_as(user, copy.omero_cmd("config", "get", "--show-password"), export)
+           + f" && {as_user(user, _RMTREE, copy.omerodir)}")
+    yield f"{old.omero_cmd('web', 'stop')} || true"  # frees the port for the service in its new place
+    yield f"{install.omero_cmd('config', 'load', export)} && {remove_as(user, export)}"
+    for record, new in ((old.managed_record, install.managed_record), (old.apps_record, install.apps_record)):
         yield as_user(user, _COPY_RECORD, record, new)
     yield f"printf '%s\\n' {q(old_omerodir)} | {save_as(user, marker)}"
 
@@ -89,7 +78,7 @@ def migration(ctx: Context | None = None) -> list:
         return []
     migrated = migrate_configuration(
         name=f"Load the configuration of {settings.migrate_from_omerodir} into {settings.omerodir}",
+        install=ctx.install,
         old_omerodir=settings.migrate_from_omerodir,
-        staging=staging_dir(ctx),
     )
     return [migrated]

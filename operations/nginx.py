@@ -19,11 +19,12 @@ from pyinfra import host
 from pyinfra.api import deploy, operation
 from pyinfra.operations import files
 
-from .config import NGINX_EXTRA, desired_config
+from .properties import NGINX_EXTRA, desired_config
 from .context import Context, current
 from .facts import GrepFile, NginxSite, PathExists, q
+from .install import OmeroInstall
 from .https import https
-from .service import ensure_service
+from .service_manager import ensure_service
 from .settings import Settings
 from .uploads import directories_as, file_as
 
@@ -129,19 +130,19 @@ def location_test(include: str) -> str:
 
 
 @operation()
-def omeroweb_site(site: str, generate: str, test: str = "nginx -t"):
+def omeroweb_site(install: OmeroInstall, site: str, generate: str, test: str = "nginx -t"):
     """
     Install the output of ``generate`` (``omero web config nginx --http PORT --servername
     NAME``, or ``nginx-location``: see ``site_command``) as the site, when it differs from the
     installed one. The new file must pass ``test``; otherwise the previous one is put back
     and the operation fails with nginx's message.
 
+    + install: the OMERO.web install (nothing is generated before OMERO.web is installed)
     + site: path of the site file (or of the location include)
     + generate: shell command printing the site
     + test: shell command checking NGINX's configuration with the new file in place
     """
-    settings = current().settings
-    state = host.get_fact(NginxSite, settings=settings, site=site, generate=generate)
+    state = host.get_fact(NginxSite, install=install, site=site, generate=generate)
     if state["generated"] and state["generated"] == state["installed"]:
         return
     new, previous = q(site + ".deploy-new"), q(site + ".deploy-previous")
@@ -162,10 +163,10 @@ def nginx(ctx: Context | None = None, app_changes: list | None = None) -> list:
     if not ctx.selected(*TAGS):
         return []
     settings, profile = ctx.settings, ctx.profile
-    error_dir = f"{settings.omerodir}/etc/templates/error"
+    error_dir = ctx.install.error_templates
     # in OMERODIR, the OMERO.web user's: made and written as that user, never as root
     directories_as(name=f"Create {error_dir}", user=settings.user,
-                   paths={f"{settings.omerodir}/etc/templates": "755", error_dir: "755"})
+                   paths={ctx.install.templates: "755", error_dir: "755"})
     file_as(
         name="Install the maintenance page",
         user=settings.user,
@@ -181,13 +182,13 @@ def nginx(ctx: Context | None = None, app_changes: list | None = None) -> list:
                              path=profile.nginx_site, present=False)
         include = omeroweb_site(
             name=f"Install the OMERO.web NGINX locations {settings.nginx_location_file}",
-            site=settings.nginx_location_file, generate=generate, test=location_test(settings.nginx_location_file),
+            install=ctx.install, site=settings.nginx_location_file, generate=generate, test=location_test(settings.nginx_location_file),
         )
-        ensure_service(ctx, "nginx", reload_when=[removed, include])
+        ensure_service(ctx.profile, "nginx", reload_when=[removed, include])
         return [removed, include]
     disabled = disable_default_site(name="Disable the default NGINX site", paths=list(profile.nginx_disable_paths))
     tls = https(ctx)
-    site = omeroweb_site(name=f"Install the OMERO.web NGINX site {profile.nginx_site}", site=profile.nginx_site,
-                         generate=generate)
-    ensure_service(ctx, "nginx", reload_when=[disabled, *tls, site])
+    site = omeroweb_site(name=f"Install the OMERO.web NGINX site {profile.nginx_site}", install=ctx.install,
+                         site=profile.nginx_site, generate=generate)
+    ensure_service(ctx.profile, "nginx", reload_when=[disabled, *tls, site])
     return [disabled, *tls, site]

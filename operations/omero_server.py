@@ -26,16 +26,16 @@ Rules (also in the README):
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any, Mapping
 
 from pyinfra import host, logger, state
 from pyinfra.api import deploy, operation
 from pyinfra.api.exceptions import PyinfraError
 
-from .config import plan_changes, serialise, sha256
+from .properties import plan_changes, serialise, sha256
 from .context import Context, current
-from .facts import JsonFile, OmeroConfig, omero_cmd, q
+from .facts import JsonFile, OmeroConfig, q
+from .install import OmeroInstall
 from .uploads import mkdirs_as, remove_as, write_as
 
 TAGS = ("omero_server",)
@@ -98,36 +98,14 @@ finally:
 '''
 
 
-@dataclass(frozen=True)
-class Server:
-    """Where OMERO.server lives on a host; attributes as ``omero_cmd`` expects them."""
-
-    venv: str
-    omerodir: str
-    user: str
-
-    @property
-    def staging(self) -> str:
-        return f"{self.omerodir}/etc/.omeroweb-deploy"
-
-    @property
-    def record(self) -> str:
-        return f"{self.omerodir}/etc/omeroweb-deploy-server-managed.json"
-
-    @property
-    def groups_record(self) -> str:
-        return f"{self.omerodir}/etc/omeroweb-deploy-server-groups.json"
-
-    def python(self, *args: str) -> str:
-        """The server venv's ``python ARGS`` run as ``omero_cmd`` runs ``omero``: server user, OMERODIR set."""
-        omero = omero_cmd(self)
-        prefix = omero[: omero.rindex(q(self.venv + "/bin/omero"))]
-        return prefix + " ".join(q(a) for a in (self.venv + "/bin/python", *args))
+def server_record(server: OmeroInstall) -> str:
+    """Which OMERO.server properties and list items the deploy manages (names only)."""
+    return f"{server.omerodir}/etc/omeroweb-deploy-server-managed.json"
 
 
-def server_of(ctx: Context) -> Server:
-    s = ctx.settings
-    return Server(s.omero_server_venv, s.omero_server_omerodir, s.omero_server_user)
+def groups_record(server: OmeroInstall) -> str:
+    """The per-group settings the deploy applied (names and a hash of the values)."""
+    return f"{server.omerodir}/etc/omeroweb-deploy-server-groups.json"
 
 
 def split_list(value: str | None) -> list[str]:
@@ -214,28 +192,25 @@ def plan_group_changes(desired: Mapping[str, Mapping[str, str | None]], record: 
     return {"apply": apply, "record": new_record, "changed": bool(apply) or new_record != record}
 
 
-def _ensure_staging(server: Server) -> str:
+def _ensure_staging(server: OmeroInstall) -> str:
     # OMERODIR is the OMERO.server user's: made and written as that user, never as root
     return mkdirs_as(server.user, "700", server.staging)
 
 
-def _upload_owned(server: Server, content: str, path: str):
+def _upload_owned(server: OmeroInstall, content: str, path: str):
     yield from write_as(server.user, content, path, "600")
 
 
 @operation()
-def server_config(to_set: dict, to_merge: dict):
+def server_config(server: OmeroInstall, to_set: dict, to_merge: dict):
     """
     Apply OMERO.server configuration idempotently (see the module docstring).
 
+    + server: the OMERO.server install
     + to_set: property -> value as stored (None unsets)
     + to_merge: list property -> items to ensure in its comma-separated value
     """
-    server = server_of(current())
-    fact = host.get_fact(
-        OmeroConfig, venv=server.venv, omerodir=server.omerodir, user=server.user, record=server.record,
-        clear_keys=sorted(set(to_merge)),
-    )
+    fact = host.get_fact(OmeroConfig, install=server, record=server_record(server), clear_keys=sorted(set(to_merge)))
     if fact is None:
         if state.is_executing:
             yield (
@@ -257,10 +232,11 @@ def server_config(to_set: dict, to_merge: dict):
     if changes["set"]:
         staged = f"{server.staging}/server-config.properties"
         yield from _upload_owned(server, "".join(f"{k}={v}\n" for k, v in sorted(changes["set"].items())), staged)
-        yield f"{omero_cmd(server, 'config', 'load', '-q', staged)} && {remove_as(server.user, staged)}"
+        yield f"{server.omero_cmd('config', 'load', '-q', staged)} && {remove_as(server.user, staged)}"
     for key in changes["unset"]:
-        yield omero_cmd(server, "config", "set", key)
-    yield from _upload_owned(server, json.dumps(changes["record"], indent=1, sort_keys=True) + "\n", server.record)
+        yield server.omero_cmd("config", "set", key)
+    yield from _upload_owned(server, json.dumps(changes["record"], indent=1, sort_keys=True) + "\n",
+                             server_record(server))
     if (changes["set"] or changes["unset"]) and state.is_executing:
         changed = ", ".join(sorted([*changes["set"], *changes["unset"]]))
         logger.warning(
@@ -271,16 +247,18 @@ def server_config(to_set: dict, to_merge: dict):
 
 
 @operation()
-def server_group_config(groups: dict):
+def server_group_config(server: OmeroInstall, groups: dict, port: int, admin_user: str, admin_password: str):
     """
     Apply per-group OMERO.server settings (``omero obj map-set ExperimenterGroup:<id> config``).
 
+    + server: the OMERO.server install
     + groups: group id (str) -> {property: value as stored, or None to remove}
+    + port: the OMERO.server port on this host
+    + admin_user, admin_password: the OMERO login that may change groups (the password is
+      uploaded owner-only, never on a command line)
     """
-    ctx = current()
-    server = server_of(ctx)
-    settings = ctx.settings
-    changes = plan_group_changes(groups, host.get_fact(JsonFile, path=server.groups_record, user=server.user))
+    record = groups_record(server)
+    changes = plan_group_changes(groups, host.get_fact(JsonFile, path=record, user=server.user))
     if not changes["changed"]:
         return
     if changes["apply"]:
@@ -288,19 +266,17 @@ def server_group_config(groups: dict):
             f"{server.staging}/{SCRIPT_NAME}", f"{server.staging}/group-config.json",
             f"{server.staging}/omero-admin.password",
         )
-        body = {"host": "localhost", "port": settings.server_port, "user": settings.omero_server_admin_user,
-                "groups": changes["apply"]}
+        body = {"host": "localhost", "port": port, "user": admin_user, "groups": changes["apply"]}
         yield _ensure_staging(server)
         # each through the private path (the password too), written as the server's user
         yield from _upload_owned(server, GROUP_SCRIPT, script)
         yield from _upload_owned(server, json.dumps(body, indent=1, sort_keys=True) + "\n", request)
-        yield from _upload_owned(server, settings.omero_server_admin_password + "\n", password)
+        yield from _upload_owned(server, admin_password + "\n", password)
         yield (
-            f"{server.python(script, request, password)}; "
+            f"{server.python_cmd(script, request, password)}; "
             f"rc=$?; {remove_as(server.user, password, request)}; exit $rc"
         )
-    yield from _upload_owned(server, json.dumps(changes["record"], indent=1, sort_keys=True) + "\n",
-                             server.groups_record)
+    yield from _upload_owned(server, json.dumps(changes["record"], indent=1, sort_keys=True) + "\n", record)
 
 
 def desired_server_config(ctx: Context) -> tuple[dict, dict, dict]:
@@ -322,19 +298,22 @@ def omero_server_settings(ctx: Context | None = None) -> list:
     ctx = ctx or current()
     if ROLE not in ctx.roles or not ctx.selected(*TAGS):
         return []
-    server = server_of(ctx)
+    server, s = ctx.server, ctx.settings
     to_set, to_merge, groups = desired_server_config(ctx)
     applied = []
-    if to_set or to_merge or host.get_fact(JsonFile, path=server.record, user=server.user):
-        applied.append(server_config(name="Apply OMERO.server configuration", to_set=to_set, to_merge=to_merge))
-    record = host.get_fact(JsonFile, path=server.groups_record, user=server.user)
+    if to_set or to_merge or host.get_fact(JsonFile, path=server_record(server), user=server.user):
+        applied.append(server_config(name="Apply OMERO.server configuration", server=server, to_set=to_set,
+                                     to_merge=to_merge))
+    record = host.get_fact(JsonFile, path=groups_record(server), user=server.user)
     if groups or record:
-        if plan_group_changes(groups, record)["apply"] and not ctx.settings.omero_server_admin_password:
+        if plan_group_changes(groups, record)["apply"] and not s.omero_server_admin_password:
             # Validation requires the password with group settings; removing those an earlier
             # run applied needs a login too.
             raise PyinfraError(
-                f"{host.name}: removing the per-group settings recorded in {server.groups_record} needs "
+                f"{host.name}: removing the per-group settings recorded in {groups_record(server)} needs "
                 "omero_web_omero_server_admin_password (the OMERO admin login for `omero obj map-set`)"
             )
-        applied.append(server_group_config(name="Apply OMERO.server per-group settings", groups=groups))
+        applied.append(server_group_config(name="Apply OMERO.server per-group settings", server=server, groups=groups,
+                                           port=s.server_port, admin_user=s.omero_server_admin_user,
+                                           admin_password=s.omero_server_admin_password or ""))
     return applied

@@ -176,12 +176,7 @@ def prerequisites(ctx: Context | None = None) -> list:
                 # etc/grid/config.xml holds every value, secrets included, and omero rewrites it
                 # with the default umask (0644) each time it opens it: the folder keeps others out.
                 f"{settings.omerodir}/etc/grid": "700",
-                staging_dir(ctx): "700",
+                ctx.install.staging: "700",
             },
         )
     return changes
-
-
-def staging_dir(ctx: Context) -> str:
-    """Owner-only folder where configuration files holding secrets are staged before loading."""
-    return f"{ctx.settings.omerodir}/etc/.omeroweb-deploy"

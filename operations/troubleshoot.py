@@ -29,14 +29,15 @@ from typing import Any
 from pyinfra import host, state
 from pyinfra.api import FactBase, deploy, operation
 
-from .config import desired_config, secret_keys, secret_values
+from .properties import desired_config, secret_keys, secret_values
 from .context import Context, current, run_registry
-from .facts import omero_cmd, q
+from .facts import q
+from .install import OmeroInstall
 from .ownership import as_user, trusted_venv
 from .secrets import MASK, SECRET_NAME, Secrets, mask_config_lines, mask_text
 from .healthcheck import NGINX_ERROR_LOG
-from .service import SERVICE
-from .settings import Settings, ValidationError
+from .units import SERVICE
+from .settings import ValidationError
 
 DIR_KEY = "omero_web_troubleshoot_dir"
 TAIL_LINES = 200
@@ -66,14 +67,11 @@ class CommandReport(FactBase):
         return list(output)
 
 
-def pieces(settings: Settings, service_manager: str, secret_keys=()) -> dict[str, str]:
-    """Piece name -> read-only shell command (run as root) that produces it."""
-
-    def omero(*args: str) -> str:
-        return omero_cmd(settings, *args)
-
-    mask = " ".join(q(a) for a in (settings.venv + "/bin/python", "-c", _MASK_CONFIG, MASK, SECRET_NAME,
-                                    *sorted({*settings.secret_config_keys, *secret_keys})))
+def pieces(install: OmeroInstall, service_manager: str, secret_keys=()) -> dict[str, str]:
+    """Piece name -> read-only shell command (run as root) that produces it (``secret_keys``:
+    property names masked besides those the secret rule names)."""
+    omero = install.omero_cmd
+    mask = " ".join(q(a) for a in (install.python, "-c", _MASK_CONFIG, MASK, SECRET_NAME, *sorted(set(secret_keys))))
     found: dict[str, str] = {
         "omero-web-status": omero("web", "status"),
         "omero-web-diagnostics": (
@@ -81,7 +79,7 @@ def pieces(settings: Settings, service_manager: str, secret_keys=()) -> dict[str
             f"then {omero('web', 'diagnostics')}; else echo {q(UNSUPPORTED)}; fi"
         ),
         # the mask runs the venv's python as root: only in a venv no other account can change
-        "omero-config": (f"if {trusted_venv(settings.venv)}; then {omero('config', 'get')} 2>&1 | {mask}; "
+        "omero-config": (f"if {trusted_venv(install.venv)}; then {omero('config', 'get')} 2>&1 | {mask}; "
                          f"else echo {q(UNTRUSTED_VENV)}; fi"),
     }
     if service_manager == "systemd":
@@ -90,7 +88,7 @@ def pieces(settings: Settings, service_manager: str, secret_keys=()) -> dict[str
     else:
         found["service-status"] = f"/etc/init.d/{SERVICE} status"
     found["nginx-test"] = "nginx -t"
-    found["omeroweb-log"] = as_user(settings.user, f'tail -n {TAIL_LINES} -- "$1"', settings.omerodir + "/var/log/OMEROweb.log")
+    found["omeroweb-log"] = as_user(install.user, f'tail -n {TAIL_LINES} -- "$1"', install.log)
     found["nginx-error-log"] = f"tail -n {TAIL_LINES} {q(NGINX_ERROR_LOG)}"
     return found
 
@@ -147,7 +145,7 @@ def troubleshoot(ctx: Context | None = None) -> str:
     secret = sorted({*ctx.settings.secret_config_keys, *ctx.features.secrets, *secret_keys(ctx, to_set)})
     collect(
         name="Collect OMERO.web troubleshooting data (read only)",
-        commands=pieces(ctx.settings, ctx.profile.service_manager, secret),
+        commands=pieces(ctx.install, ctx.profile.service_manager, secret),
         folder=folder,
         secret_keys=secret,
         known=secret_values(ctx),

@@ -28,30 +28,10 @@ import time
 from pyinfra import host, state
 from pyinfra.api import operation
 
-from .context import current
-from .facts import CommandOutput, PathExists, UnsatisfiedRequirements, omero_cmd, q
+from .facts import CommandOutput, PathExists, UnsatisfiedRequirements, q
+from .install import OmeroInstall
 from .ownership import as_user
 from .uploads import mkdirs_as, save_output_as
-
-
-
-def previous_venv(venv: str) -> str:
-    return venv + ".previous"
-
-
-def backup_dir(omerodir: str) -> str:
-    return f"{omerodir}/etc/backups"
-
-
-def snapshot_dir(omerodir: str) -> str:
-    """Where the configuration and records are kept for a rollback (the OMERO.web user's)."""
-    return f"{backup_dir(omerodir)}/rollback"
-
-
-def snapshot_files(omerodir: str) -> list[str]:
-    """What an upgrade's rollback restores in OMERODIR (distinct file names)."""
-    return [f"{omerodir}/etc/grid/config.xml", f"{omerodir}/etc/omeroweb-deploy-managed.json",
-            f"{omerodir}/etc/omeroweb-deploy-apps.json"]
 
 
 # Run as the OMERO.web user: argv = snapshot folder, files. Copies the files that exist into a
@@ -73,110 +53,100 @@ _RESTORE = (
 )
 
 
-def snapshot(omerodir: str, user: str) -> str:
+def snapshot(install: OmeroInstall) -> str:
     """Command keeping the configuration and records for a rollback, unless a copy exists."""
-    return as_user(user, _SNAPSHOT, snapshot_dir(omerodir), *snapshot_files(omerodir))
+    return as_user(install.user, _SNAPSHOT, install.rollback_dir, *install.rollback_files)
 
 
-def restore(omerodir: str, user: str) -> str:
+def restore(install: OmeroInstall) -> str:
     """Command putting the kept configuration and records back (as the OMERO.web user)."""
-    return as_user(user, _RESTORE, snapshot_dir(omerodir), *snapshot_files(omerodir))
+    return as_user(install.user, _RESTORE, install.rollback_dir, *install.rollback_files)
 
 
-def drop_copies(venv: str, omerodir: str, user: str) -> str:
+def drop_copies(install: OmeroInstall) -> str:
     """Command removing both copies (the snapshot first: a copy without it is retaken)."""
-    remove = as_user(user, 'cd / && rm -rf "$1"', snapshot_dir(omerodir))
-    return f"{remove} && rm -rf {q(previous_venv(venv))}"
+    remove = as_user(install.user, 'cd / && rm -rf "$1"', install.rollback_dir)
+    return f"{remove} && rm -rf {q(install.previous_venv)}"
 
 
 @operation()
-def before_upgrade(venv: str, specs: list[str]):
+def before_upgrade(install: OmeroInstall, specs: list[str]):
     """
     Back up the configuration and package list and keep a copy of the venv, when an
     installed OMERO.web is about to be upgraded (nothing on a fresh install or re-run).
 
-    + venv: the virtualenv
+    + install: the OMERO.web install
     + specs: the pip requirements about to be installed
     """
-    settings = current().settings
-    omero = f"{venv}/bin/omero"
-    if omero not in host.get_fact(PathExists, paths=[omero]):
+    if install.omero not in host.get_fact(PathExists, paths=[install.omero]):
         return  # fresh install: nothing to keep
-    if not host.get_fact(UnsatisfiedRequirements, venv=venv, specs=specs):
+    if not host.get_fact(UnsatisfiedRequirements, venv=install.venv, specs=specs):
         return
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    folder, user = backup_dir(settings.omerodir), settings.user
+    folder, user = install.backups, install.user
     config, packages = f"{folder}/config-{stamp}.properties", f"{folder}/packages-{stamp}.txt"
     # OMERODIR is the OMERO.web user's: the folder and both files are made by that user
     # (umask 077 there: the export holds secrets), never written by root.
     yield mkdirs_as(user, "700", folder)
-    yield save_output_as(user, omero_cmd(settings, "config", "get", "--show-password"), config)
-    yield save_output_as(user, f"{q(venv + '/bin/python')} -m pip freeze", packages)
-    yield snapshot(settings.omerodir, user)
+    yield save_output_as(user, install.omero_cmd("config", "get", "--show-password"), config)
+    yield save_output_as(user, f"{q(install.python)} -m pip freeze", packages)
+    yield snapshot(install)
     # Only when no copy exists (an existing one is the good copy of a failed or interrupted
     # upgrade); made under another name, then renamed: a half-made copy is never taken for one.
-    previous, new = previous_venv(venv), previous_venv(venv) + ".omeroweb-deploy-new"
+    venv, previous = install.venv, install.previous_venv
+    new = previous + ".omeroweb-deploy-new"
     yield (f"if [ -e {q(previous)} ]; then echo 'Keeping the existing {previous} (left by a failed or interrupted "
            f"upgrade)'; else rm -rf {q(new)} && cp -a {q(venv)} {q(new)} && mv {q(new)} {q(previous)}; fi")
 
 
-def rollback_command(venv: str, omerodir: str, user: str, restart: str, reason: str) -> str:
+def rollback_command(install: OmeroInstall, restart: str, reason: str) -> str:
     """
     One command putting the previous venv, the configuration and the records back,
     restarting OMERO.web, and failing with ``reason`` (saying so when the rollback fails).
     """
-    previous = previous_venv(venv)
+    venv, previous = install.venv, install.previous_venv
     # (the outcome last: the end-of-run summary shows the last lines)
     done = (f"{reason}\nUpgrade rolled back: the previous virtualenv is restored, with the configuration and "
             "records, and OMERO.web restarted on them.")
     failed = (f"{reason}\nUpgrade failed and its rollback failed too (see above): the previous virtualenv is {previous} "
-              f"if it still exists, the previous configuration and records in {snapshot_dir(omerodir)}.")
-    return (f"{{ rm -rf {q(venv)} && mv {q(previous)} {q(venv)} && {restore(omerodir, user)} && {restart} "
+              f"if it still exists, the previous configuration and records in {install.rollback_dir}.")
+    return (f"{{ rm -rf {q(venv)} && mv {q(previous)} {q(venv)} && {restore(install)} && {restart} "
             f"&& echo {q(done)} >&2 || echo {q(failed)} >&2; }}; exit 1")
 
 
-def rollback(venv: str, restart: str, reason: str):
-    """Commands of ``rollback_command`` for the current host (OMERODIR and its user from the settings)."""
-    settings = current().settings
-    yield rollback_command(venv, settings.omerodir, settings.user, restart, reason)
-
-
-def failure_command(venv: str, omerodir: str, user: str, restart: str, reason: str) -> str:
+def failure_command(install: OmeroInstall, restart: str, reason: str) -> str:
     """Shell run when a step failed: during an upgrade (``<venv>.previous`` exists) roll back; always fail."""
-    return f"if [ -d {q(previous_venv(venv))} ]; then {rollback_command(venv, omerodir, user, restart, reason)}; fi; exit 1"
+    return f"if [ -d {q(install.previous_venv)} ]; then {rollback_command(install, restart, reason)}; fi; exit 1"
 
 
-def pip_failure_command(venv: str, omerodir: str, user: str, restart: str) -> str:
+def pip_failure_command(install: OmeroInstall, restart: str) -> str:
     """
     Shell run when ``pip install`` failed: during an upgrade (``<venv>.previous`` exists),
     roll back when pip changed the venv (its package list differs from the copy's), else
     drop the copies and change nothing (not even a restart); always fail.
     """
-    previous = previous_venv(venv)
+    venv, previous = install.venv, install.previous_venv
     freeze = "bin/python -m pip freeze --all 2>/dev/null"
     same = f'[ "$({q(venv)}/{freeze})" = "$({q(previous)}/{freeze})" ]'
-    rollback = rollback_command(venv, omerodir, user, restart,
-                                "pip failed halfway through the upgrade (its error is above).")
-    return (f"if [ -d {q(previous)} ]; then if {same}; then {drop_copies(venv, omerodir, user)} "
+    rollback = rollback_command(install, restart, "pip failed halfway through the upgrade (its error is above).")
+    return (f"if [ -d {q(previous)} ]; then if {same}; then {drop_copies(install)} "
             f"&& echo 'pip changed nothing: nothing to roll back, OMERO.web not restarted'; else {rollback}; fi; fi; exit 1")
 
 
 @operation()
-def verify_upgrade(venv: str, restart: str):
+def verify_upgrade(install: OmeroInstall, restart: str):
     """
     After an upgrade in this run, check that the new venv imports OMERO.web and runs
     ``omero web``; otherwise roll back at once (later steps would need both).
 
-    + venv: the virtualenv
+    + install: the OMERO.web install
     + restart: command restarting OMERO.web
     """
     if not state.is_executing:
         return
-    previous = previous_venv(venv)
-    if previous not in host.get_fact(PathExists, paths=[previous]):
+    if install.previous_venv not in host.get_fact(PathExists, paths=[install.previous_venv]):
         return
-    settings = current().settings
-    check = f"{q(venv + '/bin/python')} -c 'import omeroweb' && {omero_cmd(settings, 'web', '-h')} > /dev/null"
+    check = f"{q(install.python)} -c 'import omeroweb' && {install.omero_cmd('web', '-h')} > /dev/null"
     output = host.get_fact(CommandOutput, command=check)
     if output.splitlines()[-1:] != ["exit=0"]:
-        yield from rollback(venv, restart, "The upgraded OMERO.web does not start:\n" + output)
+        yield rollback_command(install, restart, "The upgraded OMERO.web does not start:\n" + output)

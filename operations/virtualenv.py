@@ -13,7 +13,7 @@ from pyinfra.operations import files, server
 from .context import Context, current
 from .facts import PipRequirements, q
 from .ownership import VenvState
-from .service import restart_command
+from .service_manager import restart_command
 from .upgrade import before_upgrade, pip_failure_command, verify_upgrade
 from .uploads import private_file
 
@@ -120,7 +120,7 @@ def omeroweb(ctx: Context | None = None) -> list:
     specs = [settings.version_spec, *filter(None, [settings.omero_py_spec]), settings.whitenoise_spec, *ctx.features.pip]
     before_upgrade(
         name="Before upgrading: back up the configuration, keep the previous virtualenv",
-        venv=settings.venv,
+        install=ctx.install,
         specs=specs,
     )
     # (for rollbacks: a crash loop's start limit must not stop one)
@@ -128,11 +128,11 @@ def omeroweb(ctx: Context | None = None) -> list:
     installed = pip_requirements(
         name=f"Install {', '.join(specs)}", venv=settings.venv, specs=specs,
         # during an upgrade (a previous venv kept), a pip that fails halfway is rolled back
-        on_failure=pip_failure_command(settings.venv, settings.omerodir, settings.user, restart),
+        on_failure=pip_failure_command(ctx.install, restart),
     )
     verify_upgrade(
         name="After upgrading: OMERO.web imports and runs, else roll back",
-        venv=settings.venv,
+        install=ctx.install,
         restart=restart,
     )
     return [installed]

@@ -3,7 +3,7 @@
 import json
 
 from operations.appends import WHITENOISE
-from operations.config import plan_changes, serialise, sha256
+from operations.properties import plan_changes, serialise, sha256
 
 
 def cfg(**values):
@@ -77,7 +77,7 @@ from types import SimpleNamespace  # noqa: E402
 
 import pytest  # noqa: E402
 
-from operations.config import desired_config  # noqa: E402
+from operations.properties import desired_config  # noqa: E402
 from operations.context import Context  # noqa: E402
 from operations.facts import OmeroWebConfig  # noqa: E402
 from operations.appends import append_sources, appended  # noqa: E402

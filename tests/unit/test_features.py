@@ -13,8 +13,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from operations import redis
-from operations.context import Context, host_roles
+from operations import features
+from operations.context import host_roles
 from operations.settings import validate
 from tests.unit.simulate import SimulatedHost, simulate
 
@@ -116,7 +116,7 @@ def test_features_off_by_default_add_nothing():
     props = staged_properties(sim)
     assert not any(k.startswith(("omero.web.public", "omero.web.cors", "omero.web.caches", "omero.web.secure"))
                    for k in props)
-    # (the hardening headers are on every deploy: operations/hardening.py)
+    # (the hardening headers are on every deploy: operations/features.py)
     assert json.loads(props["omero.web.nginx_server_extra_config"]) == [
         "error_page 502 @maintenance;", "server_tokens off;",
         "proxy_hide_header X-Content-Type-Options;", 'add_header X-Content-Type-Options "nosniff" always;',
@@ -195,7 +195,7 @@ def test_redis_password_is_a_secret():
     # declared secret: the configuration fact hashes it, it is never read back in clear
     settings = validate({"omero_web_redis": True, "omero_web_redis_url": f"redis://:{secret}@127.0.0.1:6379/0"})
     profile = SimpleNamespace(redis_package="redis-server")
-    assert redis.contribution(Context(settings, profile)).secrets == ("omero.web.caches",)
+    assert features.redis(settings, profile).secrets == ("omero.web.caches",)
 
 
 def test_forged_apps_record_uninstalls_only_apps():

@@ -7,13 +7,13 @@ HTTPS features. tests/integration/test_web_hardening.py proves their effect on D
 from __future__ import annotations
 
 import re
-from types import SimpleNamespace
 
 import pytest
 from jinja2 import Environment, StrictUndefined
 
-from operations import features, hardening, https
-from operations.service import HARDENING, RESTART_SEC, START_LIMIT_INTERVAL, TEMPLATES, hardening_directives, systemd_escape, unit_variables
+from operations import features
+from operations.install import OmeroInstall
+from operations.units import HARDENING, RESTART_SEC, START_LIMIT_INTERVAL, TEMPLATES, hardening_directives, systemd_escape, unit_variables
 from operations.settings import validate
 from tests.unit.simulate import SimulatedHost, simulate
 
@@ -97,7 +97,7 @@ def test_executables_systemd_would_not_run_are_refused():
         with pytest.raises(ValueError):
             systemd_escape(value, executable=True)
     with pytest.raises(ValueError):
-        unit_variables("omero-web", "/opt/omero", '/opt/v"x', 252)
+        unit_variables(OmeroInstall('/opt/v"x', "/opt/omero", "omero-web"), 252)
 
 
 # the unit
@@ -130,7 +130,7 @@ SANDBOX_252 = [
 
 
 def default_unit(version: int | None) -> list[str]:
-    return render_unit(**unit_variables("omero-web", "/opt/omero/web/omero-web", "/opt/omero/web/venv3", version)) \
+    return render_unit(**unit_variables(OmeroInstall("/opt/omero/web/venv3", "/opt/omero/web/omero-web", "omero-web"), version)) \
         .splitlines()
 
 
@@ -175,14 +175,14 @@ def test_each_release_gets_only_the_directives_it_knows():
                                                        "MemoryDeny", "RestrictNamespaces", "ProtectProc"))]
     assert "NoNewPrivileges=yes" in centos7 and "UMask=0022" in centos7
     for version in (219, 231, 232, 237, 239, 247, 252):
-        directives = hardening_directives(version, "/srv/omero")
+        directives = hardening_directives(version, OmeroInstall("/srv/venv", "/srv/omero", "omero-web"))
         assert len([d for d in directives if d.startswith("ProtectSystem=")]) == 1, version
         assert all(since <= version for since, _, line in HARDENING if line in directives)
 
 
 def test_hostile_paths_are_escaped_in_every_unit_line():
     omerodir, venv = '/srv/o%h "q" \\b $X', "/srv/v$HOME %i"
-    text = render_unit(**unit_variables("web%u", omerodir, venv, 252))
+    text = render_unit(**unit_variables(OmeroInstall(venv, omerodir, "web%u"), 252))
     lines = text.splitlines()
     assert "User=web%%u" in lines
     assert "PIDFile=/srv/o%%h \"q\" \\b $X/var/django.pid" in lines  # PIDFile= is taken verbatim
@@ -200,9 +200,9 @@ def test_hostile_paths_are_escaped_in_every_unit_line():
 
 def test_a_line_break_in_a_value_fails_before_anything_is_written():
     with pytest.raises(ValueError):
-        unit_variables("omero-web", "/opt/omero\nExecStartPre=/bin/sh -c id", "/opt/venv", 252)
+        unit_variables(OmeroInstall("/opt/venv", "/opt/omero\nExecStartPre=/bin/sh -c id", "omero-web"), 252)
     with pytest.raises(ValueError):
-        unit_variables("omero-web\nUser=root", "/opt/omero", "/opt/venv", 252)
+        unit_variables(OmeroInstall("/opt/venv", "/opt/omero", "omero-web\nUser=root"), 252)
 
 
 def test_simulated_centos7_gets_no_system_call_filter():
@@ -222,12 +222,12 @@ def test_simulated_centos7_gets_no_system_call_filter():
 
 # NGINX
 
-def https_context(**data) -> SimpleNamespace:
-    return SimpleNamespace(settings=validate({"omero_web_https": True, "omero_web_tls_self_signed": True, **data}))
+def https_settings(**data):
+    return validate({"omero_web_https": True, "omero_web_tls_self_signed": True, **data})
 
 
 def test_headers_sent_once_on_every_response_without_x_frame_options():
-    nginx = hardening.contribution(SimpleNamespace(settings=validate({}))).nginx
+    nginx = features.hardening(validate({}), None).nginx
     assert nginx == (
         "proxy_hide_header X-Content-Type-Options;",
         'add_header X-Content-Type-Options "nosniff" always;',
@@ -237,11 +237,11 @@ def test_headers_sent_once_on_every_response_without_x_frame_options():
     assert not [d for d in nginx if "X-Frame-Options" in d]  # Django sends it: never twice
     assert not [d for d in nginx if d.startswith(("client_max_body_size", "client_body_buffer_size",
                                                   "large_client_header_buffers"))]  # uploads
-    assert hardening in features.FEATURES
+    assert features.hardening in [feature.contribution for feature in features.FEATURES]
 
 
 def test_mozilla_intermediate_tls_with_https():
-    nginx = https.contribution(https_context()).nginx
+    nginx = features.https(https_settings(), None).nginx
     for directive in ("ssl_protocols TLSv1.2 TLSv1.3;", f"ssl_ciphers {MOZILLA_INTERMEDIATE_CIPHERS};",
                       "ssl_prefer_server_ciphers off;", "ssl_session_timeout 1d;",
                       "ssl_session_cache shared:omeroweb_tls:10m;", "ssl_session_tickets off;",
@@ -249,4 +249,4 @@ def test_mozilla_intermediate_tls_with_https():
                       'add_header Strict-Transport-Security "max-age=63072000" always;'):
         assert nginx.count(directive) == 1, directive
     assert not [d for d in nginx if re.search(r"TLSv1(\.1)?[ ;]", d)]
-    assert https.contribution(SimpleNamespace(settings=validate({}))).nginx == ()
+    assert features.https(validate({}), None).nginx == ()

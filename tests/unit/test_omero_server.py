@@ -24,7 +24,8 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra_cli.util import load_func
 
 from operations import facts
-from operations.config import sha256
+from operations.install import OmeroInstall
+from operations.properties import sha256
 from operations.omero_server import GROUP_SCRIPT, omero_server_settings, plan_group_changes, plan_server_changes
 from tests.unit import simulate
 from operations.ownership import as_user
@@ -276,7 +277,7 @@ def test_server_venv_another_account_can_change_is_never_run_as_root(caplog):
     assert message in caplog.text
     assert facts.OmeroConfig().process([facts.UNTRUSTED]) == {"untrusted": True}
     # the check comes before anything runs the venv's python
-    probe = facts.OmeroConfig().command("/v", "/d", "omero-server", "/d/r.json")
+    probe = facts.OmeroConfig().command(OmeroInstall("/v", "/d", "omero-server"), "/d/r.json")
     assert probe.index(facts.UNTRUSTED) < probe.index("/v/bin/python")
 
 

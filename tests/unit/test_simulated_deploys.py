@@ -359,6 +359,7 @@ def test_restore_refuses_a_link(tmp_path):
 
 def test_pip_failure_rolls_back_only_a_changed_venv(tmp_path):
     """The pip failure handler run against fake venvs (``runuser`` and the restart replaced)."""
+    from operations.install import OmeroInstall
     from operations.upgrade import pip_failure_command
 
     def fake_venv(path, packages):
@@ -372,7 +373,8 @@ def test_pip_failure_rolls_back_only_a_changed_venv(tmp_path):
             subprocess.run(["rm", "-rf", str(path)], check=True)
         fake_venv(venv, "omero-web==5.33.2\ndeploytest-dep==1.0" if changed else "omero-web==5.33.2")
         fake_venv(tmp_path / "venv3.previous", "omero-web==5.33.2")
-        command = pip_failure_command(str(venv), str(tmp_path / "omerodir"), "nobody", f"touch {tmp_path}/restarted")
+        command = pip_failure_command(OmeroInstall(str(venv), str(tmp_path / "omerodir"), "nobody"),
+                                      f"touch {tmp_path}/restarted")
         command = command.replace("runuser -u nobody -- ", "")
         done = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
         assert done.returncode == 1

@@ -19,7 +19,8 @@ from pyinfra_cli.util import load_func
 
 from operations import settings as settings_module
 from operations import troubleshoot as ts
-from operations.facts import omero_cmd, q
+from operations.facts import q
+from operations.install import OmeroInstall
 from operations.maintenance import clearsessions, restart
 from operations.settings import Key, ValidationError, validate
 from operations.troubleshoot import CommandReport, troubleshoot
@@ -77,6 +78,13 @@ class Run:
 
     def find(self, name: str, pattern: str) -> list[str]:
         return [c for c in self.commands[name] if re.search(pattern, c) and not c.startswith("echo '[os-release]'")]
+
+
+class StubOmero(OmeroInstall):
+    """An install whose ``omero`` is the stub script beside its venv (``<venv>/../omero``)."""
+
+    def omero_cmd(self, *args: str, tmpdir: str | None = None) -> str:
+        return " ".join(q(a) for a in (str(Path(self.venv).parent / "omero"), *args))
 
 
 def run(func, hosts: dict[str, SimulatedHost], data: dict, cwd: Path) -> Run:
@@ -151,7 +159,6 @@ def local_host(tmp_path, monkeypatch):
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").symlink_to(sys.executable)
     stub = tmp_path / "omero"
-    monkeypatch.setattr(ts, "omero_cmd", lambda settings, *args: " ".join(q(a) for a in (str(stub), *args)))
     # (a venv of the user running the tests: root's only on a real host)
     monkeypatch.setattr(ts, "trusted_venv", lambda venv: "true")
     # (validation refuses install folders in /tmp: these are local stand-ins, set after it)
@@ -160,7 +167,8 @@ def local_host(tmp_path, monkeypatch):
     def shell(piece: str, stub_script: str) -> list[str]:
         stub.write_text("#!/bin/sh\n" + stub_script)
         stub.chmod(0o755)
-        command = CommandReport().command(command=ts.pieces(settings, "systemd")[piece])
+        install = StubOmero(settings.venv, settings.omerodir, settings.user)
+        command = CommandReport().command(command=ts.pieces(install, "systemd", settings.secret_config_keys)[piece])
         return subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True).stdout.splitlines()
 
     return shell
@@ -199,7 +207,9 @@ def test_failing_read_is_recorded_not_fatal(local_host):
 def test_clearsessions_runs_the_management_command_as_the_omero_web_user(tmp_path):
     result = run(clearsessions, {"@fake/web": SimulatedHost("debian", "12")}, {}, tmp_path)
     # (with the systemd unit's TMPDIR, where its file sessions are)
-    expected = omero_cmd(validate({}), "web", "clearsessions", tmpdir="/opt/omero/web/omero-web/var/tmp")
+    settings = validate({})
+    install = OmeroInstall(settings.venv, settings.omerodir, settings.user)
+    expected = install.omero_cmd("web", "clearsessions", tmpdir="/opt/omero/web/omero-web/var/tmp")
     assert expected.startswith("runuser -u omero-web -- env TMPDIR=/opt/omero/web/omero-web/var/tmp ")
     assert expected.endswith(
         " OMERODIR=/opt/omero/web/omero-web PATH=/opt/omero/web/venv3/bin:/usr/local/bin:/usr/bin:/bin"

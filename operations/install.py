@@ -1,0 +1,144 @@
+"""
+One OMERO install on a host, as one frozen value: its virtualenv, its OMERODIR and the
+account that owns OMERODIR, and every on-host path derived from them, so that each path is
+written once. The OMERO.web install comes from the data's ``omero_web_venv``,
+``omero_web_omerodir`` and ``omero_web_user`` (``Context.install``); an OMERO.server's from
+``omero_web_omero_server_*`` (``Context.server``). Pure: no pyinfra, no host.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+q = shlex.quote
+#: PATH for commands run as the install's account, after the venv's bin.
+SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+@dataclass(frozen=True)
+class OmeroInstall:
+    venv: str
+    omerodir: str
+    user: str
+
+    # --- The virtualenv (root's) --------------------------------------------------------------
+
+    @property
+    def bin(self) -> str:
+        return f"{self.venv}/bin"
+
+    @property
+    def python(self) -> str:
+        return f"{self.venv}/bin/python"
+
+    @property
+    def omero(self) -> str:
+        return f"{self.venv}/bin/omero"
+
+    @property
+    def pip_conf(self) -> str:
+        return f"{self.venv}/pip.conf"
+
+    @property
+    def previous_venv(self) -> str:
+        """The copy of the venv an upgrade keeps until the new one is healthy."""
+        return f"{self.venv}.previous"
+
+    @property
+    def creating_marker(self) -> str:
+        """Beside the venv (in its root-owned parent) while this deploy creates it."""
+        return f"{self.venv}.omeroweb-deploy-creating"
+
+    # --- OMERODIR (the account's) -------------------------------------------------------------
+
+    @property
+    def config_xml(self) -> str:
+        return f"{self.omerodir}/etc/grid/config.xml"
+
+    @property
+    def staging(self) -> str:
+        """Owner-only folder where configuration holding secrets is staged before loading."""
+        return f"{self.omerodir}/etc/.omeroweb-deploy"
+
+    @property
+    def managed_record(self) -> str:
+        """Which OMERO.web properties and list items the deploy manages (names only)."""
+        return f"{self.omerodir}/etc/omeroweb-deploy-managed.json"
+
+    @property
+    def apps_record(self) -> str:
+        """The apps the deploy installed (so that one dropped from the data is uninstalled)."""
+        return f"{self.omerodir}/etc/omeroweb-deploy-apps.json"
+
+    @property
+    def migrated_record(self) -> str:
+        """The OMERODIR whose configuration was carried over into this one."""
+        return f"{self.omerodir}/etc/omeroweb-deploy-migrated-from"
+
+    @property
+    def backups(self) -> str:
+        return f"{self.omerodir}/etc/backups"
+
+    @property
+    def rollback_dir(self) -> str:
+        """Copies of config.xml and the records, kept while an upgrade runs."""
+        return f"{self.backups}/rollback"
+
+    @property
+    def rollback_files(self) -> list[str]:
+        """What an upgrade copies before it changes anything, and puts back when it fails."""
+        return [self.config_xml, self.managed_record, self.apps_record]
+
+    @property
+    def templates(self) -> str:
+        return f"{self.omerodir}/etc/templates"
+
+    @property
+    def error_templates(self) -> str:
+        """Where the generated NGINX site looks for the maintenance page."""
+        return f"{self.templates}/error"
+
+    @property
+    def custom_templates(self) -> str:
+        """Where ``omero_web_templates`` is copied (added to ``omero.web.template_dirs``)."""
+        return f"{self.templates}/custom"
+
+    @property
+    def var(self) -> str:
+        return f"{self.omerodir}/var"
+
+    @property
+    def tmpdir(self) -> str:
+        """OMERO.web's TMPDIR under the sandboxed unit (its file sessions live there)."""
+        return f"{self.var}/tmp"
+
+    @property
+    def log(self) -> str:
+        return f"{self.var}/log/OMEROweb.log"
+
+    @property
+    def pid_file(self) -> str:
+        return f"{self.var}/django.pid"
+
+    # --- Commands run as the account ----------------------------------------------------------
+
+    def run(self, program: str, *args: str, tmpdir: str | None = None) -> str:
+        """
+        A shell command running ``program ARGS`` as the account, with OMERODIR set and the
+        venv first on PATH (needs root); ``tmpdir``: its TMPDIR.
+        """
+        home = f'"$(getent passwd {q(self.user)} | cut -d: -f6)"'
+        tmp = f"TMPDIR={q(tmpdir)} " if tmpdir else ""
+        return (
+            f"runuser -u {q(self.user)} -- env {tmp}HOME={home} OMERODIR={q(self.omerodir)} "
+            f"PATH={q(self.bin)}:{SYSTEM_PATH} " + " ".join(q(a) for a in (program, *args))
+        )
+
+    def omero_cmd(self, *args: str, tmpdir: str | None = None) -> str:
+        """``omero ARGS`` as the account (see ``run``)."""
+        return self.run(self.omero, *args, tmpdir=tmpdir)
+
+    def python_cmd(self, *args: str) -> str:
+        """The venv's ``python ARGS`` as the account (see ``run``)."""
+        return self.run(self.python, *args)

@@ -1,0 +1,93 @@
+"""
+Services under the host's service manager, as the distro profile says (facts: what PID 1
+is), never pyinfra's ``server.service``, which picks systemd whenever ``systemctl`` exists:
+enabled at boot, running, restarted or reloaded when given operations changed. A restart on
+purpose clears systemd's start-rate count first, so that only a crash loop makes systemd
+give up (see ``units.START_LIMITS``).
+"""
+
+from __future__ import annotations
+
+import re
+
+from pyinfra import host
+from pyinfra.api import FactBase, operation
+from pyinfra.facts.files import FindLinks
+from pyinfra.operations import server, systemd, sysvinit
+
+from .facts import q
+from .profile import DistroProfile
+from .units import SERVICE
+
+
+class SystemdVersion(FactBase):
+    """The systemd release number (``systemctl --version``), or None."""
+
+    requires_command = "systemctl"
+
+    def command(self):
+        return "systemctl --version"
+
+    def process(self, output) -> int | None:
+        match = re.match(r"systemd (\d+)", output[0]) if output else None
+        return int(match.group(1)) if match else None
+
+
+def restart_command(service_manager: str, service: str = SERVICE, reset_failed: bool = False) -> str:
+    """
+    The command restarting a service (OMERO.web by default) with the host's service manager;
+    ``reset_failed``: under systemd, clear its start-rate count first (START_LIMITS), so that
+    a restart on purpose or a rollback after a crash loop is not refused.
+    """
+    if service_manager == "systemd":
+        restart = f"systemctl restart {q(service)}"
+        return f"{{ systemctl reset-failed {q(service)} 2>/dev/null; {restart}; }}" if reset_failed else restart
+    return f"/etc/init.d/{service} restart"
+
+
+@operation()
+def initd_enabled(service: str, enable_command: list[str]):
+    """
+    Register an init.d script for boot unless start links exist.
+
+    + service: script name in /etc/init.d
+    + enable_command: the distro's registration command (update-rc.d / chkconfig)
+    """
+    if host.get_fact(FindLinks, path="/etc", path_match=f"/etc/rc*.d/S*{service}"):
+        return
+    yield " ".join(q(part) for part in enable_command)
+    if enable_command[0] == "chkconfig":
+        yield f"chkconfig {q(service)} on"
+
+
+def ensure_service(profile: DistroProfile, service: str, restart_when=(), reload_when=(),
+                   on_restart_failure: str | None = None):
+    """Service enabled and running with the profile's service manager; restarted / reloaded
+    when any given operation changed (``on_restart_failure``: shell run when the restart
+    fails, ending the command failing)."""
+    handler = f" || {{ {on_restart_failure}; }}" if on_restart_failure else ""
+    restart_if = lambda: any(op.did_change() for op in restart_when)  # noqa: E731
+    reload_if = lambda: any(op.did_change() for op in reload_when)  # noqa: E731
+    if profile.service_manager == "systemd":
+        if restart_when:
+            # a restart on purpose clears the start-rate count first (START_LIMITS): only a crash
+            # loop, not a deploy after a few manual restarts, makes systemd give up
+            server.shell(name=f"Restart {service}", _if=restart_if,
+                         commands=[restart_command("systemd", service, reset_failed=True) + handler])
+        systemd.service(name=f"{service} enabled and running", service=service, running=True, enabled=True)
+        if reload_when:
+            systemd.service(name=f"Reload {service}", service=service, reloaded=True, _if=reload_if)
+        return
+    if profile.initd_tool == "update-rc.d":
+        # 98 02: the walkthrough's start/stop priorities for OMERO.web
+        enable = ["update-rc.d", service, "defaults", *(("98", "02") if service == SERVICE else ())]
+    else:
+        enable = ["chkconfig", "--add", service]
+    initd_enabled(name=f"{service} enabled at boot", service=service, enable_command=enable)
+    if restart_when and handler:
+        server.shell(name=f"Restart {service}", _if=restart_if, commands=[f"/etc/init.d/{service} restart{handler}"])
+    elif restart_when:
+        sysvinit.service(name=f"Restart {service}", service=service, restarted=True, _if=restart_if)
+    sysvinit.service(name=f"{service} running", service=service, running=True)
+    if reload_when:
+        sysvinit.service(name=f"Reload {service}", service=service, reloaded=True, _if=reload_if)
