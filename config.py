@@ -60,8 +60,10 @@ class _FailureSummary(BaseStateCallback):
             if op_hash:
                 host = self.state.inventory.get_host(name)
                 meta = self.state.get_op_data_for_host(host, op_hash).operation_meta
-                output = getattr(meta, "_combined_output", None)
-                lines_out = (output.stderr_lines or output.output_lines) if output else []
+                try:
+                    lines_out = meta.stderr_lines or meta.stdout_lines
+                except (RuntimeError, AssertionError):  # the operation did not complete on this host
+                    lines_out = []
                 tail = [line.strip() for line in lines_out if line.strip()][-4:]
                 reason = " / ".join(tail)
             lines.append(f"    {name}: {operation}: {reason or 'see its output above'}")
@@ -118,6 +120,10 @@ class _RunLock(BaseStateCallback):
                            f"remove it with `{locks.REMOVE_COMMAND}`")
 
 
+# pyinfra's CLI executes this file before it loads the inventory, and offers no hook between
+# loading it and connecting but State.init, which also resets the state's callback handlers:
+# wrapping it is the one place to validate every host's data before any connection, and to
+# register the callbacks above for this run.
 def _init_then_validate(inventory, *args, **kwargs):
     validate_inventory(inventory)
     _init(inventory, *args, **kwargs)

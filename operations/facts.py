@@ -188,16 +188,6 @@ class IceVersion(FactBase):
         return output[0].strip() if output else None
 
 
-class FirstFile(FactBase):
-    """Name of the first file matching a glob in a directory, or None."""
-
-    def command(self, directory: str, pattern: str):
-        return f"ls -1 {q(directory)} 2>/dev/null | grep -E {q(pattern)} | head -n 1 || true"
-
-    def process(self, output) -> Optional[str]:
-        return output[0].strip() if output else None
-
-
 class NginxSite(FactBase):
     """
     sha256 of what ``generate`` (``omero web config nginx ...``) outputs now and of the
@@ -221,18 +211,6 @@ class NginxSite(FactBase):
             if key in result and value:
                 result[key] = value
         return result
-
-
-class GrepFile(FactBase):
-    """Lines of a file matching an extended regex (empty when the file is missing)."""
-
-    default = list
-
-    def command(self, path: str, regex: str):
-        return f"grep -E {q(regex)} {q(path)} 2>/dev/null || true"
-
-    def process(self, output) -> list[str]:
-        return list(output)
 
 
 class PathExists(FactBase):
@@ -289,16 +267,16 @@ class LoginPage(FactBase):
         return "\n".join(output)
 
 
-class CommandOutput(FactBase):
-    """Combined output of a read-only check command, ending with ``exit=<status>``."""
+class CommandReport(FactBase):
+    """stdout and stderr of a read-only command, then ``[exit status N]``; never fails."""
 
-    default = str
+    default = list
 
     def command(self, command: str):
-        return f"( {command} ) 2>&1; echo \"exit=$?\""
+        return f'{{ {command} ; }} 2>&1; echo "[exit status $?]"'
 
-    def process(self, output) -> str:
-        return "\n".join(output)
+    def process(self, output) -> list[str]:
+        return list(output)
 
 
 # The OMERO.server settings section (operations/omero_server.py): the configuration of any

@@ -23,16 +23,17 @@ from pathlib import Path
 
 from pyinfra import host, logger
 from pyinfra.api import FileDownloadCommand, FileUploadCommand, FunctionCommand, deploy, operation
+from pyinfra.facts.files import FindFiles
 
 from .context import Context, current, run_registry
-from .facts import FirstFile, IceVersion, q
+from .facts import IceVersion, q
 
 TAGS = ("ice",)
 ICE_VERSION = "3.6.5"
 ICE_SDIST = f"zeroc-ice=={ICE_VERSION}"
 PATCH_SCRIPT = Path(__file__).resolve().parent.parent / "files" / "ice" / "patch_zeroc_ice.py"
 REMOTE_WORKDIR = "/var/cache/omeroweb-deploy/ice"
-WHEEL_PATTERN = r"^zeroc_ice-3\.6\.5-.*\.whl$"
+
 #: The only wheel names taken from a host (the name is the host's word: never a path).
 WHEEL_NAME = re.compile(r"zeroc_ice-3\.6\.5-cp\d{2,3}-(cp\d{2,3}[dmu]*|abi3|none)-[A-Za-z0-9_.]+\.whl")
 
@@ -174,7 +175,8 @@ def keep_wheel(local_dir: str):
     """
     if cached_wheel(local_dir):
         return
-    name = host.get_fact(FirstFile, directory=f"{REMOTE_WORKDIR}/wheelhouse", pattern=WHEEL_PATTERN)
+    found = host.get_fact(FindFiles, path=f"{REMOTE_WORKDIR}/wheelhouse", maxdepth=1, fname="zeroc_ice-3.6.5-*.whl")
+    name = os.path.basename(sorted(found)[0]) if found else None
     if name and not WHEEL_NAME.fullmatch(name):
         # the name comes from the host: never let it choose a path on the control machine
         yield f"echo {q(f'Ice wheel name refused (not a zeroc_ice 3.6.5 wheel name): {name!r}')} >&2; exit 1"

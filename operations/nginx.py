@@ -17,11 +17,12 @@ from typing import Mapping
 
 from pyinfra import host
 from pyinfra.api import deploy, operation
+from pyinfra.facts.files import FindInFile
 from pyinfra.operations import files
 
 from .properties import NGINX_EXTRA, desired_config
 from .context import Context, current
-from .facts import GrepFile, NginxSite, PathExists, q
+from .facts import NginxSite, PathExists, q
 from .install import OmeroInstall
 from .https import https
 from .service_manager import ensure_service
@@ -53,7 +54,7 @@ def disable_default_site(paths: list[tuple[str, str]]):
         else:
             target = path[: -len(".conf")] if path.endswith(".conf") else path
             yield f"mv {q(path)} {q(target + '.disabled')}"
-    if host.get_fact(GrepFile, path=NGINX_CONF, regex=DEFAULT_SERVER):
+    if host.get_fact(FindInFile, path=NGINX_CONF, pattern=DEFAULT_SERVER, extended_regex=True):
         yield f"sed -i.bak -re '/{DEFAULT_SERVER}/ s/( default_server.*)/; #\\1/' {NGINX_CONF}"
 
 

@@ -27,11 +27,11 @@ import time
 from typing import Any
 
 from pyinfra import host, state
-from pyinfra.api import FactBase, deploy, operation
+from pyinfra.api import deploy, operation
 
 from .properties import desired_config, secret_keys, secret_values
 from .context import Context, current, run_registry
-from .facts import q
+from .facts import CommandReport, q
 from .install import OmeroInstall
 from .ownership import as_user, trusted_venv
 from .secrets import MASK, SECRET_NAME, Secrets, mask_config_lines, mask_text
@@ -53,18 +53,6 @@ for line in sys.stdin.read().splitlines():
     key, sep, value = line.partition("=")
     print(key + sep + (mask if sep and value and (key in secret or pattern.search(key)) else value))
 """
-
-
-class CommandReport(FactBase):
-    """stdout and stderr of a read-only command, then ``[exit status N]``; never fails."""
-
-    default = list
-
-    def command(self, command: str):
-        return f'{{ {command} ; }} 2>&1; echo "[exit status $?]"'
-
-    def process(self, output) -> list[str]:
-        return list(output)
 
 
 def pieces(install: OmeroInstall, service_manager: str, secret_keys=()) -> dict[str, str]:

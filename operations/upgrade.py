@@ -28,7 +28,7 @@ import time
 from pyinfra import host, state
 from pyinfra.api import operation
 
-from .facts import CommandOutput, PathExists, UnsatisfiedRequirements, q
+from .facts import CommandReport, PathExists, UnsatisfiedRequirements, q
 from .install import OmeroInstall
 from .ownership import as_user
 from .uploads import mkdirs_as, save_output_as
@@ -147,6 +147,6 @@ def verify_upgrade(install: OmeroInstall, restart: str):
     if install.previous_venv not in host.get_fact(PathExists, paths=[install.previous_venv]):
         return
     check = f"{q(install.python)} -c 'import omeroweb' && {install.omero_cmd('web', '-h')} > /dev/null"
-    output = host.get_fact(CommandOutput, command=check)
-    if output.splitlines()[-1:] != ["exit=0"]:
-        yield rollback_command(install, restart, "The upgraded OMERO.web does not start:\n" + output)
+    output = host.get_fact(CommandReport, command=check)
+    if output[-1:] != ["[exit status 0]"]:
+        yield rollback_command(install, restart, "The upgraded OMERO.web does not start:\n" + "\n".join(output))

@@ -269,8 +269,8 @@ def test_upgrade_outcome_decided_by_health_check(healthy, data):
     host = SimulatedHost(
         "debian", "12", systemd=False,
         existing_paths=("/opt/omero/web/venv3/bin/omero", "/opt/omero/web/venv3.previous"),
-        extra_responses={"import omeroweb": ["exit=0"]} if healthy else {
-            "import omeroweb": ["exit=0"],
+        extra_responses={"import omeroweb": ["[exit status 0]"]} if healthy else {
+            "import omeroweb": ["[exit status 0]"],
             "OMERO.web - Login": ["FAILED: GET http://127.0.0.1:80/: 502"],
         },
     )
@@ -301,7 +301,7 @@ def test_upgrade_that_cannot_import_rolls_back_before_nginx(data):
     host = SimulatedHost(
         "debian", "12",
         existing_paths=("/opt/omero/web/venv3/bin/omero", "/opt/omero/web/venv3.previous"),
-        extra_responses={"import omeroweb": ["ImportError: deliberately broken", "exit=1"]},
+        extra_responses={"import omeroweb": ["ImportError: deliberately broken", "[exit status 1]"]},
     )
     sim = simulate(host, data)
     rollback = sim.find(r"^\{ rm -rf /opt/omero/web/venv3 && mv /opt/omero/web/venv3.previous /opt/omero/web/venv3 && runuser ")
