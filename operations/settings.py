@@ -1,70 +1,35 @@
 """
-Inventory data for omeroweb-deploy: every key, its default, its check and its doc.
+Inventory data for omeroweb-deploy: the ``Settings`` model, one typed field per key.
 
-This table is the single source of truth: validation, defaults and the README's data
-table (``python -m operations.settings --markdown``) all come from ``KEYS``. Every key is
-prefixed ``omero_web_``; values may come from inventories, ``group_data`` or ``--data``
-(where pyinfra passes ``80`` as an int and ``a,b`` as a string, so lists also accept a
-comma-separated string).
+The model is the single source of truth. Each field is a key without its ``omero_web_``
+prefix, with its type, its default, its rule (``Rule``: a checker of ``operations.checks``,
+which returns the value normalised or says what is expected), its doc (``description``) and
+its section (``json_schema_extra``). Validation, defaults, ``KEYS`` (derived from the fields)
+and the docs' data table (``python -m tools.readme_table``) all come from it; the checks that
+span several keys are its after-validator (``operations.cross_checks``). Values may come from
+inventories, ``group_data`` or ``--data`` (where pyinfra passes ``80`` as an int and ``a,b``
+as a string, so lists also accept a comma-separated string).
 
-Why over 400 lines: the key table itself is half of it (one documented entry per key), the
-other half the checks that span several keys; the checkers of single values are in
-``operations.checks``.
+Settings never show their values: pyinfra prints facts' arguments (-v, --debug) and the data
+holds secrets, so repr and str name the user and folders only, and pydantic's errors never
+include the input.
+
+Why over 400 lines: the field table itself is half of it (one documented, typed field per
+key, ~200 lines); the rest is the model's machinery and ``validate``. The checkers of single
+values are in ``operations.checks``, the checks spanning keys in ``operations.cross_checks``.
 """
 
-from __future__ import annotations
-
 import difflib
-import os
-from dataclasses import dataclass, field
+from dataclasses import FrozenInstanceError, dataclass
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Annotated, Any, Callable, Literal, Mapping, Optional, Union, get_args
 
-from .appends import append_sources
-from .checks import (
-    Invalid,
-    account,
-    apps,
-    boolean,
-    choice,
-    config,
-    config_append,
-    group_config,
-    group_name,
-    host_name,
-    omero_servers,
-    http_url_or_path,
-    ice_wheel,
-    inside,
-    install_folder,
-    int_range,
-    interpreter,
-    json_list,
-    json_mapping,
-    local_dir,
-    local_file,
-    local_files,
-    nginx_include,
-    nginx_server_name,
-    optional,
-    origins,
-    pip_spec,
-    pip_spec_of,
-    port,
-    property_names,
-    publications,
-    regex,
-    server_config,
-    server_config_append,
-    single_line,
-    str_list,
-    template_path,
-    time_of_day,
-    url,
-    url_like,
-    url_list,
-    url_prefix,
-)
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError, core_schema
+
+from . import checks, cross_checks
+from .checks import Invalid, str_list
 
 PREFIX = "omero_web_"
 
@@ -92,8 +57,13 @@ TAGS = (
     "omero_server",
 )
 
-ICE_SOURCES = ("auto", "build", "wheel")
-SERVICE_MANAGERS = ("auto", "systemd", "initd")
+IceSource = Literal["auto", "build", "wheel"]
+ServiceManager = Literal["auto", "systemd", "initd"]
+ICE_SOURCES: tuple[str, ...] = get_args(IceSource)
+SERVICE_MANAGERS: tuple[str, ...] = get_args(ServiceManager)
+
+#: OMERO.web's default application server port (defined with the checks that use it).
+APPLICATION_SERVER_PORT = cross_checks.APPLICATION_SERVER_PORT
 
 
 class ValidationError(ValueError):
@@ -113,9 +83,318 @@ def _tags(value: Any) -> tuple[str, ...]:
     return tags
 
 
+def _plain(value: Any) -> Any:
+    """A value as plain data for ``model_dump``: read-only mappings become dicts."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
+@dataclass(frozen=True)
+class Rule:
+    """
+    A field's rule: ``check`` (of ``operations.checks``) is its whole validation, replacing
+    pydantic's own for the annotated type, so each rule is written once; its ``checks.Invalid``
+    becomes a pydantic error whose ``reason`` is the message as the checker wrote it.
+    """
+
+    check: Callable[[Any], Any]
+
+    def validate(self, value: Any) -> Any:
+        try:
+            return self.check(value)
+        except Invalid as exc:
+            raise PydanticCustomError("invalid", "{reason}", {"reason": str(exc)}) from None
+
+    def __get_pydantic_core_schema__(self, source_type: Any, handler: Any) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            self.validate,
+            json_schema_input_schema=handler.generate_schema(source_type),
+            serialization=core_schema.plain_serializer_function_ser_schema(_plain),
+        )
+
+
+def key(default: Any, doc: str, section: str) -> Any:
+    """A field's default, doc (the data table's meaning) and section (the README's key index)."""
+    return Field(default, description=doc, json_schema_extra={"section": section})
+
+
+Strings = tuple[str, ...]
+Properties = Mapping[str, Any]
+# Types shared by several keys, with their rule.
+Tags = Annotated[Strings, Rule(_tags)]
+Flag = Annotated[bool, Rule(checks.boolean)]
+OptionalFlag = Annotated[Optional[bool], Rule(checks.optional(checks.boolean))]
+Port = Annotated[int, Rule(checks.port)]
+PipSpec = Annotated[str, Rule(checks.pip_spec)]
+Line = Annotated[str, Rule(checks.single_line)]
+OptionalLine = Annotated[Optional[str], Rule(checks.optional(checks.single_line))]
+OptionalTemplate = Annotated[Optional[str], Rule(checks.optional(checks.template_path))]
+OptionalLocalFile = Annotated[Optional[str], Rule(checks.optional(checks.local_file))]
+JsonItems = Annotated[tuple[Union[list, Properties], ...], Rule(checks.json_list)]
+
+
+class Settings(BaseModel):
+    """
+    Validated settings of one host (build them with ``validate``): one typed field per key,
+    named without the ``omero_web_`` prefix. Frozen; ``replace`` makes a changed copy.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, hide_input_in_errors=True)
+
+    # Selection
+    tags: Tags = key((), "Run only the sections with these tags (empty: all).", "selection")
+    skip_tags: Tags = key((), "Skip the sections with these tags.", "selection")
+    # Prerequisites
+    user: Annotated[str, Rule(checks.account("OMERO.web", "omero-web"))] = key(
+        "omero-web", "System user that owns OMERODIR and runs OMERO.web.", "prerequisites")
+    omerodir: Annotated[str, Rule(checks.install_folder("/opt/omero/web/omero-web"))] = key(
+        "/opt/omero/web/omero-web", "OMERODIR: configuration, logs and `etc/grid`.", "prerequisites")
+    extra_ca_certificates: Annotated[Strings, Rule(checks.local_files)] = key(
+        (), "PEM files on the control machine (one or more certificates each) added to the host's trust store, "
+        "and used by pip: needed behind TLS-intercepting proxies.", "prerequisites")
+    package_lock_timeout: Annotated[int, Rule(checks.int_range(0, 86400))] = key(
+        300, "Seconds to wait, saying so, while another apt/dnf/yum holds the package manager's lock "
+        "(unattended-upgrades), before failing.", "prerequisites")
+    run_lock_timeout: Annotated[int, Rule(checks.int_range(0, 86400))] = key(
+        600, "Seconds to wait, saying who holds it, while another deploy holds this host's run lock "
+        "(`/var/lib/omeroweb-deploy/run.lock`), before failing.", "prerequisites")
+    # Virtualenv, Ice, OMERO.web
+    venv: Annotated[str, Rule(checks.install_folder("/opt/omero/web/venv3"))] = key(
+        "/opt/omero/web/venv3", "Virtual environment of OMERO.web.", "venv")
+    python: Annotated[Optional[str], Rule(checks.optional(checks.interpreter))] = key(
+        None, "Interpreter that creates the venv (default: the distro profile's, e.g. `/usr/bin/python3`).", "venv")
+    pip_index_url: Annotated[Optional[str], Rule(checks.optional(checks.url))] = key(
+        None, "pip index URL for the venv (default: pip's).", "venv")
+    pip_extra_index_urls: Annotated[Strings, Rule(checks.url_list)] = key(
+        (), "Extra pip index URLs for the venv.", "venv")
+    ice_source: Annotated[IceSource, Rule(checks.choice(*ICE_SOURCES))] = key(
+        "auto",
+        "Where IcePy 3.6.5 comes from: `wheel` (from `omero_web_ice_wheel`), `build` (PyPI sdist, patched for the "
+        "host's Python), `auto` (the distro's prebuilt wheel if there is one, falling back to `build`).", "venv")
+    ice_wheel: Annotated[Optional[str], Rule(checks.optional(checks.ice_wheel))] = key(
+        None, "Ice wheel URL or local `.whl` file, required with `omero_web_ice_source: wheel`.", "venv")
+    ice_cache_dir: Line = key(
+        "~/.cache/omeroweb-deploy/wheels",
+        "Control-machine folder where built Ice wheels are kept per distro + Python ABI and shared with the fleet.",
+        "venv")
+    version_spec: PipSpec = key(
+        "omero-web>=5.6.1", "pip requirement for OMERO.web (pip picks the newest release the host's Python supports).",
+        "venv")
+    omero_py_spec: Annotated[Optional[str], Rule(checks.optional(checks.pip_spec_of("omero-py")))] = key(
+        None, "pip requirement for omero-py, to upgrade it on its own (e.g. `omero-py>=5.19.5`); by default pip keeps "
+        "whatever release OMERO.web pulled in. Like an OMERO.web upgrade, checked and rolled back on failure.", "venv")
+    migrate_from_omerodir: Annotated[
+        Optional[str], Rule(checks.optional(checks.install_folder("/opt/omero/web/omero-web")))] = key(
+        None, "Previous OMERODIR when moving to a new `omero_web_omerodir`: its configuration is exported and loaded "
+        "into the new one once (`omero config get --show-password` / `omero config load`); it is left as it was.",
+        "venv")
+    whitenoise_spec: PipSpec = key("whitenoise", "pip requirement for WhiteNoise.", "venv")
+    # Configuration
+    config: Annotated[Properties, Rule(checks.config)] = key(
+        {}, "`omero.*` properties to set (`omero config set`); lists and mappings are stored as JSON.", "config")
+    config_append: Annotated[Mapping[str, tuple], Rule(checks.config_append)] = key(
+        {}, "List properties and the items to ensure in them (`omero config append --set`), e.g. middleware.", "config")
+    secret_config_keys: Annotated[Strings, Rule(checks.property_names)] = key(
+        (), "Extra property names whose values are secrets (names containing `password` always are).", "config")
+    server_host: Annotated[str, Rule(checks.host_name)] = key(
+        "localhost", "OMERO.server host for `omero.web.server_list`.", "config")
+    server_port: Port = key(4064, "OMERO.server port for `omero.web.server_list`.", "config")
+    server_name: Line = key("omero", "Display name for `omero.web.server_list`.", "config")
+    servers: Annotated[Optional[tuple[tuple[str, int, str], ...]], Rule(checks.optional(checks.omero_servers))] = key(
+        None, "Several OMERO.servers for `omero.web.server_list` (the login page offers a choice): a list of "
+        "`[host, port, name]`, the first being server 1; replaces `omero_web_server_host/_port/_name`.", "config")
+    # Gunicorn
+    application_server_port: Annotated[Optional[int], Rule(checks.optional(checks.port))] = key(
+        None, "`omero.web.application_server.port`: where Gunicorn listens and NGINX connects (OMERO.web's default: "
+        "4080); under SELinux it is the port labelled `http_port_t`, as in the walkthrough.", "gunicorn")
+    wsgi_workers: Annotated[Optional[int], Rule(checks.optional(checks.int_range(1, 512)))] = key(
+        None, "`omero.web.wsgi_workers` (default: 2 x cores + 1 from the host's facts).", "gunicorn")
+    wsgi_worker_class: Annotated[
+        Optional[Literal["sync", "gevent"]], Rule(checks.optional(checks.choice("sync", "gevent")))] = key(
+        None, "`omero.web.wsgi_worker_class` (default: OMERO.web's, sync).", "gunicorn")
+    wsgi_args: OptionalLine = key(None, "`omero.web.wsgi_args`: extra Gunicorn arguments.", "gunicorn")
+    wsgi_threads: Annotated[Optional[int], Rule(checks.optional(checks.int_range(1, 256)))] = key(
+        None, "`omero.web.wsgi_threads` for sync workers (the walkthrough suggests 2-4 x cores).", "gunicorn")
+    wsgi_worker_connections: Annotated[Optional[int], Rule(checks.optional(checks.int_range(1, 100000)))] = key(
+        None, "`omero.web.wsgi_worker_connections` for gevent workers (OMERO.web's default: 1000).", "gunicorn")
+    gevent_spec: PipSpec = key(
+        "gevent>=0.13", "pip requirement installed with `omero_web_wsgi_worker_class: gevent` (which also sets "
+        "`omero.web.application_server.max_requests` to 0, as the walkthrough requires).", "gunicorn")
+    # Redis
+    redis: Flag = key(
+        False, "Cache and sessions in Redis: installs `django-redis`, sets `omero.web.caches` and "
+        "`omero.web.session_engine`; installs and starts the distro's Redis server when the URL is local.", "redis")
+    redis_url: Annotated[str, Rule(checks.url_like("redis"))] = key(
+        "redis://127.0.0.1:6379/0",
+        "Redis location for `omero.web.caches` (a password in it makes the property secret).", "redis")
+    django_redis_spec: PipSpec = key(
+        "django-redis", "pip requirement for django-redis (resolved against the installed Django).", "redis")
+    # CORS
+    cors_origins: Annotated[Strings, Rule(checks.origins)] = key(
+        (), "Origins allowed by CORS (`omero.web.cors_origin_whitelist`); turns CORS on.", "cors")
+    cors_allow_all: Flag = key(False, "Allow every origin (`omero.web.cors_origin_allow_all`).", "cors")
+    cors_headers_spec: PipSpec = key(
+        "django-cors-headers",
+        "pip requirement for django-cors-headers (resolved against the installed omero-web's pin).", "cors")
+    # Apps
+    apps: Annotated[tuple[Mapping[str, Any], ...], Rule(checks.apps)] = key(
+        (), "OMERO.web apps: list of `{spec, app, top_links, open_with, right_plugins, center_plugins, config}`; "
+        "apps removed from the list are uninstalled and dropped from the settings.", "apps")
+    # URL prefix
+    prefix: Annotated[Optional[str], Rule(checks.optional(checks.url_prefix))] = key(
+        None, "Serve OMERO.web under this path (`omero.web.prefix`, `omero.web.static_url`), e.g. `/omero`.", "nginx")
+    # HTTPS
+    https: Flag = key(
+        False, "HTTPS on `omero_web_https_port` (TLS 1.2+), HTTP redirected to it, OMERO.web told it is behind "
+        "HTTPS (secure cookies, `omero.web.secure`, `omero.web.secure_proxy_ssl_header`).", "https")
+    https_port: Port = key(443, "Port of the HTTPS server.", "https")
+    tls_certificate: OptionalLocalFile = key(None, "PEM certificate (chain) on the control machine for HTTPS.", "https")
+    tls_key: OptionalLocalFile = key(
+        None, "PEM private key on the control machine for HTTPS (installed 0600).", "https")
+    tls_self_signed: Flag = key(
+        False, "Generate a self-signed certificate on the host instead (testing only).", "https")
+    # Sessions
+    session_expire_at_browser_close: OptionalFlag = key(
+        None, "`omero.web.session_expire_at_browser_close` (OMERO.web's default: true).", "sessions")
+    session_cookie_age: Annotated[Optional[int], Rule(checks.optional(checks.int_range(60, 31536000)))] = key(
+        None, "`omero.web.session_cookie_age` in seconds (OMERO.web's default: 86400).", "sessions")
+    clearsessions: Flag = key(
+        True, "Run `omero web clearsessions` daily, as the walkthrough recommends: a systemd timer where systemd runs, "
+        "else a cron job; false removes the job.", "sessions")
+    clearsessions_time: Annotated[str, Rule(checks.time_of_day)] = key(
+        "03:17", "Time of day (HH:MM, host time) of that job.", "sessions")
+    # UI customization
+    templates: Annotated[Optional[str], Rule(checks.optional(checks.local_dir))] = key(
+        None, "Folder of templates on the control machine, copied to `OMERODIR/etc/templates/custom` and added to "
+        "`omero.web.template_dirs`.", "customization")
+    index_template: OptionalTemplate = key(
+        None, "`omero.web.index_template`: a template in `omero_web_templates`, e.g. `mytemplate/index.html`.",
+        "customization")
+    base_include_template: OptionalTemplate = key(
+        None, "`omero.web.base_include_template`: a template in `omero_web_templates` included in every page.",
+        "customization")
+    login_logo: Annotated[Optional[str], Rule(checks.optional(checks.http_url_or_path))] = key(
+        None, "`omero.web.login_logo`: URL of the logo.", "customization")
+    login_redirect: Annotated[Optional[Properties], Rule(checks.optional(checks.json_mapping))] = key(
+        None, "`omero.web.login_redirect`, e.g. `{redirect: [webindex], viewname: load_template, args: [userdata]}`.",
+        "customization")
+    show_client_downloads: OptionalFlag = key(
+        None, "`omero.web.login.show_client_downloads` (OMERO.web's default: true): false hides the OMERO.insight "
+        "download links of the login page, whose script makes every visitor's browser call api.github.com.",
+        "customization")
+    top_links: JsonItems = key((), "Items appended to `omero.web.ui.top_links`.", "customization")
+    open_with: JsonItems = key((), "Items appended to `omero.web.open_with`.", "customization")
+    # Publishing
+    public_enabled: Flag = key(
+        False, "Public user auto-login (`omero.web.public.enabled`); needs user, password and URL filter.",
+        "publishing")
+    public_user: OptionalLine = key(None, "`omero.web.public.user`.", "publishing")
+    public_password: OptionalLine = key(
+        None, "`omero.web.public.password` (secret: never shown, stored owner-only).", "publishing")
+    public_url_filter: Annotated[Optional[str], Rule(checks.optional(checks.regex))] = key(
+        None, "`omero.web.public.url_filter`: URLs the public user may open, e.g. `^/webgateway`.", "publishing")
+    public_get_only: Flag = key(True, "`omero.web.public.get_only`.", "publishing")
+    public_server_id: Annotated[int, Rule(checks.int_range(1, 1000))] = key(
+        1, "`omero.web.public.server_id`.", "publishing")
+    public_cache_enabled: Flag = key(False, "`omero.web.public.cache.enabled`.", "publishing")
+    public_cache_timeout: Annotated[Optional[int], Rule(checks.optional(checks.int_range(1, 31536000)))] = key(
+        None, "`omero.web.public.cache.timeout` in seconds (OMERO.web's default: 86400).", "publishing")
+    publications: Annotated[Mapping[str, str], Rule(checks.publications)] = key(
+        {}, "Publication redirects: identifier -> `project-<id>` makes `/pub/<identifier>` answer 307 to "
+        "`/webclient/?show=project-<id>`.", "publishing")
+    # OMERO.server-side settings
+    omero_server_group: Annotated[str, Rule(checks.group_name)] = key(
+        "omero_server", "Inventory group whose hosts are OMERO.servers: they get only the server-side settings below.",
+        "omero_server")
+    omero_server_venv: Annotated[str, Rule(checks.install_folder("/opt/omero/server/venv3"))] = key(
+        "/opt/omero/server/venv3", "OMERO.server's virtualenv.", "omero_server")
+    omero_server_omerodir: Annotated[str, Rule(checks.install_folder("/opt/omero/server/OMERO.server"))] = key(
+        "/opt/omero/server/OMERO.server", "OMERO.server's OMERODIR.", "omero_server")
+    omero_server_user: Annotated[str, Rule(checks.account("OMERO.server", "omero-server"))] = key(
+        "omero-server", "User that owns OMERO.server.", "omero_server")
+    omero_server_config: Annotated[Properties, Rule(checks.server_config)] = key(
+        {}, "OMERO.server properties served to clients: `omero.client.ui.menu.dropdown.*`, "
+        "`omero.client.ui.tree.orphans.name`, `omero.policy.binary_access`, ...", "omero_server")
+    omero_server_config_append: Annotated[Mapping[str, tuple[str, ...]], Rule(checks.server_config_append)] = key(
+        {}, "OMERO.server list properties and the items to ensure, e.g. `omero.client.scripts_to_ignore`.",
+        "omero_server")
+    omero_server_group_config: Annotated[Mapping[int, Properties], Rule(checks.group_config)] = key(
+        {}, "Per-group settings, group id -> `{property: value}` (`omero obj map-set ExperimenterGroup:<id> config`).",
+        "omero_server")
+    omero_server_admin_user: Line = key("root", "OMERO admin that applies per-group settings.", "omero_server")
+    omero_server_admin_password: OptionalLine = key(
+        None, "That admin's password (secret); required with `omero_web_omero_server_group_config`.", "omero_server")
+    # NGINX
+    nginx_mode: Annotated[Literal["site", "location"], Rule(checks.choice("site", "location"))] = key(
+        "site",
+        "`site`: the walkthrough's server block from `omero web config nginx` in NGINX's site folder, the distro's "
+        "default site disabled. `location`: its alternative, `omero web config nginx-location` (location blocks "
+        "for a server block of your own, which includes `omero_web_nginx_location_file`); the default site and "
+        "your server blocks are left alone.", "nginx")
+    nginx_location_file: Annotated[str, Rule(checks.nginx_include)] = key(
+        "/etc/nginx/omero-web-location.include",
+        "With `omero_web_nginx_mode: location`: the file written (root's, outside the folders NGINX loads itself); "
+        "put `include <this file>;` in your server block.", "nginx")
+    nginx_port: Port = key(80, "Port NGINX listens on (`--http`).", "nginx")
+    nginx_server_name: Annotated[str, Rule(checks.nginx_server_name)] = key(
+        "localhost", "NGINX `server_name` (`--servername`).", "nginx")
+    # Service and checks
+    service_manager: Annotated[ServiceManager, Rule(checks.choice(*SERVICE_MANAGERS))] = key(
+        "auto", "`auto`: systemd unit when systemd is PID 1, else the init.d script.", "service")
+    healthcheck_timeout: Annotated[int, Rule(checks.int_range(5, 3600))] = key(
+        120, "Seconds the final health check waits for the login page through NGINX.", "healthcheck")
+    troubleshoot_dir: OptionalLine = key(
+        None,
+        "Control-machine folder for `operations.troubleshoot.troubleshoot` (default: `./troubleshoot-<UTC timestamp>`).",
+        "troubleshoot")
+
+    @model_validator(mode="after")
+    def _spanning_checks(self) -> "Settings":
+        """The checks spanning several keys, once every value passed its own: all problems at once."""
+        problems = cross_checks.problems(self)
+        if problems:
+            raise PydanticCustomError("cross_checks", "{text}", {"text": "\n".join(problems), "problems": tuple(problems)})
+        return self
+
+    @property
+    def values(self) -> Mapping[str, Any]:
+        """Attribute name -> value, read-only."""
+        return MappingProxyType({name: getattr(self, name) for name in type(self).model_fields})
+
+    def replace(self, **changes: Any) -> "Settings":
+        """A copy with these attributes changed, unchecked: for settings derived from valid ones."""
+        unknown = sorted(set(changes) - set(type(self).model_fields))
+        if unknown:
+            raise TypeError(f"Settings has no attribute(s) {', '.join(unknown)}")
+        return self.model_copy(update=changes)
+
+    # pyinfra prints facts' arguments (-v, --debug) with str(): never the data's values, secrets among them.
+    def __repr_args__(self):
+        return [(name, getattr(self, name)) for name in ("user", "omerodir", "venv")]
+
+    def __repr__(self) -> str:
+        return f"Settings({self.__repr_str__(', ')}, ...)"
+
+    def __str__(self) -> str:
+        return repr(self)
+
+    def __hash__(self) -> int:
+        return hash((self.user, self.omerodir, self.venv))
+
+    # pydantic's own refusal would print the value assigned
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}: Settings are frozen, use replace()")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}: Settings are frozen")
+
+
 @dataclass(frozen=True)
 class Key:
-    """One inventory data key."""
+    """One inventory data key, as the ``Settings`` field ``attr`` defines it."""
 
     name: str
     default: Any
@@ -128,472 +407,50 @@ class Key:
         return self.name[len(PREFIX):]
 
 
-KEYS: tuple[Key, ...] = (
-    # Selection
-    Key("omero_web_tags", (), _tags, "Run only the sections with these tags (empty: all).", "selection"),
-    Key("omero_web_skip_tags", (), _tags, "Skip the sections with these tags.", "selection"),
-    # Prerequisites
-    Key("omero_web_user", "omero-web", account("OMERO.web", "omero-web"), "System user that owns OMERODIR and runs OMERO.web.", "prerequisites"),
-    Key("omero_web_omerodir", "/opt/omero/web/omero-web", install_folder("/opt/omero/web/omero-web"), "OMERODIR: configuration, logs and `etc/grid`.", "prerequisites"),
-    Key("omero_web_extra_ca_certificates", (), local_files,
-        "PEM files on the control machine (one or more certificates each) added to the host's trust store, "
-        "and used by pip: needed behind TLS-intercepting proxies.", "prerequisites"),
-    Key("omero_web_package_lock_timeout", 300, int_range(0, 86400),
-        "Seconds to wait, saying so, while another apt/dnf/yum holds the package manager's lock "
-        "(unattended-upgrades), before failing.", "prerequisites"),
-    Key("omero_web_run_lock_timeout", 600, int_range(0, 86400),
-        "Seconds to wait, saying who holds it, while another deploy holds this host's run lock "
-        "(`/var/lib/omeroweb-deploy/run.lock`), before failing.", "prerequisites"),
-    # Virtualenv, Ice, OMERO.web
-    Key("omero_web_venv", "/opt/omero/web/venv3", install_folder("/opt/omero/web/venv3"), "Virtual environment of OMERO.web.", "venv"),
-    Key("omero_web_python", None, optional(interpreter),
-        "Interpreter that creates the venv (default: the distro profile's, e.g. `/usr/bin/python3`).", "venv"),
-    Key("omero_web_pip_index_url", None, optional(url), "pip index URL for the venv (default: pip's).", "venv"),
-    Key("omero_web_pip_extra_index_urls", (), url_list, "Extra pip index URLs for the venv.", "venv"),
-    Key("omero_web_ice_source", "auto", choice(*ICE_SOURCES),
-        "Where IcePy 3.6.5 comes from: `wheel` (from `omero_web_ice_wheel`), `build` (PyPI sdist, patched for the "
-        "host's Python), `auto` (the distro's prebuilt wheel if there is one, falling back to `build`).", "venv"),
-    Key("omero_web_ice_wheel", None, optional(ice_wheel),
-        "Ice wheel URL or local `.whl` file, required with `omero_web_ice_source: wheel`.", "venv"),
-    Key("omero_web_ice_cache_dir", "~/.cache/omeroweb-deploy/wheels", single_line,
-        "Control-machine folder where built Ice wheels are kept per distro + Python ABI and shared with the fleet.", "venv"),
-    Key("omero_web_version_spec", "omero-web>=5.6.1", pip_spec,
-        "pip requirement for OMERO.web (pip picks the newest release the host's Python supports).", "venv"),
-    Key("omero_web_omero_py_spec", None, optional(pip_spec_of("omero-py")),
-        "pip requirement for omero-py, to upgrade it on its own (e.g. `omero-py>=5.19.5`); by default pip keeps "
-        "whatever release OMERO.web pulled in. Like an OMERO.web upgrade, checked and rolled back on failure.",
-        "venv"),
-    Key("omero_web_migrate_from_omerodir", None, optional(install_folder("/opt/omero/web/omero-web")),
-        "Previous OMERODIR when moving to a new `omero_web_omerodir`: its configuration is exported and loaded "
-        "into the new one once (`omero config get --show-password` / `omero config load`); it is left as it was.",
-        "venv"),
-    Key("omero_web_whitenoise_spec", "whitenoise", pip_spec, "pip requirement for WhiteNoise.", "venv"),
-    # Configuration
-    Key("omero_web_config", MappingProxyType({}), config,
-        "`omero.*` properties to set (`omero config set`); lists and mappings are stored as JSON.", "config"),
-    Key("omero_web_config_append", MappingProxyType({}), config_append,
-        "List properties and the items to ensure in them (`omero config append --set`), e.g. middleware.", "config"),
-    Key("omero_web_secret_config_keys", (), property_names,
-        "Extra property names whose values are secrets (names containing `password` always are).", "config"),
-    Key("omero_web_server_host", "localhost", host_name, "OMERO.server host for `omero.web.server_list`.", "config"),
-    Key("omero_web_server_port", 4064, port, "OMERO.server port for `omero.web.server_list`.", "config"),
-    Key("omero_web_server_name", "omero", single_line, "Display name for `omero.web.server_list`.", "config"),
-    Key("omero_web_servers", None, optional(omero_servers),
-        "Several OMERO.servers for `omero.web.server_list` (the login page offers a choice): a list of "
-        "`[host, port, name]`, the first being server 1; replaces `omero_web_server_host/_port/_name`.", "config"),
-    # Gunicorn
-    Key("omero_web_application_server_port", None, optional(port),
-        "`omero.web.application_server.port`: where Gunicorn listens and NGINX connects (OMERO.web's default: "
-        "4080); under SELinux it is the port labelled `http_port_t`, as in the walkthrough.", "gunicorn"),
-    Key("omero_web_wsgi_workers", None, optional(int_range(1, 512)),
-        "`omero.web.wsgi_workers` (default: 2 x cores + 1 from the host's facts).", "gunicorn"),
-    Key("omero_web_wsgi_worker_class", None, optional(choice("sync", "gevent")),
-        "`omero.web.wsgi_worker_class` (default: OMERO.web's, sync).", "gunicorn"),
-    Key("omero_web_wsgi_args", None, optional(single_line), "`omero.web.wsgi_args`: extra Gunicorn arguments.", "gunicorn"),
-    Key("omero_web_wsgi_threads", None, optional(int_range(1, 256)),
-        "`omero.web.wsgi_threads` for sync workers (the walkthrough suggests 2-4 x cores).", "gunicorn"),
-    Key("omero_web_wsgi_worker_connections", None, optional(int_range(1, 100000)),
-        "`omero.web.wsgi_worker_connections` for gevent workers (OMERO.web's default: 1000).", "gunicorn"),
-    Key("omero_web_gevent_spec", "gevent>=0.13", pip_spec,
-        "pip requirement installed with `omero_web_wsgi_worker_class: gevent` (which also sets "
-        "`omero.web.application_server.max_requests` to 0, as the walkthrough requires).", "gunicorn"),
-    # Redis
-    Key("omero_web_redis", False, boolean,
-        "Cache and sessions in Redis: installs `django-redis`, sets `omero.web.caches` and "
-        "`omero.web.session_engine`; installs and starts the distro's Redis server when the URL is local.", "redis"),
-    Key("omero_web_redis_url", "redis://127.0.0.1:6379/0", url_like("redis"),
-        "Redis location for `omero.web.caches` (a password in it makes the property secret).", "redis"),
-    Key("omero_web_django_redis_spec", "django-redis", pip_spec,
-        "pip requirement for django-redis (resolved against the installed Django).", "redis"),
-    # CORS
-    Key("omero_web_cors_origins", (), origins,
-        "Origins allowed by CORS (`omero.web.cors_origin_whitelist`); turns CORS on.", "cors"),
-    Key("omero_web_cors_allow_all", False, boolean, "Allow every origin (`omero.web.cors_origin_allow_all`).", "cors"),
-    Key("omero_web_cors_headers_spec", "django-cors-headers", pip_spec,
-        "pip requirement for django-cors-headers (resolved against the installed omero-web's pin).", "cors"),
-    # Apps
-    Key("omero_web_apps", (), apps,
-        "OMERO.web apps: list of `{spec, app, top_links, open_with, right_plugins, center_plugins, config}`; "
-        "apps removed from the list are uninstalled and dropped from the settings.", "apps"),
-    # URL prefix
-    Key("omero_web_prefix", None, optional(url_prefix),
-        "Serve OMERO.web under this path (`omero.web.prefix`, `omero.web.static_url`), e.g. `/omero`.", "nginx"),
-    # HTTPS
-    Key("omero_web_https", False, boolean,
-        "HTTPS on `omero_web_https_port` (TLS 1.2+), HTTP redirected to it, OMERO.web told it is behind "
-        "HTTPS (secure cookies, `omero.web.secure`, `omero.web.secure_proxy_ssl_header`).", "https"),
-    Key("omero_web_https_port", 443, port, "Port of the HTTPS server.", "https"),
-    Key("omero_web_tls_certificate", None, optional(local_file),
-        "PEM certificate (chain) on the control machine for HTTPS.", "https"),
-    Key("omero_web_tls_key", None, optional(local_file),
-        "PEM private key on the control machine for HTTPS (installed 0600).", "https"),
-    Key("omero_web_tls_self_signed", False, boolean,
-        "Generate a self-signed certificate on the host instead (testing only).", "https"),
-    # Sessions
-    Key("omero_web_session_expire_at_browser_close", None, optional(boolean),
-        "`omero.web.session_expire_at_browser_close` (OMERO.web's default: true).", "sessions"),
-    Key("omero_web_session_cookie_age", None, optional(int_range(60, 31536000)),
-        "`omero.web.session_cookie_age` in seconds (OMERO.web's default: 86400).", "sessions"),
-    Key("omero_web_clearsessions", True, boolean,
-        "Run `omero web clearsessions` daily, as the walkthrough recommends: a systemd timer where systemd runs, "
-        "else a cron job; false removes the job.", "sessions"),
-    Key("omero_web_clearsessions_time", "03:17", time_of_day, "Time of day (HH:MM, host time) of that job.", "sessions"),
-    # UI customization
-    Key("omero_web_templates", None, optional(local_dir),
-        "Folder of templates on the control machine, copied to `OMERODIR/etc/templates/custom` and added to "
-        "`omero.web.template_dirs`.", "customization"),
-    Key("omero_web_index_template", None, optional(template_path),
-        "`omero.web.index_template`: a template in `omero_web_templates`, e.g. `mytemplate/index.html`.",
-        "customization"),
-    Key("omero_web_base_include_template", None, optional(template_path),
-        "`omero.web.base_include_template`: a template in `omero_web_templates` included in every page.",
-        "customization"),
-    Key("omero_web_login_logo", None, optional(http_url_or_path), "`omero.web.login_logo`: URL of the logo.",
-        "customization"),
-    Key("omero_web_login_redirect", None, optional(json_mapping),
-        "`omero.web.login_redirect`, e.g. `{redirect: [webindex], viewname: load_template, args: [userdata]}`.",
-        "customization"),
-    Key("omero_web_show_client_downloads", None, optional(boolean),
-        "`omero.web.login.show_client_downloads` (OMERO.web's default: true): false hides the OMERO.insight "
-        "download links of the login page, whose script makes every visitor's browser call api.github.com.",
-        "customization"),
-    Key("omero_web_top_links", (), json_list, "Items appended to `omero.web.ui.top_links`.", "customization"),
-    Key("omero_web_open_with", (), json_list, "Items appended to `omero.web.open_with`.", "customization"),
-    # Publishing
-    Key("omero_web_public_enabled", False, boolean,
-        "Public user auto-login (`omero.web.public.enabled`); needs user, password and URL filter.", "publishing"),
-    Key("omero_web_public_user", None, optional(single_line), "`omero.web.public.user`.", "publishing"),
-    Key("omero_web_public_password", None, optional(single_line),
-        "`omero.web.public.password` (secret: never shown, stored owner-only).", "publishing"),
-    Key("omero_web_public_url_filter", None, optional(regex),
-        "`omero.web.public.url_filter`: URLs the public user may open, e.g. `^/webgateway`.", "publishing"),
-    Key("omero_web_public_get_only", True, boolean, "`omero.web.public.get_only`.", "publishing"),
-    Key("omero_web_public_server_id", 1, int_range(1, 1000), "`omero.web.public.server_id`.", "publishing"),
-    Key("omero_web_public_cache_enabled", False, boolean, "`omero.web.public.cache.enabled`.", "publishing"),
-    Key("omero_web_public_cache_timeout", None, optional(int_range(1, 31536000)),
-        "`omero.web.public.cache.timeout` in seconds (OMERO.web's default: 86400).", "publishing"),
-    Key("omero_web_publications", MappingProxyType({}), publications,
-        "Publication redirects: identifier -> `project-<id>` makes `/pub/<identifier>` answer 307 to "
-        "`/webclient/?show=project-<id>`.", "publishing"),
-    # OMERO.server-side settings
-    Key("omero_web_omero_server_group", "omero_server", group_name,
-        "Inventory group whose hosts are OMERO.servers: they get only the server-side settings below.",
-        "omero_server"),
-    Key("omero_web_omero_server_venv", "/opt/omero/server/venv3", install_folder("/opt/omero/server/venv3"), "OMERO.server's virtualenv.",
-        "omero_server"),
-    Key("omero_web_omero_server_omerodir", "/opt/omero/server/OMERO.server", install_folder("/opt/omero/server/OMERO.server"), "OMERO.server's OMERODIR.",
-        "omero_server"),
-    Key("omero_web_omero_server_user", "omero-server", account("OMERO.server", "omero-server"), "User that owns OMERO.server.", "omero_server"),
-    Key("omero_web_omero_server_config", MappingProxyType({}), server_config,
-        "OMERO.server properties served to clients: `omero.client.ui.menu.dropdown.*`, "
-        "`omero.client.ui.tree.orphans.name`, `omero.policy.binary_access`, ...", "omero_server"),
-    Key("omero_web_omero_server_config_append", MappingProxyType({}), server_config_append,
-        "OMERO.server list properties and the items to ensure, e.g. `omero.client.scripts_to_ignore`.",
-        "omero_server"),
-    Key("omero_web_omero_server_group_config", MappingProxyType({}), group_config,
-        "Per-group settings, group id -> `{property: value}` (`omero obj map-set ExperimenterGroup:<id> config`).",
-        "omero_server"),
-    Key("omero_web_omero_server_admin_user", "root", single_line, "OMERO admin that applies per-group settings.",
-        "omero_server"),
-    Key("omero_web_omero_server_admin_password", None, optional(single_line),
-        "That admin's password (secret); required with `omero_web_omero_server_group_config`.", "omero_server"),
-    # NGINX
-    Key("omero_web_nginx_mode", "site", choice("site", "location"),
-        "`site`: the walkthrough's server block from `omero web config nginx` in NGINX's site folder, the distro's "
-        "default site disabled. `location`: its alternative, `omero web config nginx-location` (location blocks "
-        "for a server block of your own, which includes `omero_web_nginx_location_file`); the default site and "
-        "your server blocks are left alone.", "nginx"),
-    Key("omero_web_nginx_location_file", "/etc/nginx/omero-web-location.include", nginx_include,
-        "With `omero_web_nginx_mode: location`: the file written (root's, outside the folders NGINX loads itself); "
-        "put `include <this file>;` in your server block.", "nginx"),
-    Key("omero_web_nginx_port", 80, port, "Port NGINX listens on (`--http`).", "nginx"),
-    Key("omero_web_nginx_server_name", "localhost", nginx_server_name, "NGINX `server_name` (`--servername`).", "nginx"),
-    # Service and checks
-    Key("omero_web_service_manager", "auto", choice(*SERVICE_MANAGERS),
-        "`auto`: systemd unit when systemd is PID 1, else the init.d script.", "service"),
-    Key("omero_web_healthcheck_timeout", 120, int_range(5, 3600),
-        "Seconds the final health check waits for the login page through NGINX.", "healthcheck"),
-    Key("omero_web_troubleshoot_dir", None, optional(single_line),
-        "Control-machine folder for `operations.troubleshoot.troubleshoot` (default: `./troubleshoot-<UTC timestamp>`).",
-        "troubleshoot"),
-)
+def _key(attr: str, field: Any) -> Key:
+    (rule,) = [meta for meta in field.metadata if isinstance(meta, Rule)]
+    return Key(PREFIX + attr, field.default, rule.check, field.description, field.json_schema_extra["section"])
 
+
+KEYS: tuple[Key, ...] = tuple(_key(attr, field) for attr, field in Settings.model_fields.items())
 KEYS_BY_NAME = {key.name: key for key in KEYS}
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Validated settings of one host; attributes are the key names without the prefix."""
-
-    values: Mapping[str, Any] = field(default_factory=dict)
-
-    def __getattr__(self, attr: str) -> Any:
-        try:
-            return self.values[attr]
-        except KeyError:
-            raise AttributeError(attr) from None
-
-    def replace(self, **changes: Any) -> "Settings":
-        return Settings({**self.values, **changes})
-
-    def __repr__(self) -> str:
-        # pyinfra prints facts' arguments (-v, --debug): never the data's values, secrets among them.
-        shown = ", ".join(f"{k}={self.values[k]!r}" for k in ("user", "omerodir", "venv") if k in self.values)
-        return f"Settings({shown}, ...)"
-
-
-def _cross_checks(values: dict[str, Any]) -> list[str]:
-    problems = []
-    if values["ice_source"] == "wheel" and not values["ice_wheel"]:
-        problems.append(
-            "omero_web_ice_source = 'wheel' needs omero_web_ice_wheel: set it to a .whl URL or local file, "
-            "or use omero_web_ice_source = 'auto'"
-        )
-    if values["ice_wheel"] and values["ice_source"] != "wheel":
-        problems.append(
-            f"omero_web_ice_wheel = {values['ice_wheel']!r} is only used with omero_web_ice_source = 'wheel': "
-            "set that too, or remove omero_web_ice_wheel"
-        )
-    both = set(values["tags"]) & set(values["skip_tags"])
-    if both:
-        problems.append(
-            f"omero_web_tags and omero_web_skip_tags both name {', '.join(sorted(both))}: keep each tag in one of them"
-        )
-    problems.extend(_ownership_checks(values))
-    if values["migrate_from_omerodir"] == values["omerodir"]:
-        problems.append(
-            "omero_web_migrate_from_omerodir is omero_web_omerodir: set omero_web_omerodir to the new location, "
-            "or remove omero_web_migrate_from_omerodir"
-        )
-    problems.extend(_feature_checks(values))
-    return problems
-
-
-def _ownership_checks(v: dict[str, Any]) -> list[str]:
-    """Folders and accounts that must stay apart: who owns what decides what root may touch."""
-    problems = []
-    if inside(v["omerodir"], v["venv"]):
-        problems.append(
-            f"omero_web_omerodir = {v['omerodir']!r}: expected a folder outside omero_web_venv ({v['venv']}): "
-            "it must not be the virtualenv or inside it, upgrades replace the venv (e.g. /opt/omero/web/omero-web)"
-        )
-    elif inside(v["venv"], v["omerodir"]):
-        # the OMERO.web user owns OMERODIR: root must not install into a tree that user controls
-        problems.append(
-            f"omero_web_venv = {v['venv']!r}: expected a folder outside omero_web_omerodir ({v['omerodir']}), "
-            "which the OMERO.web user owns (e.g. /opt/omero/web/venv3)"
-        )
-    # A host can be both OMERO.web and OMERO.server: neither's folders may hold the other's.
-    examples = {"omero_server_venv": "/opt/omero/server/venv3", "omero_server_omerodir": "/opt/omero/server/OMERO.server"}
-    for server, example in examples.items():
-        for web, owner in (("omerodir", "the OMERO.web user owns"), ("venv", "upgrades of OMERO.web replace")):
-            if inside(v[server], v[web]) or inside(v[web], v[server]):
-                problems.append(
-                    f"omero_web_{server} = {v[server]!r}: expected a folder apart from omero_web_{web} "
-                    f"({v[web]}), neither inside nor around it: {owner} that tree (e.g. {example})"
-                )
-    if v["user"] == v["omero_server_user"]:
-        problems.append(
-            f"omero_web_user = {v['user']!r} is also omero_web_omero_server_user: expected an account of its own "
-            "for OMERO.web (e.g. 'omero-web'), since the deploy modifies it and must leave OMERO.server's alone"
-        )
-    return problems
-
-
-#: OMERO.web's default ``omero.web.application_server.port``: Gunicorn's port, NGINX's upstream.
-APPLICATION_SERVER_PORT = 4080
-
-#: Properties that dedicated keys own: setting them in omero_web_config too would give two sources.
-DEDICATED_PROPERTIES = {
-    "omero.web.server_list": "omero_web_server_host/_port/_name",  # or omero_web_servers
-    "omero.web.application_server.port": "omero_web_application_server_port",
-    "omero.web.wsgi_workers": "omero_web_wsgi_workers",
-    "omero.web.wsgi_worker_class": "omero_web_wsgi_worker_class",
-    "omero.web.wsgi_threads": "omero_web_wsgi_threads",
-    "omero.web.wsgi_worker_connections": "omero_web_wsgi_worker_connections",
-    "omero.web.prefix": "omero_web_prefix",
-    "omero.web.static_url": "omero_web_prefix",
-    "omero.web.cors_origin_whitelist": "omero_web_cors_origins",
-    "omero.web.cors_origin_allow_all": "omero_web_cors_allow_all",
-    "omero.web.session_expire_at_browser_close": "omero_web_session_expire_at_browser_close",
-    "omero.web.session_cookie_age": "omero_web_session_cookie_age",
-    "omero.web.index_template": "omero_web_index_template",
-    "omero.web.base_include_template": "omero_web_base_include_template",
-    "omero.web.login_logo": "omero_web_login_logo",
-    "omero.web.login_redirect": "omero_web_login_redirect",
-    "omero.web.login.show_client_downloads": "omero_web_show_client_downloads",
-    "omero.web.public.enabled": "omero_web_public_enabled",
-    "omero.web.public.user": "omero_web_public_user",
-    "omero.web.public.password": "omero_web_public_password",
-    "omero.web.public.url_filter": "omero_web_public_url_filter",
-    "omero.web.public.get_only": "omero_web_public_get_only",
-    "omero.web.public.server_id": "omero_web_public_server_id",
-    "omero.web.public.cache.enabled": "omero_web_public_cache_enabled",
-    "omero.web.public.cache.timeout": "omero_web_public_cache_timeout",
-}
-
-
-def _set_and_appended_checks(v: dict[str, Any]) -> list[str]:
-    """
-    A property both set whole and appended to never converges: the set value drops the
-    appended items (hash differs), the next run appends them again, and so on. What the deploy
-    appends comes from ``appends.append_sources``, the config section's own definition.
-    """
-    setters = [(prop, (key, True)) for prop, key in DEDICATED_PROPERTIES.items()]
-    setters.append(("omero.web.nginx_server_extra_config", ("the deploy (adding its NGINX directives)", True)))
-    setters += [(prop, ("omero_web_config", False)) for prop in v["config"]]
-    for app in v["apps"]:
-        setters += [(prop, (f"omero_web_apps ({app['app']}'s config)", False)) for prop in app["config"]]
-    sources = append_sources(Settings(MappingProxyType(v)))
-    problems = []
-    for prop, (setter, deploy_owned) in setters:
-        for appender, part in sources:
-            if prop not in part:
-                continue
-            if deploy_owned:
-                fix = ("put your directives in omero_web_config instead" if prop.endswith("nginx_server_extra_config")
-                       else f"remove it from {appender}: {setter} manages it")
-            else:
-                fix = (f"remove it from {setter} and list the items to ensure in omero_web_config_append "
-                       "(added to OMERO.web's default list, each once)")
-            problems.append(
-                f"{setter} sets {prop} whole and {appender} appends to it: the value would change on every "
-                f"run; {fix}"
-            )
-    return problems
-
-
-def _feature_checks(v: dict[str, Any]) -> list[str]:
-    """Mutually exclusive or incomplete feature settings."""
-    problems = []
-    problems.extend(_set_and_appended_checks(v))
-    for prop in sorted(set(v["config"]) & set(DEDICATED_PROPERTIES)):
-        problems.append(
-            f"omero_web_config sets {prop}, which {DEDICATED_PROPERTIES[prop]} manages: set it there only"
-        )
-    if v["servers"]:
-        one = [f"omero_web_server_{k} = {v['server_' + k]!r}" for k, default in
-               (("host", "localhost"), ("port", 4064), ("name", "omero")) if v["server_" + k] != default]
-        if one:
-            problems.append(
-                f"omero_web_servers and {', '.join(one)} both say which OMERO.server to use: "
-                "list every server in omero_web_servers, and remove the other"
-            )
-    if v["nginx_mode"] == "location" and v["https"]:
-        problems.append(
-            "omero_web_https = True and omero_web_nginx_mode = 'location' exclude each other: in location mode "
-            "the server block (its listen, TLS certificate and redirect) is yours; set up HTTPS there, "
-            "or use omero_web_nginx_mode = 'site'"
-        )
-    upstream = v["application_server_port"] or APPLICATION_SERVER_PORT
-    listening = {"omero_web_nginx_port": v["nginx_port"], **({"omero_web_https_port": v["https_port"]} if v["https"] else {})}
-    for key, value in listening.items():
-        if value == upstream:
-            problems.append(
-                f"{key} = {value} is also OMERO.web's application server port (omero_web_application_server_port, "
-                "4080 unless set): NGINX and Gunicorn cannot both listen there; choose another port for one of them"
-            )
-    if v["cors_origins"] and v["cors_allow_all"]:
-        problems.append(
-            f"omero_web_cors_origins = {list(v['cors_origins'])!r} and omero_web_cors_allow_all = True exclude "
-            "each other: keep the origin list, or allow all"
-        )
-    gevent = v["wsgi_worker_class"] == "gevent"
-    if v["wsgi_worker_connections"] is not None and not gevent:
-        problems.append(
-            f"omero_web_wsgi_worker_connections = {v['wsgi_worker_connections']!r} only applies to async workers: "
-            "set omero_web_wsgi_worker_class = 'gevent', or remove it"
-        )
-    if v["wsgi_threads"] is not None and gevent:
-        problems.append(
-            f"omero_web_wsgi_threads = {v['wsgi_threads']!r} only applies to sync workers, but "
-            "omero_web_wsgi_worker_class = 'gevent': remove one of them"
-        )
-    tls_files = [name for name in ("tls_certificate", "tls_key") if v[name]]
-    if v["https"]:
-        if v["tls_self_signed"] and tls_files:
-            problems.append(
-                "omero_web_tls_self_signed = True and omero_web_tls_certificate/_key exclude each other: "
-                "give the certificate and key, or ask for a self-signed pair"
-            )
-        elif not v["tls_self_signed"] and len(tls_files) != 2:
-            problems.append(
-                "omero_web_https = True needs both omero_web_tls_certificate and omero_web_tls_key "
-                "(PEM files on the control machine), or omero_web_tls_self_signed = True"
-            )
-        if v["https_port"] == v["nginx_port"]:
-            problems.append(
-                f"omero_web_https_port and omero_web_nginx_port are both {v['nginx_port']}: HTTP must redirect "
-                "to HTTPS on another port"
-            )
-    elif tls_files or v["tls_self_signed"]:
-        problems.append(
-            "omero_web_tls_certificate/_key/_self_signed are only used with omero_web_https = True: "
-            "set that too, or remove them"
-        )
-    public = {name: v[f"public_{name}"] for name in ("user", "password", "url_filter")}
-    if v["public_enabled"]:
-        missing = [f"omero_web_public_{name}" for name, value in public.items() if not value]
-        if missing:
-            problems.append(
-                f"omero_web_public_enabled = True needs {', '.join(missing)}: the public user's name, "
-                "password and the URLs it may open"
-            )
-    elif any(public.values()):
-        given = [f"omero_web_public_{name}" for name, value in public.items() if value]
-        problems.append(
-            f"{', '.join(given)} set but omero_web_public_enabled is False: set it to True, or remove them"
-        )
-    for name in ("index_template", "base_include_template"):
-        template = v[name]
-        if not template:
-            continue
-        if not v["templates"]:
-            problems.append(
-                f"omero_web_{name} = {template!r} needs omero_web_templates, the local folder that holds it"
-            )
-        elif not os.path.isfile(os.path.join(v["templates"], template)):
-            problems.append(
-                f"omero_web_{name} = {template!r}: no such file in omero_web_templates ({v['templates']})"
-            )
-    both = set(v["omero_server_config"]) & set(v["omero_server_config_append"])
-    if both:
-        problems.append(
-            f"omero_web_omero_server_config and omero_web_omero_server_config_append both name "
-            f"{', '.join(sorted(both))}: set the whole value or list the items to ensure, not both"
-        )
-    if v["omero_server_group_config"] and not v["omero_server_admin_password"]:
-        problems.append(
-            "omero_web_omero_server_group_config needs omero_web_omero_server_admin_password "
-            f"(for {v['omero_server_admin_user']!r}) to log in for `omero obj map-set`"
-        )
-    return problems
+def _problems(error: pydantic.ValidationError, data: Mapping[str, Any]) -> list[str]:
+    """The model's errors as ``<key> = <repr(value)>: <message>``: unknown keys, bad values, then the rest."""
+    fields = list(Settings.model_fields)
+    names = list(data)
+    unknown, invalid, spanning = [], [], []
+    for err in error.errors(include_url=False):
+        attr = err["loc"][0] if err["loc"] else None
+        if err["type"] == "extra_forbidden":
+            name = PREFIX + attr
+            close = difflib.get_close_matches(name, KEYS_BY_NAME, n=1)
+            hint = f"did you mean {close[0]}?" if close else "see docs/configuration.md's data table"
+            unknown.append((names.index(name), f"{name} = {data[name]!r}: unknown key; {hint}"))
+        elif attr is not None:
+            name = PREFIX + attr
+            raw = data.get(name, Settings.model_fields[attr].default)
+            reason = err["ctx"]["reason"] if err["type"] == "invalid" else err["msg"]
+            invalid.append((fields.index(attr), f"{name} = {raw!r}: {reason}"))
+        else:
+            spanning.extend(err.get("ctx", {}).get("problems") or [err["msg"]])
+    return [problem for _, problem in sorted(unknown)] + [problem for _, problem in sorted(invalid)] + spanning
 
 
 def validate(data: Mapping[str, Any], host: str = "?") -> Settings:
     """Check every ``omero_web_*`` key of ``data``; return Settings or raise ValidationError."""
-    problems: list[str] = []
-    values: dict[str, Any] = {}
-    for name, value in data.items():
-        if name.startswith(PREFIX) and name not in KEYS_BY_NAME:
-            close = difflib.get_close_matches(name, KEYS_BY_NAME, n=1)
-            hint = f"did you mean {close[0]}?" if close else "see the README's data table"
-            problems.append(f"{name} = {value!r}: unknown key; {hint}")
-    for key in KEYS:
-        raw = data.get(key.name, key.default)
-        try:
-            values[key.attr] = key.check(raw)
-        except Invalid as exc:
-            problems.append(f"{key.name} = {raw!r}: {exc}")
-    if not problems:
-        problems.extend(_cross_checks(values))
-    if problems:
-        raise ValidationError(host, problems)
-    return Settings(MappingProxyType(values))
+    given = {name[len(PREFIX):]: value for name, value in data.items() if name.startswith(PREFIX)}
+    try:
+        return Settings.model_validate(given)
+    except pydantic.ValidationError as error:
+        problems = _problems(error, data)
+    # raised outside the except clause: pydantic's error is not chained to it
+    raise ValidationError(host, problems)
 
 
 def markdown_table() -> str:
-    """The README's data table."""
+    """The data table of docs/configuration.md."""
     rows = ["| key | default | meaning |", "| --- | --- | --- |"]
     for key in KEYS:
         default = key.default

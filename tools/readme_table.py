@@ -1,5 +1,5 @@
 """
-Rewrite the generated parts of the docs from ``operations.settings`` (run after changing KEYS):
+Rewrite the generated parts of the docs from ``operations.settings`` (run after changing a Settings field):
 
     .venv/bin/python -m tools.readme_table
 

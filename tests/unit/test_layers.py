@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 OPERATIONS = ROOT / "operations"
 #: The bottom layer: plain values in, plain values out; unit tests feed them without a host.
-PURE = {"settings", "checks", "appends", "secrets", "profile", "features", "install", "properties", "units"}
+PURE = {"settings", "cross_checks", "checks", "appends", "secrets", "profile", "features", "install", "properties", "units"}
 
 
 def imports(path: Path) -> set[str]:
@@ -89,3 +89,26 @@ def test_pure_helpers_import_no_pyinfra_and_nothing_above_them():
         assert not [m for m in found if m.split(".")[0] in ("pyinfra", "pyinfra_cli", "gevent")], name
         above = {m for m in found if m.startswith("operations.") and m.split(".")[1] not in PURE}
         assert not above, f"operations/{name}.py imports {sorted(above)}: a pure helper imports only pure helpers"
+
+
+def section_tags() -> set[str]:
+    """Every tag a section module names: its TAGS tuple and the literals it passes to ``selected``."""
+    found = set()
+    for path in OPERATIONS.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "TAGS" for t in node.targets) \
+                    and isinstance(node.value, ast.Tuple) and path.stem != "settings":
+                found.update(e.value for e in node.value.elts if isinstance(e, ast.Constant))
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "selected":
+                found.update(a.value for a in node.args if isinstance(a, ast.Constant))
+    return found
+
+
+def test_the_valid_tags_are_exactly_the_tags_sections_and_features_use():
+    from operations import features, settings
+
+    used = section_tags() | {f.tag for f in features.FEATURES if f.tag} | set(features.CONFIG_TAGS)
+    assert len(settings.TAGS) == len(set(settings.TAGS))
+    assert used == set(settings.TAGS), (
+        f"used but not valid: {sorted(used - set(settings.TAGS))}; valid but unused: {sorted(set(settings.TAGS) - used)}"
+    )
