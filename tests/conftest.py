@@ -13,6 +13,7 @@ from gevent import monkey
 
 monkey.patch_all()
 
+import importlib  # noqa: E402
 import os  # noqa: E402
 
 import pytest
@@ -33,3 +34,44 @@ def docker_engine():
         pytest.skip(f"integration tests need a Docker engine: {exc}")
     cleanup_stale()
     return client
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium, installed as root if missing, and Playwright to drive it: the path."""
+    from tests.infra.browser import ensure_chromium
+
+    try:
+        executable = ensure_chromium()
+        importlib.import_module("playwright.sync_api")  # from requirements.txt
+    except Exception as exc:  # noqa: BLE001 - any failure to get a browser
+        if CI:
+            raise
+        pytest.skip(f"browser checks need Chromium and Playwright: {exc}")
+    return executable
+
+
+@pytest.fixture(scope="session")
+def browser(chromium):
+    """A headless Chromium that reaches only 127.0.0.1 (tests/infra/browser.py)."""
+    from tests.infra.browser import Browser
+
+    started = Browser(chromium)
+    print(f"browser: Chromium {started.version} ({chromium})")
+    try:
+        yield started
+    finally:
+        started.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory):
+    """Where the browser checks save their screenshots: docs/screenshots with
+    OMEROWEB_UPDATE_SCREENSHOTS=1 (to refresh the docs' pictures), else a pytest temp folder."""
+    from pathlib import Path
+
+    if os.environ.get("OMEROWEB_UPDATE_SCREENSHOTS") == "1":
+        folder = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    return tmp_path_factory.mktemp("screenshots")

@@ -1,7 +1,9 @@
 """
 The main job on an embedded default: build a local Debian 12 target running systemd and
 sshd (a container reached over SSH on 127.0.0.1, as a real server would be), deploy
-OMERO.web to it with ``pyinfra inventories/demo.py deploy.py``, and print its URL.
+OMERO.web to it with ``pyinfra inventories/demo.py deploy.py``, and print its URL; where
+Debian's Chromium is installed (the test suite installs it), also take a screenshot of the
+login page in it and print where it is.
 
     tools/dev.sh demo            # build (or reuse) the target and deploy
     tools/dev.sh demo --remove   # remove the target
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -50,8 +53,32 @@ def main() -> int:
         print(f"deploy failed (exit {result.returncode}); the target {CONTAINER} is left running to inspect",
               file=sys.stderr)
         return result.returncode
-    print(f"\nOMERO.web answers at {target.url(80, '/')}  (remove the target: tools/dev.sh demo --remove)")
+    url = target.url(80, "/")
+    print(f"\nOMERO.web answers at {url}  (remove the target: tools/dev.sh demo --remove)")
+    screenshot(url, cache_dir() / "demo" / "login.png")
     return 0
+
+
+def screenshot(url: str, path: Path) -> None:
+    """The login page in a headless Chromium, if one is installed; a failure here is only reported."""
+    from tests.infra.browser import CHROMIUM
+
+    if not os.path.exists(CHROMIUM):
+        print(f"(no screenshot: {CHROMIUM} is not installed; `apt-get install chromium` for one)")
+        return
+    try:
+        from tests.infra.browser import Browser
+
+        browser = Browser(CHROMIUM)
+        try:
+            visit = browser.visit(url, screenshot=path)
+        finally:
+            browser.close()
+    except Exception as exc:  # noqa: BLE001 - the deploy worked; the picture is a bonus
+        print(f"(no screenshot: {exc})", file=sys.stderr)
+        return
+    blocked = f"; blocked requests to other hosts: {', '.join(visit.outside)}" if visit.outside else ""
+    print(f"screenshot of {visit.final_url} ({visit.status} {visit.title!r}): {path}{blocked}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ The core deploy, end to end, on Debian 11, 12 and 13 in both service-manager mod
 all six in one real ``pyinfra INVENTORY deploy.py`` run, as a fleet: Ice is fetched or
 built once per distro + Python ABI and shared through the control machine's cache. Every
 assertion is made from outside the targets, over HTTP on 127.0.0.1, except the boot
-registration of the service.
+registration of the service; the login and maintenance pages are also opened in a real
+headless Chromium (``tests/infra/browser.py``), which takes the docs' screenshots.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import requests
 from tests.infra.cache import cache_dir
 from tests.infra.images import ensure_images
 from tests.infra.targets import remove_targets, start_plain_target, start_systemd_target
+from tests.integration.browser_checks import GITHUB_TAGS, assert_login_page, assert_maintenance_page, visit_login
 from tests.integration.pyinfra_run import run_pyinfra, target_data, write_inventory
 
 pytestmark = pytest.mark.integration
@@ -27,6 +29,7 @@ RELEASES = {"bullseye": "debian11", "bookworm": "debian12", "trixie": "debian13"
 KINDS = ("systemd", "plain")
 LABELS = [f"{kind}-{release}" for release in RELEASES for kind in KINDS]
 LOGIN = "OMERO.web - Login"
+SCREENSHOT_LABEL = "systemd-bookworm"  # the host whose pages are the docs' screenshots
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +88,16 @@ def test_login_page_through_nginx(fleet, label):
     assert response.headers.get("Server", "").startswith("nginx")
 
 
+@pytest.mark.parametrize("label", LABELS)
+def test_login_page_in_a_browser(fleet, label, browser, screenshots):
+    """Every stylesheet, script and image loads, no console error, the form shows; the
+    page's call to api.github.com (client download links, on by default) is blocked, not sent."""
+    target = fleet["targets"][label]
+    shot = screenshots / "login-default.png" if label == SCREENSHOT_LABEL else None
+    visit = visit_login(browser, target.url(80, "/webclient/login/"), screenshot=shot)
+    assert_login_page(visit, outside=(GITHUB_TAGS,))
+
+
 def test_second_run_changes_nothing(fleet):
     second = run_pyinfra(fleet["inventory"], log=fleet["workdir"] / "second.log")
     assert second.returncode == 0, second.tail()
@@ -104,7 +117,7 @@ def test_service_enabled_at_boot(fleet, label):
 
 
 @pytest.mark.parametrize("label", LABELS)
-def test_nginx_serves_static_files_and_maintenance_page_when_omeroweb_stops(fleet, label):
+def test_nginx_serves_static_files_and_maintenance_page_when_omeroweb_stops(fleet, label, browser, screenshots):
     target = fleet["targets"][label]
     stop = "systemctl stop omero-web" if target.kind == "systemd" else "/etc/init.d/omero-web stop"
     code, out = target.ssh(stop) if target.kind == "systemd" else target.exec(stop)
@@ -114,3 +127,6 @@ def test_nginx_serves_static_files_and_maintenance_page_when_omeroweb_stops(flee
     page = get(target.url(80, "/webclient/login/"))
     assert page.status_code == 502
     assert "OMERO.web is down for maintenance" in page.text
+    # and in a browser: the page is whole (it loads nothing it lacks) and says so
+    shot = screenshots / "maintenance.png" if label == SCREENSHOT_LABEL else None
+    assert_maintenance_page(browser.visit(target.url(80, "/webclient/login/"), screenshot=shot))

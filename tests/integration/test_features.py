@@ -7,7 +7,10 @@ Two targets in one fleet run, many features each (one deploy proves many feature
   (omero-figure) with a top link and an "Open with" item, gevent workers, URL prefix
   ``/omero``, HTTPS with a certificate from a test CA made here, session cookie settings
   and the daily clearsessions timer, UI customization (index page, base include
-  template, login logo and redirect), public user and publication redirects.
+  template, login logo and redirect, no client download links), public user and
+  publication redirects. Its login, maintenance and publication pages are also opened in a
+  real headless Chromium (``tests/infra/browser.py``): with the client download links off,
+  the login page requests nothing outside the site.
 - ``alt``: Debian 13, plain container (init.d): CORS allow-all, sync workers with threads,
   the clearsessions cron job, no prefix, plain HTTP.
 
@@ -22,12 +25,15 @@ import datetime
 import json
 import socket
 import ssl
+import time
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
 from tests.infra.images import ensure_images
 from tests.infra.targets import remove_targets, start_plain_target, start_systemd_target
+from tests.integration.browser_checks import assert_login_page, assert_maintenance_page, visit_login
 from tests.integration.pyinfra_run import run_pyinfra, ssh_ok, target_data, write_inventory
 
 pytestmark = pytest.mark.integration
@@ -36,6 +42,8 @@ LOGIN = "OMERO.web - Login"
 SECRET = "Publ1c-Secr3t-Pw"
 FIGURE_LINK = ["Figure", "figure_index", {"title": "Open Figure in new tab", "target": "_blank"}]
 OPEN_WITH = ["omero_figure", "new_figure", {"supported_objects": ["images"], "target": "_blank", "label": "OMERO.figure"}]
+# a logo the site itself serves: the login page must request nothing from elsewhere
+LOGIN_LOGO = "/omero/static/webgateway/img/logo_login2.png"
 LOGIN_REDIRECT = {"redirect": ["webindex"], "viewname": "load_template", "args": ["userdata"],
                   "query_string": "experimenter=-1"}
 
@@ -102,7 +110,8 @@ def full_data(tls, templates) -> dict:
         omero_web_templates=str(templates),
         omero_web_index_template="mysite/index.html",
         omero_web_base_include_template="base_include.html",
-        omero_web_login_logo="https://www.openmicroscopy.org/img/logos/omero-logomark.svg",
+        omero_web_login_logo=LOGIN_LOGO,
+        omero_web_show_client_downloads=False,
         omero_web_login_redirect=LOGIN_REDIRECT,
         omero_web_top_links=[["GRE", "https://www.lifesci.dundee.ac.uk/gre"]],
         omero_web_public_enabled=True,
@@ -345,8 +354,39 @@ def test_index_page_and_base_include(full, fleet):
     assert index.status_code == 200 and "Welcome to the test lab index" in index.text
     login = get(https_url(full, "/omero/webclient/login/"), verify=verify)
     assert "omeroweb-deploy-include-marker" in login.text  # base_include_template
-    assert "https://www.openmicroscopy.org/img/logos/omero-logomark.svg" in login.text  # login_logo
+    assert f'<img src="{LOGIN_LOGO}"' in login.text  # login_logo
     assert django_settings(full, "LOGIN_REDIRECT")["LOGIN_REDIRECT"] == LOGIN_REDIRECT
+
+
+@pytest.fixture(scope="module")
+def visitor(full, chromium):
+    """A browser that sees ``full`` at its real ports, 80 and 443, as a visitor of that server
+    would: the absolute redirects NGINX makes (HTTP to HTTPS, /pub/<id>) land where they say.
+    It does not know the test CA: requests checks the certificate (above)."""
+    from tests.infra.browser import Browser
+
+    started = Browser(chromium, ports={80: full.ports[80], 443: full.ports[443]})
+    try:
+        yield started
+    finally:
+        started.close()
+
+
+def test_login_page_in_a_browser_over_https_under_prefix(visitor, screenshots):
+    """Typed as http://, redirected to HTTPS; with the client download links off, the login
+    page requests nothing outside the site; all of it over https (no mixed content); the
+    custom logo and the base include are in."""
+    visit = visit_login(visitor, "http://127.0.0.1/omero/webclient/login/", ignore_https_errors=True,
+                        visible=(f'img[src="{LOGIN_LOGO}"]',), screenshot=screenshots / "login-customised.png")
+    assert [status for status, _ in visit.redirects] == [301], visit.report()
+    landed = urlsplit(visit.final_url)
+    assert (landed.scheme, landed.port, landed.path) == ("https", None, "/omero/webclient/login/"), visit.report()
+    assert_login_page(visit, outside=())
+    assert all(r.url.startswith("https://") for r in visit.requests[1:]), visit.report()
+    logo = [r.status for r in visit.requests if urlsplit(r.url).path == LOGIN_LOGO]
+    assert logo == [200], visit.report()
+    assert ("log", "omeroweb-deploy-include-marker") in [(kind, text) for kind, text, _ in visit.console]
+    assert "Download OMERO.insight" not in visit.text, visit.text
 
 
 # Publishing
@@ -357,6 +397,18 @@ def test_publication_redirect(full, fleet):
         response = get(https_url(full, path), verify=str(fleet["tls"]["ca"]))
         assert response.status_code == 307, path
         assert response.headers["Location"].endswith("/omero/webclient/?show=project-42"), path
+
+
+def test_publication_lands_on_the_login_for_its_project_in_a_browser(visitor):
+    """/pub/<id> -> the project in the webclient, which asks for a login first (no OMERO.server here)."""
+    visit = visit_login(visitor, "https://127.0.0.1/omero/pub/test-et-al-2024", ignore_https_errors=True)
+    hops = [(status, urlsplit(url).path, urlsplit(url).query) for status, url in visit.redirects]
+    assert hops == [(307, "/omero/pub/test-et-al-2024", ""), (302, "/omero/webclient/", "show=project-42")], \
+        visit.report()
+    landed = urlsplit(visit.final_url)
+    assert landed.path == "/omero/webclient/login/", visit.final_url
+    assert parse_qs(landed.query)["url"] == ["/omero/webclient/?show=project-42"], visit.final_url
+    assert_login_page(visit, outside=())
 
 
 def test_public_user_settings(full):
@@ -371,6 +423,25 @@ def test_public_user_settings(full):
     # folder is what keeps other users out
     mode = ssh_ok(full, "stat -c '%a %U' /opt/omero/web/omero-web/etc/grid")
     assert mode == "700 omero-web", mode
+
+
+# The maintenance page, over HTTPS under the prefix
+
+def test_maintenance_page_in_a_browser_while_omeroweb_is_stopped(full, fleet, visitor):
+    ssh_ok(full, "systemctl stop omero-web")
+    try:
+        visit = visitor.visit("https://127.0.0.1/omero/webclient/login/", ignore_https_errors=True)
+        assert_maintenance_page(visit)
+        assert visit.final_url == "https://127.0.0.1/omero/webclient/login/", visit.report()
+    finally:
+        ssh_ok(full, "systemctl start omero-web")
+    deadline = time.monotonic() + 90
+    while True:  # OMERO.web answers again before the re-runs below
+        login = get(https_url(full, "/omero/webclient/login/"), verify=str(fleet["tls"]["ca"]))
+        if login.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert login.status_code == 200
 
 
 # Idempotency, then taking features away
