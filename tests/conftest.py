@@ -23,8 +23,8 @@ CI = os.environ.get("CI", "").lower() == "true"
 
 @pytest.fixture(scope="session")
 def docker_engine():
-    from tests.infra.engine import ensure_docker_engine
-    from tests.infra.targets import cleanup_stale
+    from testbed.engine import ensure_docker_engine
+    from testbed.targets import cleanup_stale
 
     try:
         client = ensure_docker_engine()
@@ -39,7 +39,7 @@ def docker_engine():
 @pytest.fixture(scope="session")
 def chromium() -> str:
     """Debian's Chromium, installed as root if missing, and Playwright to drive it: the path."""
-    from tests.infra.browser import ensure_chromium
+    from testbed.browser import ensure_chromium
 
     try:
         executable = ensure_chromium()
@@ -53,8 +53,8 @@ def chromium() -> str:
 
 @pytest.fixture(scope="session")
 def browser(chromium):
-    """A headless Chromium that reaches only 127.0.0.1 (tests/infra/browser.py)."""
-    from tests.infra.browser import Browser
+    """A headless Chromium that reaches only 127.0.0.1 (testbed/browser.py)."""
+    from testbed.browser import Browser
 
     started = Browser(chromium)
     print(f"browser: Chromium {started.version} ({chromium})")

@@ -39,7 +39,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.integration.pyinfra_run import PYINFRA, Run, target_data, write_inventory  # noqa: E402
+from testbed.pyinfra_run import PYINFRA, Run, target_data, write_inventory  # noqa: E402
 
 RELEASE = "bookworm"
 ABI_KEY = "debian-12-x86_64-cp311"
@@ -286,7 +286,7 @@ def _load() -> float:
 
 
 def _walkthrough_round(image, wheel: Path, ca_files: list[str], logs: Path, number: int, targets: list) -> dict:
-    from tests.infra.targets import remove_targets, start_systemd_target
+    from testbed.targets import remove_targets, start_systemd_target
 
     target = start_systemd_target(image, name="bench-walk")
     targets.append(target)
@@ -300,7 +300,7 @@ def _walkthrough_round(image, wheel: Path, ca_files: list[str], logs: Path, numb
 
 
 def _deploy_round(image, logs: Path, number: int, targets: list) -> dict:
-    from tests.infra.targets import remove_targets, start_systemd_target
+    from testbed.targets import remove_targets, start_systemd_target
 
     target = start_systemd_target(image, name="bench-one")
     targets.append(target)
@@ -345,10 +345,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.hosts < 1 or args.rounds < 1:
         parser.error("--hosts and --rounds must be at least 1")
 
-    from tests.infra.cache import cache_dir
-    from tests.infra.engine import ensure_docker_engine
-    from tests.infra.images import ensure_image
-    from tests.infra.targets import cleanup_stale, host_ca_certificates, remove_targets, start_systemd_target
+    from testbed.cache import cache_dir
+    from testbed.engine import ensure_docker_engine
+    from testbed.images import ensure_image
+    from testbed.targets import cleanup_stale, host_ca_certificates, remove_targets, start_systemd_target
 
     wheels = sorted((cache_dir() / "wheels" / ABI_KEY).glob("zeroc_ice-3.6.5-*.whl"))
     if not wheels:

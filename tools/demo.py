@@ -18,10 +18,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.infra.cache import cache_dir
-from tests.infra.engine import ensure_docker_engine
-from tests.infra.images import ensure_image
-from tests.infra.targets import host_ca_certificates, start_systemd_target
+from testbed.cache import cache_dir
+from testbed.engine import ensure_docker_engine
+from testbed.images import ensure_image
+from testbed.targets import host_ca_certificates, start_systemd_target
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTAINER = "omeroweb-deploy-demo"
@@ -61,13 +61,13 @@ def main() -> int:
 
 def screenshot(url: str, path: Path) -> None:
     """The login page in a headless Chromium, if one is installed; a failure here is only reported."""
-    from tests.infra.browser import CHROMIUM
+    from testbed.browser import CHROMIUM
 
     if not os.path.exists(CHROMIUM):
         print(f"(no screenshot: {CHROMIUM} is not installed; `apt-get install chromium` for one)")
         return
     try:
-        from tests.infra.browser import Browser
+        from testbed.browser import Browser
 
         browser = Browser(CHROMIUM)
         try:

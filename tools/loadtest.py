@@ -113,7 +113,7 @@ def ensure_wrk() -> str:
     path = shutil.which("wrk")
     if path:
         return path
-    from tests.infra.engine import apt_install
+    from testbed.engine import apt_install
 
     apt_install(["wrk"])
     path = shutil.which("wrk")
@@ -164,10 +164,10 @@ def format_results(columns: dict[str, dict[str, LoadResult]]) -> str:
 
 def compare_workers(duration: int, connections: int, threads: int, workdir: Path) -> dict[str, dict[str, LoadResult]]:
     """Deploy one local target with three worker settings; load-test each."""
-    from tests.infra.engine import ensure_docker_engine
-    from tests.infra.images import ensure_image
-    from tests.infra.targets import cleanup_stale, remove_targets, start_systemd_target
-    from tests.integration.pyinfra_run import run_pyinfra, target_data, write_inventory
+    from testbed.engine import ensure_docker_engine
+    from testbed.images import ensure_image
+    from testbed.targets import cleanup_stale, remove_targets, start_systemd_target
+    from testbed.pyinfra_run import run_pyinfra, target_data, write_inventory
 
     ensure_docker_engine()
     cleanup_stale()

@@ -1,4 +1,4 @@
-"""What a real browser must see of a deployed OMERO.web page (see ``tests/infra/browser.py``).
+"""What a real browser must see of a deployed OMERO.web page (see ``testbed/browser.py``).
 
 Each assertion names what was wrong (the list of failed requests, console errors, ...) and
 adds the browser's whole report of the visit: every request with its answer.
@@ -6,7 +6,7 @@ adds the browser's whole report of the visit: every request with its answer.
 
 from __future__ import annotations
 
-from tests.infra.browser import Browser, Visit
+from testbed.browser import Browser, Visit
 
 LOGIN_TITLE = "OMERO.web - Login"
 LOGIN_FORM = ("input[name=username]", "input[name=password]", "input[type=submit]")

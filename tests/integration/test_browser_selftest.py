@@ -1,7 +1,7 @@
 """
 The browser checks can fail, and the browser sends nothing outside the machine: pages with
 known faults served on 127.0.0.1 (a plain HTTP and an HTTPS server in a child process),
-opened by the same headless Chromium as the deploy tests (``tests/infra/browser.py``).
+opened by the same headless Chromium as the deploy tests (``testbed/browser.py``).
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def test_only_the_machine_itself_is_visited(browser):
 
 
 def test_a_browser_with_ports_sees_a_target_at_its_real_ports(site, chromium):
-    from tests.infra.browser import Browser
+    from testbed.browser import Browser
 
     published = int(site["http"].rsplit(":", 1)[1])
     visitor = Browser(chromium, ports={80: published})

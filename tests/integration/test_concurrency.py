@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from tests.integration.pyinfra_run import (PYINFRA, ROOT, Deployer, ssh_ok as ssh, systemd_target, target_data,
+from testbed.pyinfra_run import (PYINFRA, ROOT, Deployer, ssh_ok as ssh, systemd_target, target_data,
                                            write_inventory)
 
 pytestmark = pytest.mark.integration

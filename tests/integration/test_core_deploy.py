@@ -9,7 +9,7 @@ all six in one real ``pyinfra INVENTORY deploy.py`` run, as a fleet: Ice is fetc
 built once per distro + Python ABI and shared through the control machine's cache. Every
 assertion is made from outside the targets, over HTTP on 127.0.0.1, except the boot
 registration of the service; the login and maintenance pages are also opened in a real
-headless Chromium (``tests/infra/browser.py``), which takes the docs' screenshots.
+headless Chromium (``testbed/browser.py``), which takes the docs' screenshots.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.infra.cache import cache_dir
-from tests.infra.images import ensure_images
-from tests.infra.targets import remove_targets, start_plain_target, start_systemd_target
+from testbed.cache import cache_dir
+from testbed.images import ensure_images
+from testbed.targets import remove_targets, start_plain_target, start_systemd_target
 from tests.integration.browser_checks import GITHUB_TAGS, assert_login_page, assert_maintenance_page, visit_login
-from tests.integration.pyinfra_run import run_pyinfra, target_data, write_inventory
+from testbed.pyinfra_run import run_pyinfra, target_data, write_inventory
 
 pytestmark = pytest.mark.integration
 

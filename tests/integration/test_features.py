@@ -9,7 +9,7 @@ Two targets in one fleet run, many features each (one deploy proves many feature
   and the daily clearsessions timer, UI customization (index page, base include
   template, login logo and redirect, no client download links), public user and
   publication redirects. Its login, maintenance and publication pages are also opened in a
-  real headless Chromium (``tests/infra/browser.py``): with the client download links off,
+  real headless Chromium (``testbed/browser.py``): with the client download links off,
   the login page requests nothing outside the site.
 - ``alt``: Debian 13, plain container (init.d): CORS allow-all, sync workers with threads,
   the clearsessions cron job, no prefix, plain HTTP.
@@ -31,10 +31,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from tests.infra.images import ensure_images
-from tests.infra.targets import remove_targets, start_plain_target, start_systemd_target
+from testbed.images import ensure_images
+from testbed.targets import remove_targets, start_plain_target, start_systemd_target
 from tests.integration.browser_checks import assert_login_page, assert_maintenance_page, visit_login
-from tests.integration.pyinfra_run import run_pyinfra, ssh_ok, target_data, write_inventory
+from testbed.pyinfra_run import run_pyinfra, ssh_ok, target_data, write_inventory
 
 pytestmark = pytest.mark.integration
 
@@ -363,7 +363,7 @@ def visitor(full, chromium):
     """A browser that sees ``full`` at its real ports, 80 and 443, as a visitor of that server
     would: the absolute redirects NGINX makes (HTTP to HTTPS, /pub/<id>) land where they say.
     It does not know the test CA: requests checks the certificate (above)."""
-    from tests.infra.browser import Browser
+    from testbed.browser import Browser
 
     started = Browser(chromium, ports={80: full.ports[80], 443: full.ports[443]})
     try:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.integration.pyinfra_run import Deployer, ssh_ok as ssh, systemd_target
+from testbed.pyinfra_run import Deployer, ssh_ok as ssh, systemd_target
 
 pytestmark = pytest.mark.integration
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.infra.images import ensure_images
-from tests.infra.targets import remove_targets, start_plain_target
-from tests.integration.pyinfra_run import Deployer
+from testbed.images import ensure_images
+from testbed.targets import remove_targets, start_plain_target
+from testbed.pyinfra_run import Deployer
 
 pytestmark = pytest.mark.integration
 

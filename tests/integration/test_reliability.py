@@ -41,10 +41,10 @@ import time
 import pytest
 import requests
 
-from tests.infra.engine import docker_client
-from tests.infra.images import ensure_image
-from tests.infra.targets import remove_targets, start_plain_target, start_systemd_target
-from tests.integration.pyinfra_run import PYINFRA, ROOT, put, run_pyinfra, sh, target_data, write_inventory
+from testbed.engine import docker_client
+from testbed.images import ensure_image
+from testbed.targets import remove_targets, start_plain_target, start_systemd_target
+from testbed.pyinfra_run import PYINFRA, ROOT, put, run_pyinfra, sh, target_data, write_inventory
 
 pytestmark = pytest.mark.integration
 

@@ -48,10 +48,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.infra.engine import docker_client
-from tests.infra.images import ensure_image
-from tests.infra.targets import remove_targets, start_systemd_target
-from tests.integration.pyinfra_run import (PYINFRA, ROOT as REPOSITORY, Deployer, Run, put, run_pyinfra, sh,
+from testbed.engine import docker_client
+from testbed.images import ensure_image
+from testbed.targets import remove_targets, start_systemd_target
+from testbed.pyinfra_run import (PYINFRA, ROOT as REPOSITORY, Deployer, Run, put, run_pyinfra, sh,
                                            target_data, write_inventory)
 
 pytestmark = pytest.mark.integration

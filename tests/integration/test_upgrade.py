@@ -25,7 +25,7 @@ import zipfile
 import pytest
 import requests
 
-from tests.integration.pyinfra_run import Deployer, ssh_ok as ssh, systemd_target
+from testbed.pyinfra_run import Deployer, ssh_ok as ssh, systemd_target
 
 pytestmark = pytest.mark.integration
 

@@ -29,9 +29,9 @@ import time
 import pytest
 import requests
 
-from tests.infra.images import ensure_image
-from tests.infra.targets import remove_targets, start_systemd_target
-from tests.integration.pyinfra_run import Deployer, ssh_ok
+from testbed.images import ensure_image
+from testbed.targets import remove_targets, start_systemd_target
+from testbed.pyinfra_run import Deployer, ssh_ok
 
 pytestmark = pytest.mark.integration
 

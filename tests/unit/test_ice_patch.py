@@ -400,7 +400,7 @@ def real_sdist() -> str:
     """The real zeroc-ice 3.6.5 sdist: ``$ICE_SDIST``, or fetched once from PyPI into the cache."""
     if os.environ.get("ICE_SDIST"):
         return os.environ["ICE_SDIST"]
-    from tests.infra.cache import cache_dir
+    from testbed.cache import cache_dir
 
     folder = cache_dir() / "sdist"
     sdist = folder / "zeroc-ice-3.6.5.tar.gz"

@@ -91,6 +91,12 @@ def test_pure_helpers_import_no_pyinfra_and_nothing_above_them():
         assert not above, f"operations/{name}.py imports {sorted(above)}: a pure helper imports only pure helpers"
 
 
+def test_tools_do_not_import_tests():
+    for path in sorted((ROOT / "tools").glob("*.py")):
+        found = [m for m in imports(path) if m == "tests" or m.startswith("tests.")]
+        assert not found, f"tools/{path.name} imports {found}: shared code belongs below both"
+
+
 def section_tags() -> set[str]:
     """Every tag a section module names: its TAGS tuple and the literals it passes to ``selected``."""
     found = set()

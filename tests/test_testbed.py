@@ -1,4 +1,4 @@
-"""Self-test of the container test-target library in ``tests/infra`` (real Docker, real Debian).
+"""Self-test of the container test-target library in ``testbed`` (real Docker, real Debian).
 
 Builds the image (bookworm by default; set ``OMEROWEB_DEPLOY_SELFTEST_RELEASES`` to e.g.
 ``bullseye,bookworm,trixie`` for more), starts one systemd and one plain target per release and
@@ -25,9 +25,9 @@ from pyinfra.api.inventory import Inventory
 from pyinfra.api.state import State
 from pyinfra.facts.server import Command
 
-from tests.infra.engine import docker_client
-from tests.infra.images import ensure_images
-from tests.infra.targets import (
+from testbed.engine import docker_client
+from testbed.images import ensure_images
+from testbed.targets import (
     OWNER_LABEL,
     TEST_LABEL,
     Target,

@@ -1,7 +1,7 @@
 """A real headless Chromium for checking deployed pages as a visitor's browser sees them.
 
 Debian's ``chromium`` package (installed as root by :func:`ensure_chromium`, like the other
-host prerequisites in :mod:`tests.infra.engine`) driven by Playwright for Python with
+host prerequisites in :mod:`testbed.engine`) driven by Playwright for Python with
 ``executable_path``: Playwright's own browser downloads are never used.
 
 Only the machine itself may receive traffic (the test targets publish their ports on

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 PYINFRA = str(Path(sys.executable).parent / "pyinfra")
 
 
@@ -71,8 +71,8 @@ def run_pyinfra(inventory: Path, *args: str, log: Path | None = None, timeout: f
 
 def target_data(target, **data) -> tuple[str, dict]:
     """A test target's inventory entry with the data every test deploy needs."""
-    from tests.infra.cache import cache_dir
-    from tests.infra.targets import host_ca_certificates
+    from testbed.cache import cache_dir
+    from testbed.targets import host_ca_certificates
 
     name, host_data = target.pyinfra_host()
     host_data.update(
@@ -119,7 +119,7 @@ def put(target, path: str, data: bytes, mode: int = 0o600) -> None:
     import os
     import tarfile
 
-    from tests.infra.engine import docker_client
+    from testbed.engine import docker_client
 
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
@@ -139,8 +139,8 @@ def ssh_ok(target, command: str) -> str:
 @contextmanager
 def systemd_target(release: str, name: str, ports: tuple[int, ...] = (80,)):
     """A systemd target of ``release`` reached over SSH (``ports`` published), removed afterwards."""
-    from tests.infra.images import ensure_image
-    from tests.infra.targets import remove_targets, start_systemd_target
+    from testbed.images import ensure_image
+    from testbed.targets import remove_targets, start_systemd_target
 
     target = start_systemd_target(ensure_image(release), name=name, ports=ports)
     try:
