@@ -24,7 +24,7 @@ from .context import Context, current
 from .facts import PathExists, q
 from .install import OmeroInstall
 from .healthcheck import healthcheck
-from .service_manager import SystemdVersion, ensure_service, restart_command
+from .service_manager import ensure_service, restart_command
 from .units import TEMPLATES, unit_variables
 
 TAGS = ("sessions",)
@@ -72,7 +72,7 @@ def sessions(ctx: Context | None = None) -> None:
     hour, minute = settings.clearsessions_time.split(":")
     if profile.service_manager == "systemd":
         if settings.clearsessions:
-            variables = unit_variables(ctx.install, host.get_fact(SystemdVersion))
+            variables = unit_variables(ctx.install, ctx.profile.systemd_version)
             # omero-web.service's sandbox and TMPDIR, but not its runtime folder: systemd
             # removes a oneshot's RuntimeDirectory when it ends, under the running service
             variables["hardening"] = [d for d in variables["hardening"]

@@ -13,12 +13,11 @@ supervisor: a crashed OMERO.web stays down until restarted.
 
 from __future__ import annotations
 
-from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files, systemd
 
 from .context import Context, current
-from .service_manager import SystemdVersion, ensure_service, restart_command
+from .service_manager import ensure_service, restart_command
 from .units import SERVICE, TEMPLATES, initd_variables, unit_variables, writable_paths
 from .upgrade import failure_command
 from .uploads import directories_as
@@ -38,7 +37,7 @@ def service(ctx: Context | None = None, app_changes: list | None = None) -> list
         # ProtectSystem=strict, the service cannot make them: made here, as the account.
         directories_as(name="Create OMERO.web's writable folders", user=settings.user,
                        paths={**{path: "755" for path in writable_paths(ctx.install)}, ctx.install.tmpdir: "700"})
-        variables = unit_variables(ctx.install, host.get_fact(SystemdVersion))
+        variables = unit_variables(ctx.install, ctx.profile.systemd_version)
         script = files.template(
             name="Install the omero-web systemd unit",
             src=str(TEMPLATES / "omero-web.service.j2"),

@@ -8,29 +8,14 @@ give up (see ``units.START_LIMITS``).
 
 from __future__ import annotations
 
-import re
-
 from pyinfra import host
-from pyinfra.api import FactBase, operation
+from pyinfra.api import operation
 from pyinfra.facts.files import FindLinks
 from pyinfra.operations import server, systemd, sysvinit
 
 from .facts import q
 from .profile import DistroProfile
 from .units import SERVICE
-
-
-class SystemdVersion(FactBase):
-    """The systemd release number (``systemctl --version``), or None."""
-
-    requires_command = "systemctl"
-
-    def command(self):
-        return "systemctl --version"
-
-    def process(self, output) -> int | None:
-        match = re.match(r"systemd (\d+)", output[0]) if output else None
-        return int(match.group(1)) if match else None
 
 
 def restart_command(service_manager: str, service: str = SERVICE, reset_failed: bool = False) -> str:
