@@ -14,6 +14,7 @@ from pyinfra.facts.files import FindLinks
 from pyinfra.operations import server, systemd, sysvinit
 
 from .facts import q
+from .host_state import unit_running_enabled, want
 from .profile import DistroProfile
 from .units import SERVICE
 
@@ -59,7 +60,11 @@ def ensure_service(profile: DistroProfile, service: str, restart_when=(), reload
             # loop, not a deploy after a few manual restarts, makes systemd give up
             server.shell(name=f"Restart {service}", _if=restart_if,
                          commands=[restart_command("systemd", service, reset_failed=True) + handler])
-        systemd.service(name=f"{service} enabled and running", service=service, running=True, enabled=True)
+        unit = service if "." in service else f"{service}.service"
+        want(units=[unit])
+        # one shared read (host_state) instead of SystemdStatus + SystemdEnabled when all is well
+        systemd.service(name=f"{service} enabled and running", service=service, running=True, enabled=True,
+                        _if=lambda: not unit_running_enabled(unit))
         if reload_when:
             systemd.service(name=f"Reload {service}", service=service, reloaded=True, _if=reload_if)
         return
