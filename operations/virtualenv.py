@@ -12,6 +12,7 @@ from pyinfra.operations import files, server
 
 from .context import Context, current
 from .facts import PipRequirements, q
+from .host_state import absent, file_matches, want
 from .ownership import VenvState
 from .service_manager import restart_command
 from .upgrade import before_upgrade, pip_failure_command, verify_upgrade
@@ -96,11 +97,14 @@ def venv(ctx: Context | None = None) -> list:
         return []
     created = virtualenv(name=f"Create the virtualenv {settings.venv}", path=settings.venv, python=ctx.profile.python)
     conf = pip_conf(ctx)
+    dest = f"{settings.venv}/pip.conf"
+    want(files=[dest])
     if conf:
         # root's only: an index URL may hold credentials (hash-compared, never diffed or shown)
-        private_file(name="Configure pip in the virtualenv", dest=f"{settings.venv}/pip.conf", content=conf)
+        private_file(name="Configure pip in the virtualenv", dest=dest, content=conf,
+                     _if=lambda: not file_matches(dest, conf, "600", "root", "root"))
     else:
-        files.file(name="No pip.conf in the virtualenv", path=f"{settings.venv}/pip.conf", present=False)
+        files.file(name="No pip.conf in the virtualenv", path=dest, present=False, _if=lambda: not absent(dest))
     upgraded = server.shell(
         name="Upgrade pip in the new virtualenv",
         commands=[f"{q(settings.venv + '/bin/python')} -m pip install --upgrade pip"],
