@@ -219,3 +219,23 @@ def root_template(name: str, src: str, dest: str, mode: str, user: str | None = 
     content = rendered(src, variables)
     return files.template(name=name, src=src, dest=dest, mode=mode, user=user, group=group,
                           _if=lambda: not file_matches(dest, content, mode, user, group), **variables)
+
+
+_FACTS: "weakref.WeakKeyDictionary[object, dict[str, dict]]" = weakref.WeakKeyDictionary()
+
+
+def fact_until_change(cls, **kwargs):
+    """
+    ``host.get_fact(cls, **kwargs)``, reused by later operations asking for the same fact
+    while no operation on this host has run a command since it was read (same rule as
+    ``snapshot``: ask before the current operation yields anything).
+    """
+    state = ctx_state.get()
+    mark, key = _changes(state), (cls, repr(sorted(kwargs.items())))
+    cache = _FACTS.setdefault(state, {}).setdefault(host.name, {})
+    hit = cache.get(key)
+    if hit and hit[0] == mark:
+        return hit[1]
+    value = host.get_fact(cls, **kwargs)
+    cache[key] = (mark, value)
+    return value

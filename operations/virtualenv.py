@@ -12,7 +12,7 @@ from pyinfra.operations import files, server
 
 from .context import Context, current
 from .facts import PipRequirements, q
-from .host_state import absent, file_matches, want
+from .host_state import absent, fact_until_change, file_matches, want
 from .ownership import VenvState
 from .service_manager import restart_command
 from .upgrade import before_upgrade, pip_failure_command, verify_upgrade
@@ -65,7 +65,7 @@ def pip_requirements(venv: str, specs: list[str], extra_args: list[str] | None =
 
     **Example:** ``pip_requirements(venv="/opt/omero/web/venv3", specs=["whitenoise"])``
     """
-    state = host.get_fact(PipRequirements, venv=venv, specs=specs)
+    state = fact_until_change(PipRequirements, venv=venv, specs=specs)
     if state["unsatisfied"]:
         # What is already satisfied stays as installed: pip must fit the new requirements
         # around it (e.g. django-redis for the installed Django), not upgrade it on the way.
