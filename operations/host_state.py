@@ -239,3 +239,23 @@ def fact_until_change(cls, **kwargs):
     value = host.get_fact(cls, **kwargs)
     cache[key] = (mark, value)
     return value
+
+
+#: Per run, per host, per account: the paths ``directories_as`` / ``file_as`` check as that account.
+_USER_PATHS: "weakref.WeakKeyDictionary[object, dict[tuple, set]]" = weakref.WeakKeyDictionary()
+
+
+def want_user_paths(user: str, paths) -> None:
+    """Declare (at planning time) paths an account's operations check: read together, as that account."""
+    _USER_PATHS.setdefault(ctx_state.get(), {}).setdefault((host.name, user), set()).update(paths)
+
+
+def user_paths(fact, user: str, paths) -> dict:
+    """
+    What ``user`` sees at ``paths`` (``fact``: ``ownership.UserPaths``, read as that account, with
+    hashes): one read for every path declared for the account, reused until an operation runs a
+    command; the paths asked for only when they were not declared.
+    """
+    declared = _USER_PATHS.get(ctx_state.get(), {}).get((host.name, user), set())
+    wanted = sorted(declared) if declared.issuperset(paths) else sorted(paths)
+    return fact_until_change(fact, user=user, paths=wanted, hashes=True)
