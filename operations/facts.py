@@ -10,6 +10,7 @@ for keys that are not secret), and commands never carry secret values.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from typing import Any, Optional
 
@@ -35,6 +36,8 @@ class HostInventory(FactBase):
             "for b in apt-get dnf yum systemctl update-rc.d chkconfig getenforce semanage; do "
             'command -v "$b" >/dev/null 2>&1 && echo "binary=$b"; done; '
             'command -v getenforce >/dev/null 2>&1 && echo "selinux=$(getenforce)"; '
+            # the release number decides the unit's sandbox (units.py): read here, once
+            'command -v systemctl >/dev/null 2>&1 && echo "systemd=$(systemctl --version 2>/dev/null | head -n 1)"; '
             f"for p in {probes}; do [ -x \"$p\" ] && "
             "echo \"python=$p $(\"$p\" -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])' 2>/dev/null)\"; "
             "done; true"
@@ -69,7 +72,14 @@ class HostInventory(FactBase):
             binaries=frozenset(values["binaries"]),
             selinux=values.get("selinux"),
             python_versions=values["pythons"],
+            systemd_version=_systemd_release(values.get("systemd", "")),
         )
+
+
+def _systemd_release(line: str) -> Optional[int]:
+    """``systemd 252 (252.33-1~deb12u1)`` -> 252 (the first line of ``systemctl --version``)."""
+    match = re.match(r"systemd (\d+)", line.strip())
+    return int(match.group(1)) if match else None
 
 
 _CAT_OR_NULL = 'cat -- "$1" 2>/dev/null || echo null'

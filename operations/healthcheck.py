@@ -12,6 +12,7 @@ from pyinfra.api import deploy, operation
 
 from .context import Context, current
 from .facts import LoginPage, PathExists, q
+from .host_state import fact_until_change
 from .install import OmeroInstall
 from .service_manager import restart_command
 from .settings import APPLICATION_SERVER_PORT
@@ -38,7 +39,7 @@ def login_page(url: str, timeout: int, install: OmeroInstall, logs: list[tuple[s
     if not state.is_executing:
         return  # the service may not exist yet when the deploy is planned
     result = host.get_fact(LoginPage, url=url, timeout=timeout, python=install.python, logs=logs)
-    upgraded = install.previous_venv in host.get_fact(PathExists, paths=[install.previous_venv])
+    upgraded = install.previous_venv in fact_until_change(PathExists, paths=[install.previous_venv])
     healthy = result.splitlines()[:1] == ["ok"]
     if healthy:
         if upgraded:

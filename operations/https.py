@@ -26,6 +26,7 @@ from pyinfra.operations import files
 from .context import Context, current
 from .features import CERTIFICATE, KEY, TLS_DIR
 from .facts import PathExists, q
+from .host_state import absent, want
 from .uploads import private_file
 
 TAGS = ("https", "nginx")
@@ -76,7 +77,9 @@ def https(ctx: Context | None = None) -> list:
     settings, profile = ctx.settings, ctx.profile
     redirect_path = redirect_site_path(profile.nginx_site)
     if not settings.https:
-        removed = files.file(name="No HTTP-to-HTTPS redirect site", path=redirect_path, present=False)
+        want(files=[redirect_path])
+        removed = files.file(name="No HTTP-to-HTTPS redirect site", path=redirect_path, present=False,
+                             _if=lambda: not absent(redirect_path))
         return [removed]
     name = settings.nginx_server_name.split()[0]
     changes = [files.directory(name=f"Create {TLS_DIR}", path=TLS_DIR, user="root", group="root", mode="700")]

@@ -24,7 +24,8 @@ from .context import Context, current
 from .facts import PathExists, q
 from .install import OmeroInstall
 from .healthcheck import healthcheck
-from .service_manager import SystemdVersion, ensure_service, restart_command
+from .host_state import root_template, unit_running_enabled, want
+from .service_manager import ensure_service, restart_command
 from .units import TEMPLATES, unit_variables
 
 TAGS = ("sessions",)
@@ -72,25 +73,26 @@ def sessions(ctx: Context | None = None) -> None:
     hour, minute = settings.clearsessions_time.split(":")
     if profile.service_manager == "systemd":
         if settings.clearsessions:
-            variables = unit_variables(ctx.install, host.get_fact(SystemdVersion))
+            variables = unit_variables(ctx.install, ctx.profile.systemd_version)
             # omero-web.service's sandbox and TMPDIR, but not its runtime folder: systemd
             # removes a oneshot's RuntimeDirectory when it ends, under the running service
             variables["hardening"] = [d for d in variables["hardening"]
                                       if not d.startswith(("RuntimeDirectory", 'Environment="XDG_RUNTIME_DIR='))]
             units = [
-                files.template(name=f"Install the {JOB} unit", src=str(TEMPLATES / f"{JOB}.service.j2"),
+                root_template(name=f"Install the {JOB} unit", src=str(TEMPLATES / f"{JOB}.service.j2"),
                                dest=f"{SYSTEMD_DIR}/{JOB}.service", mode="644", **variables),
-                files.template(name=f"Install the {JOB} timer", src=str(TEMPLATES / f"{JOB}.timer.j2"),
+                root_template(name=f"Install the {JOB} timer", src=str(TEMPLATES / f"{JOB}.timer.j2"),
                                dest=f"{SYSTEMD_DIR}/{JOB}.timer", mode="644", time=f"{hour}:{minute}"),
             ]
             systemd.daemon_reload(name="Reload systemd units", _if=lambda: any(u.did_change() for u in units))
+            want(units=[f"{JOB}.timer"])
             systemd.service(name=f"{JOB}.timer enabled and running", service=f"{JOB}.timer", running=True,
-                            enabled=True)
+                            enabled=True, _if=lambda: not unit_running_enabled(f"{JOB}.timer"))
         else:
             remove_timer(name=f"No {JOB} timer", job=JOB)
         return
     if settings.clearsessions:
-        files.template(name=f"Install the daily {JOB} cron job", src=str(TEMPLATES / f"{JOB}.cron.j2"),
+        root_template(name=f"Install the daily {JOB} cron job", src=str(TEMPLATES / f"{JOB}.cron.j2"),
                        dest=CRON_FILE, mode="644", user="root", group="root", omero_user=settings.user,
                        hour=int(hour), minute=int(minute), command=clearsessions_command(ctx.install))
         ensure_service(profile, profile.cron_service)

@@ -19,6 +19,8 @@ from pyinfra.operations import apt, dnf, files, server, yum
 
 from .context import Context, current
 from .facts import q
+from .host_state import (account_matches, directory_matches, file_matches, listed, packages_installed,
+                         want)
 from .locks import waiting_for_package_lock
 from .ownership import InstallProblems
 from .uploads import directories_as
@@ -59,17 +61,20 @@ def stale_ca_certificates(ca_dir: str, keep: list[str]):
 
 
 @operation()
-def os_packages(manager: str, packages: list[str], update: bool = False, lock_timeout: int = 300):
+def os_packages(manager: str, packages: list[str], update: bool | None = None, lock_timeout: int = 300):
     """
     OS packages through pyinfra's apt/dnf/yum operations, each of their commands run again
     while the package manager's lock is held, for up to ``lock_timeout`` seconds (``locks``).
 
     + manager: apt, dnf or yum
     + packages: the packages to ensure
-    + update: refresh apt's lists first (at most once an hour)
+    + update: refresh apt's lists first (at most once an hour); None: only when a package is missing
     + lock_timeout: seconds to wait for the package manager's lock
     """
     if manager == "apt":
+        if update is None:
+            installed = host.get_fact(DebPackages)
+            update = any(p not in installed for p in packages)
         commands = apt.packages._inner(packages=packages, update=update, cache_time=3600)
     else:
         # dnf and yum wait for their lock forever by themselves: fail at once, the retry bounds it
@@ -84,10 +89,10 @@ def install_packages(ctx: Context, packages, name: str):
     profile = ctx.profile
     timeout = ctx.settings.package_lock_timeout
     if profile.package_manager == "apt":
-        installed = host.get_fact(DebPackages)
-        missing = [p for p in packages if p not in installed]
-        return os_packages(name=name, manager="apt", packages=list(packages), update=bool(missing),
-                           lock_timeout=timeout)
+        # read at execution time, in one shared read (host_state): dpkg -l only when one is missing
+        want(packages=packages)
+        return os_packages(name=name, manager="apt", packages=list(packages), lock_timeout=timeout,
+                           _if=lambda: not packages_installed(packages))
     installed = host.get_fact(RpmPackages)
     missing = [p for p in packages if p not in installed]
     return os_packages(name=name, manager=profile.package_manager, packages=list(packages), lock_timeout=timeout,
@@ -134,19 +139,27 @@ def prerequisites(ctx: Context | None = None) -> list:
 
     if ctx.selected(*TAGS, "ca"):
         certs = split_certificates(settings.extra_ca_certificates)
+        dests = {f"{profile.ca_dir}/{filename}": pem for filename, pem in certs.items()}
+        want(files=dests, globs=[f"{q(profile.ca_dir)}/{CA_PREFIX}*.crt"])
+
+        def put_if(dest, pem):
+            return lambda: not file_matches(dest, pem, "644", "root", "root")
+
         puts = [
             files.put(
-                name=f"Install extra CA certificate {filename}",
+                name=f"Install extra CA certificate {os.path.basename(dest)}",
                 src=StringIO(pem),
-                dest=f"{profile.ca_dir}/{filename}",
+                dest=dest,
                 mode="644",
                 user="root",
                 group="root",
+                _if=put_if(dest, pem),
             )
-            for filename, pem in sorted(certs.items())
+            for dest, pem in sorted(dests.items())
         ]
         stale = stale_ca_certificates(
-            name="Remove extra CA certificates no longer listed", ca_dir=profile.ca_dir, keep=list(certs)
+            name="Remove extra CA certificates no longer listed", ca_dir=profile.ca_dir, keep=list(certs),
+            _if=lambda: any(os.path.basename(p) not in certs for p in listed()),
         )
         server.shell(
             name="Update the CA trust store",
@@ -155,19 +168,23 @@ def prerequisites(ctx: Context | None = None) -> list:
         )
 
     if ctx.selected(*TAGS):
+        home = f"/home/{settings.user}"
+        want(account=settings.user, files=[home, settings.omerodir])
         server.user(
             name=f"Create the {settings.user} system user",
             user=settings.user,
             system=True,
-            home=f"/home/{settings.user}",
+            home=home,
             create_home=True,
             shell="/bin/bash",
             comment=ACCOUNT_MARKER,
+            _if=lambda: not account_matches(settings.user, home, "/bin/bash", ACCOUNT_MARKER),
         )
         # OMERODIR's parent is root's (checked above): made by root. Below it, the folders are
         # the OMERO.web user's: made by that user (a link planted there is refused, not followed).
         files.directory(name=f"Create {settings.omerodir}", path=settings.omerodir, user=settings.user,
-                        group=settings.user, mode="755")
+                        group=settings.user, mode="755",
+                        _if=lambda: not directory_matches(settings.omerodir, settings.user, settings.user, "755"))
         directories_as(
             name=f"Create {settings.omerodir}/etc, etc/grid and the private staging folder",
             user=settings.user,

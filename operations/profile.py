@@ -93,6 +93,7 @@ class HostFacts:
     binaries: frozenset[str] = frozenset()
     selinux: Optional[str] = None  # getenforce output, None when absent
     python_versions: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    systemd_version: Optional[int] = None  # ``systemctl --version``'s release number, None without it
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ class DistroProfile:
     redis_service: str
     cron_package: str
     cron_service: str
+    systemd_version: Optional[int] = None  # the host's systemd release (unit sandboxing), None without it
 
     @property
     def label(self) -> str:
@@ -228,6 +230,7 @@ def build_profile(facts: HostFacts, settings: Settings) -> DistroProfile:
         redis_service=redis_service,
         cron_package=cron_package,
         cron_service=cron_service,
+        systemd_version=facts.systemd_version,
     )
 
 

@@ -13,15 +13,15 @@ supervisor: a crashed OMERO.web stays down until restarted.
 
 from __future__ import annotations
 
-from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files, systemd
+from pyinfra.operations import systemd
 
 from .context import Context, current
-from .service_manager import SystemdVersion, ensure_service, restart_command
+from .service_manager import ensure_service, restart_command
 from .units import SERVICE, TEMPLATES, initd_variables, unit_variables, writable_paths
 from .upgrade import failure_command
 from .uploads import directories_as
+from .host_state import root_template
 
 TAGS = ("service", "config")  # a configuration change is applied by a restart
 
@@ -38,8 +38,8 @@ def service(ctx: Context | None = None, app_changes: list | None = None) -> list
         # ProtectSystem=strict, the service cannot make them: made here, as the account.
         directories_as(name="Create OMERO.web's writable folders", user=settings.user,
                        paths={**{path: "755" for path in writable_paths(ctx.install)}, ctx.install.tmpdir: "700"})
-        variables = unit_variables(ctx.install, host.get_fact(SystemdVersion))
-        script = files.template(
+        variables = unit_variables(ctx.install, ctx.profile.systemd_version)
+        script = root_template(
             name="Install the omero-web systemd unit",
             src=str(TEMPLATES / "omero-web.service.j2"),
             dest=f"/etc/systemd/system/{SERVICE}.service",
@@ -48,7 +48,7 @@ def service(ctx: Context | None = None, app_changes: list | None = None) -> list
         )
         systemd.daemon_reload(name="Reload systemd units", _if=script.did_change)
     else:
-        script = files.template(
+        script = root_template(
             name="Install the omero-web init.d script",
             src=str(TEMPLATES / "omero-web.init.j2"),
             dest=f"/etc/init.d/{SERVICE}",

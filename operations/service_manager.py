@@ -8,29 +8,15 @@ give up (see ``units.START_LIMITS``).
 
 from __future__ import annotations
 
-import re
-
 from pyinfra import host
-from pyinfra.api import FactBase, operation
+from pyinfra.api import operation
 from pyinfra.facts.files import FindLinks
 from pyinfra.operations import server, systemd, sysvinit
 
 from .facts import q
+from .host_state import unit_running_enabled, want
 from .profile import DistroProfile
 from .units import SERVICE
-
-
-class SystemdVersion(FactBase):
-    """The systemd release number (``systemctl --version``), or None."""
-
-    requires_command = "systemctl"
-
-    def command(self):
-        return "systemctl --version"
-
-    def process(self, output) -> int | None:
-        match = re.match(r"systemd (\d+)", output[0]) if output else None
-        return int(match.group(1)) if match else None
 
 
 def restart_command(service_manager: str, service: str = SERVICE, reset_failed: bool = False) -> str:
@@ -74,7 +60,11 @@ def ensure_service(profile: DistroProfile, service: str, restart_when=(), reload
             # loop, not a deploy after a few manual restarts, makes systemd give up
             server.shell(name=f"Restart {service}", _if=restart_if,
                          commands=[restart_command("systemd", service, reset_failed=True) + handler])
-        systemd.service(name=f"{service} enabled and running", service=service, running=True, enabled=True)
+        unit = service if "." in service else f"{service}.service"
+        want(units=[unit])
+        # one shared read (host_state) instead of SystemdStatus + SystemdEnabled when all is well
+        systemd.service(name=f"{service} enabled and running", service=service, running=True, enabled=True,
+                        _if=lambda: not unit_running_enabled(unit))
         if reload_when:
             systemd.service(name=f"Reload {service}", service=service, reloaded=True, _if=reload_if)
         return

@@ -28,7 +28,8 @@ import time
 from pyinfra import host, state
 from pyinfra.api import operation
 
-from .facts import CommandReport, PathExists, UnsatisfiedRequirements, q
+from .facts import CommandReport, PathExists, PipRequirements, q
+from .host_state import fact_until_change
 from .install import OmeroInstall
 from .ownership import as_user
 from .uploads import mkdirs_as, save_output_as
@@ -80,7 +81,8 @@ def before_upgrade(install: OmeroInstall, specs: list[str]):
     """
     if install.omero not in host.get_fact(PathExists, paths=[install.omero]):
         return  # fresh install: nothing to keep
-    if not host.get_fact(UnsatisfiedRequirements, venv=install.venv, specs=specs):
+    # the same read as pip_requirements' next (reused when nothing ran in between)
+    if not fact_until_change(PipRequirements, venv=install.venv, specs=specs)["unsatisfied"]:
         return
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     folder, user = install.backups, install.user
@@ -144,7 +146,7 @@ def verify_upgrade(install: OmeroInstall, restart: str):
     """
     if not state.is_executing:
         return
-    if install.previous_venv not in host.get_fact(PathExists, paths=[install.previous_venv]):
+    if install.previous_venv not in fact_until_change(PathExists, paths=[install.previous_venv]):
         return
     check = f"{q(install.python)} -c 'import omeroweb' && {install.omero_cmd('web', '-h')} > /dev/null"
     output = host.get_fact(CommandReport, command=check)

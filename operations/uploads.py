@@ -26,6 +26,7 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.facts.files import File, Sha256File
 
+from .host_state import user_paths, want_user_paths
 from .ownership import UserPaths, UserTree, as_user
 
 q = shlex.quote
@@ -134,8 +135,20 @@ def octal(mode: str | int) -> str:
     return str(mode).lstrip("0").zfill(3)
 
 
+def directories_as(name: str, user: str, paths: dict[str, str], **kwargs):
+    """``directories_as_op``, its paths read with the account's other checked paths (``host_state``)."""
+    want_user_paths(user, paths)
+    return directories_as_op(name=name, user=user, paths=paths, **kwargs)
+
+
+def file_as(name: str, user: str, dest: str, content: str, mode: str = "644", **kwargs):
+    """``file_as_op``, its path read with the account's other checked paths (``host_state``)."""
+    want_user_paths(user, [dest])
+    return file_as_op(name=name, user=user, dest=dest, content=content, mode=mode, **kwargs)
+
+
 @operation()
-def directories_as(user: str, paths: dict[str, str]):
+def directories_as_op(user: str, paths: dict[str, str]):
     """
     Folders owned by ``user`` with the given modes, made and changed as that account (never
     as root): a link or a file in the place of one is refused.
@@ -143,7 +156,7 @@ def directories_as(user: str, paths: dict[str, str]):
     + user: the account that owns the folders (e.g. OMERODIR's)
     + paths: folder -> octal mode, e.g. ``{"/opt/omero/web/omero-web/etc": "755"}``
     """
-    found = host.get_fact(UserPaths, user=user, paths=sorted(paths))
+    found = user_paths(UserPaths, user, paths)
     for path, mode in sorted(paths.items()):
         info = found.get(path)
         if info and info["type"] == "directory" and info["mode"] == octal(mode):
@@ -152,7 +165,7 @@ def directories_as(user: str, paths: dict[str, str]):
 
 
 @operation()
-def file_as(user: str, dest: str, content: str, mode: str = "644"):
+def file_as_op(user: str, dest: str, content: str, mode: str = "644"):
     """
     A file owned by ``user`` with this content and mode, written as that account (see the
     module docstring). Compared by hash: nothing is shown, nothing happens when equal.
@@ -162,7 +175,7 @@ def file_as(user: str, dest: str, content: str, mode: str = "644"):
     + content: the file's text
     + mode: octal mode
     """
-    info = host.get_fact(UserPaths, user=user, paths=[dest], hashes=True).get(dest)
+    info = user_paths(UserPaths, user, [dest]).get(dest)
     if info and info["type"] == "regular file" and info["sha256"] == sha256(content) and info["mode"] == octal(mode):
         return
     yield from write_as(user, content, dest, mode)

@@ -12,6 +12,7 @@ from pyinfra.operations import files, server
 
 from .context import Context, current
 from .facts import PipRequirements, q
+from .host_state import absent, fact_until_change, file_matches, want
 from .ownership import VenvState
 from .service_manager import restart_command
 from .upgrade import before_upgrade, pip_failure_command, verify_upgrade
@@ -64,7 +65,7 @@ def pip_requirements(venv: str, specs: list[str], extra_args: list[str] | None =
 
     **Example:** ``pip_requirements(venv="/opt/omero/web/venv3", specs=["whitenoise"])``
     """
-    state = host.get_fact(PipRequirements, venv=venv, specs=specs)
+    state = fact_until_change(PipRequirements, venv=venv, specs=specs)
     if state["unsatisfied"]:
         # What is already satisfied stays as installed: pip must fit the new requirements
         # around it (e.g. django-redis for the installed Django), not upgrade it on the way.
@@ -96,11 +97,14 @@ def venv(ctx: Context | None = None) -> list:
         return []
     created = virtualenv(name=f"Create the virtualenv {settings.venv}", path=settings.venv, python=ctx.profile.python)
     conf = pip_conf(ctx)
+    dest = f"{settings.venv}/pip.conf"
+    want(files=[dest])
     if conf:
         # root's only: an index URL may hold credentials (hash-compared, never diffed or shown)
-        private_file(name="Configure pip in the virtualenv", dest=f"{settings.venv}/pip.conf", content=conf)
+        private_file(name="Configure pip in the virtualenv", dest=dest, content=conf,
+                     _if=lambda: not file_matches(dest, conf, "600", "root", "root"))
     else:
-        files.file(name="No pip.conf in the virtualenv", path=f"{settings.venv}/pip.conf", present=False)
+        files.file(name="No pip.conf in the virtualenv", path=dest, present=False, _if=lambda: not absent(dest))
     upgraded = server.shell(
         name="Upgrade pip in the new virtualenv",
         commands=[f"{q(settings.venv + '/bin/python')} -m pip install --upgrade pip"],

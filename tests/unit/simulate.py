@@ -53,6 +53,7 @@ class SimulatedHost:
     selinux: str | None = None  # getenforce output; None: no getenforce
     pythons: dict[str, str] = field(default_factory=dict)  # interpreter -> "3.11"
     existing_paths: tuple[str, ...] = ()
+    systemd_version: str = ""  # first line of `systemctl --version` (read with the inventory facts)
     nginx_conf: str = ""  # lines of nginx.conf matching an uncommented default_server
     extra_responses: dict = field(default_factory=dict)
 
@@ -63,6 +64,8 @@ class SimulatedHost:
         if self.selinux:
             lines.append(f"selinux={self.selinux}")
         lines += [f"python={path} {version}" for path, version in self.pythons.items()]
+        if self.systemd_version:
+            lines.append(f"systemd={self.systemd_version}")
         return lines
 
     def _binaries(self) -> list[str]:

@@ -208,11 +208,10 @@ def test_a_line_break_in_a_value_fails_before_anything_is_written():
 def test_simulated_centos7_gets_no_system_call_filter():
     # the release number is a fact (systemctl --version), not a guess from the distro name
     old = simulate(SimulatedHost("centos", "7", pythons={"/usr/bin/python3": "3.6"},
-                                 extra_responses={"systemctl --version": ["systemd 219", "+PAM +AUDIT"]}))
+                                 systemd_version="systemd 219"))
     unit = old.uploads["/etc/systemd/system/omero-web.service"]
     assert "SystemCallFilter" not in unit and "ProtectSystem=full" in unit and "NoNewPrivileges=yes" in unit
-    version = {"systemctl --version": ["systemd 252 (252.33-1~deb12u1)"]}
-    new = simulate(SimulatedHost("debian", "12", extra_responses=version))
+    new = simulate(SimulatedHost("debian", "12", systemd_version="systemd 252 (252.33-1~deb12u1)"))
     assert all(line in new.uploads["/etc/systemd/system/omero-web.service"].splitlines() for line in SANDBOX_252)
     # ReadWritePaths= needs the folder at start (226/NAMESPACE otherwise) and TMPDIR an
     # owner-only one: made as the account

@@ -1,0 +1,261 @@
+"""
+Issue 15: one read of the host's root-owned state, shared by the operations that would each
+read a few facts of their own (``files.template``, ``files.put``, ``systemd.service``,
+``server.user``, ``apt.packages``: 2 to 4 commands each on a re-run that changes nothing).
+
+Sections declare at planning time what their operations check (``want``: root-owned paths,
+systemd units, the account, OS packages). At execution time the first operation that asks
+(``snapshot``) reads all of it in one command, the ``HostState`` fact; the next ones reuse
+that reading **only while no operation on this host has run a command since** (an operation
+that changed anything makes the next one read again). Each of those operations is then
+guarded with ``_if``: when the snapshot shows the host already as wanted the operation does
+nothing and reads nothing; otherwise pyinfra's own operation runs, reading its own facts as
+before. A guard can only skip work that is provably done, never add any.
+
+Read as root, read only: ``stat`` and ``sha256sum`` of root-owned paths (links reported,
+never followed), ``systemctl show``, ``getent``, ``dpkg-query``. No secret is printed: file
+contents are hashed.
+
+Rule for callers: ask for the snapshot before the operation yields any command (``_if``
+callables, or the first lines of a generator), since commands the current operation has
+run are not known until it completes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+import weakref
+from dataclasses import dataclass, field
+from typing import Optional
+
+from pyinfra import host
+from pyinfra.api import FactBase
+from pyinfra.api.util import get_template
+from pyinfra.operations import files
+from pyinfra.context import ctx_host, ctx_state
+
+q = shlex.quote
+
+# argv: paths. Per path: F|type|user|group|mode|sha256|path (links not followed; sha256 of
+# regular files only); nothing for a missing path.
+_FILES = r"""for p in "$@"; do
+if [ -L "$p" ]; then echo "F|symbolic link|||000|-|$p"
+elif [ -e "$p" ]; then h=-; [ -f "$p" ] && h=$(sha256sum < "$p" | cut -d' ' -f1)
+echo "F|$(stat -c '%F|%U|%G|%a' "$p")|$h|$p"; fi; done"""
+
+
+class HostState(FactBase):
+    """
+    ``{"files": {path: {"type", "user", "group", "mode", "sha256"}}, "units": {unit:
+    {"SubState", "UnitFileState"}}, "passwd": [fields] | None, "packages": {name: status},
+    "listed": [paths matching the globs]}``.
+    """
+
+    default = staticmethod(lambda: {"files": {}, "units": {}, "passwd": None, "packages": {}, "listed": []})
+
+    def command(self, files=(), units=(), account=None, packages=(), globs=()):
+        parts = []
+        if files:
+            parts.append("sh -c " + " ".join(q(a) for a in (_FILES, "sh", *files)))
+        if globs:
+            parts.append("for p in " + " ".join(globs) + '; do [ -e "$p" ] && echo "L|$p"; done')
+        if units:
+            parts.append("command -v systemctl >/dev/null 2>&1 && systemctl show -p Id -p SubState -p UnitFileState "
+                         + " ".join(q(u) for u in units) + " 2>/dev/null | sed 's/^/U|/'")
+        if account:
+            parts.append(f"getent passwd {q(account)} | sed 's/^/A|/'")
+        if packages:
+            parts.append("command -v dpkg-query >/dev/null 2>&1 && dpkg-query -W -f='P|${Package}|${db:Status-Status}\\n' "
+                         + " ".join(q(p) for p in packages) + " 2>/dev/null")
+        return "; ".join(parts + ["true"])
+
+    def process(self, output) -> dict:
+        result: dict = {"files": {}, "units": {}, "passwd": None, "packages": {}, "listed": []}
+        unit = None
+        for line in output:
+            kind, _, rest = line.partition("|")
+            if kind == "F":
+                fields = rest.split("|", 5)
+                if len(fields) == 6:
+                    ftype, user, group, mode, digest, path = fields
+                    result["files"][path] = {"type": "regular file" if ftype == "regular empty file" else ftype,
+                                             "user": user, "group": group, "mode": mode.zfill(3),
+                                             "sha256": None if digest == "-" else digest}
+            elif kind == "L":
+                result["listed"].append(rest)
+            elif kind == "U":
+                key, _, value = rest.partition("=")
+                if key == "Id":
+                    unit = value
+                    result["units"][unit] = {}
+                elif unit and key:
+                    result["units"][unit][key] = value
+            elif kind == "A":
+                result["passwd"] = rest.split(":")
+            elif kind == "P":
+                name, _, status = rest.partition("|")
+                result["packages"][name] = status
+        return result
+
+
+@dataclass
+class _Wanted:
+    files: set = field(default_factory=set)
+    units: set = field(default_factory=set)
+    packages: set = field(default_factory=set)
+    globs: set = field(default_factory=set)
+    account: Optional[str] = None
+
+    def kwargs(self) -> dict:
+        return {"files": sorted(self.files), "units": sorted(self.units), "account": self.account,
+                "packages": sorted(self.packages), "globs": sorted(self.globs)}
+
+
+#: Per pyinfra run (State), per host name: what the sections want read, and the last reading.
+_WANTED: "weakref.WeakKeyDictionary[object, dict[str, _Wanted]]" = weakref.WeakKeyDictionary()
+_READ: "weakref.WeakKeyDictionary[object, dict[str, tuple]]" = weakref.WeakKeyDictionary()
+
+
+def want(files=(), units=(), packages=(), globs=(), account: Optional[str] = None) -> None:
+    """Declare (at planning time) what this host's snapshot must hold."""
+    wanted = _WANTED.setdefault(ctx_state.get(), {}).setdefault(host.name, _Wanted())
+    wanted.files.update(files)
+    wanted.units.update(units)
+    wanted.packages.update(packages)
+    wanted.globs.update(globs)
+    if account:
+        wanted.account = account
+
+
+def _changes(state) -> tuple:
+    """Changes when any operation on this host has run a command (or the stage moves on)."""
+    executed = sum(1 for data in state.ops.get(ctx_host.get(), {}).values() if data.operation_meta.executed)
+    return state.current_stage, executed
+
+
+def snapshot() -> dict:
+    """The host state (``HostState``) as it is now: read again after any operation ran a command."""
+    state = ctx_state.get()
+    kwargs = _WANTED.get(state, {}).get(host.name, _Wanted()).kwargs()
+    mark, key = _changes(state), repr(kwargs)
+    cached = _READ.setdefault(state, {}).get(host.name)
+    if cached and cached[0] == mark and cached[1] == key:
+        return cached[2]
+    value = host.get_fact(HostState, **kwargs) or HostState.default()  # a failed read: nothing known
+    _READ[state][host.name] = (mark, key, value)
+    return value
+
+
+def sha256(content: str | bytes) -> str:
+    return hashlib.sha256(content.encode() if isinstance(content, str) else content).hexdigest()
+
+
+def octal(mode) -> str:
+    return str(mode).lstrip("0").zfill(3)
+
+
+def file_matches(path: str, content: str | bytes, mode: str, user: str | None = None,
+                 group: str | None = None) -> bool:
+    """Whether ``path`` is a regular file with this content and mode (and owner, group when given)."""
+    found = snapshot()["files"].get(path)
+    return bool(found and found["type"] == "regular file" and found["sha256"] == sha256(content)
+                and found["mode"] == octal(mode) and (user is None or found["user"] == user)
+                and (group is None or found["group"] == group))
+
+
+def absent(path: str) -> bool:
+    """Whether nothing (no file, no link) is at ``path`` (which must have been wanted)."""
+    return path not in snapshot()["files"]
+
+
+def directory_matches(path: str, user: str, group: str, mode: str | None = None) -> bool:
+    found = snapshot()["files"].get(path)
+    return bool(found and found["type"] == "directory" and found["user"] == user and found["group"] == group
+                and (mode is None or found["mode"] == octal(mode)))
+
+
+def unit_running_enabled(unit: str) -> bool:
+    """Whether a systemd unit is running and enabled, as pyinfra's SystemdStatus/SystemdEnabled judge it."""
+    found = snapshot()["units"].get(unit) or {}
+    return (found.get("SubState") in ("running", "waiting", "exited", "listening", "mounted")
+            and found.get("UnitFileState") in ("enabled", "static"))
+
+
+def account_matches(user: str, home: str, shell: str, comment: str) -> bool:
+    """Whether the account exists as ``server.user`` would leave it, its home folder its own."""
+    passwd = snapshot()["passwd"]
+    if not passwd or len(passwd) < 7:
+        return False
+    return (passwd[0] == user and passwd[4] == comment and passwd[5] == home and passwd[6] == shell
+            and directory_matches(home, user, user))
+
+
+def packages_installed(packages) -> bool:
+    """Whether dpkg reports every package installed."""
+    found = snapshot()["packages"]
+    return all(found.get(p) == "installed" for p in packages)
+
+
+def listed() -> list[str]:
+    """Paths matching the wanted globs."""
+    return list(snapshot()["listed"])
+
+
+def rendered(src: str, variables: dict) -> str:
+    """What ``files.template(src=src, **variables)`` uploads (same jinja2 environment and context)."""
+    state = ctx_state.get()
+    data = {"host": ctx_host.get(), "state": state, "inventory": state.inventory, **variables}
+    return get_template(src).render(data)
+
+
+def root_template(name: str, src: str, dest: str, mode: str, user: str | None = None, group: str | None = None,
+                  **variables):
+    """
+    ``files.template`` into a root-owned folder, skipped without reading anything more when the
+    snapshot shows ``dest`` already with the rendered content and mode (and owner, group).
+    """
+    want(files=[dest])
+    content = rendered(src, variables)
+    return files.template(name=name, src=src, dest=dest, mode=mode, user=user, group=group,
+                          _if=lambda: not file_matches(dest, content, mode, user, group), **variables)
+
+
+_FACTS: "weakref.WeakKeyDictionary[object, dict[str, dict]]" = weakref.WeakKeyDictionary()
+
+
+def fact_until_change(cls, **kwargs):
+    """
+    ``host.get_fact(cls, **kwargs)``, reused by later operations asking for the same fact
+    while no operation on this host has run a command since it was read (same rule as
+    ``snapshot``: ask before the current operation yields anything).
+    """
+    state = ctx_state.get()
+    mark, key = _changes(state), (cls, repr(sorted(kwargs.items())))
+    cache = _FACTS.setdefault(state, {}).setdefault(host.name, {})
+    hit = cache.get(key)
+    if hit and hit[0] == mark:
+        return hit[1]
+    value = host.get_fact(cls, **kwargs)
+    cache[key] = (mark, value)
+    return value
+
+
+#: Per run, per host, per account: the paths ``directories_as`` / ``file_as`` check as that account.
+_USER_PATHS: "weakref.WeakKeyDictionary[object, dict[tuple, set]]" = weakref.WeakKeyDictionary()
+
+
+def want_user_paths(user: str, paths) -> None:
+    """Declare (at planning time) paths an account's operations check: read together, as that account."""
+    _USER_PATHS.setdefault(ctx_state.get(), {}).setdefault((host.name, user), set()).update(paths)
+
+
+def user_paths(fact, user: str, paths) -> dict:
+    """
+    What ``user`` sees at ``paths`` (``fact``: ``ownership.UserPaths``, read as that account, with
+    hashes): one read for every path declared for the account, reused until an operation runs a
+    command; the paths asked for only when they were not declared.
+    """
+    declared = _USER_PATHS.get(ctx_state.get(), {}).get((host.name, user), set())
+    wanted = sorted(declared) if declared.issuperset(paths) else sorted(paths)
+    return fact_until_change(fact, user=user, paths=wanted, hashes=True)
