@@ -12,7 +12,7 @@ from pyinfra.api import deploy, operation
 
 from .context import Context, current
 from .facts import LoginPage, PathExists, q
-from .host_state import fact_until_change
+from .host_state import existing, want_existence
 from .install import OmeroInstall
 from .service_manager import restart_command
 from .settings import APPLICATION_SERVER_PORT
@@ -39,7 +39,7 @@ def login_page(url: str, timeout: int, install: OmeroInstall, logs: list[tuple[s
     if not state.is_executing:
         return  # the service may not exist yet when the deploy is planned
     result = host.get_fact(LoginPage, url=url, timeout=timeout, python=install.python, logs=logs)
-    upgraded = install.previous_venv in fact_until_change(PathExists, paths=[install.previous_venv])
+    upgraded = bool(existing(PathExists, [install.previous_venv]))
     healthy = result.splitlines()[:1] == ["ok"]
     if healthy:
         if upgraded:
@@ -71,6 +71,7 @@ def healthcheck(ctx: Context | None = None) -> None:
         return
     settings = ctx.settings
     through = "Gunicorn (NGINX location mode)" if settings.nginx_mode == "location" else "NGINX"
+    want_existence([ctx.install.previous_venv])
     login_page(
         name=f"OMERO.web answers with its login page through {through}",
         url=site_url(settings) + "/webclient/login/",

@@ -259,3 +259,24 @@ def user_paths(fact, user: str, paths) -> dict:
     declared = _USER_PATHS.get(ctx_state.get(), {}).get((host.name, user), set())
     wanted = sorted(declared) if declared.issuperset(paths) else sorted(paths)
     return fact_until_change(fact, user=user, paths=wanted, hashes=True)
+
+
+#: Per run, per host: the paths whose existence operations check (``facts.PathExists``).
+_EXISTENCE: "weakref.WeakKeyDictionary[object, dict[str, set]]" = weakref.WeakKeyDictionary()
+
+
+def want_existence(paths) -> None:
+    """Declare (at planning time) paths whose existence this host's operations check: read together."""
+    _EXISTENCE.setdefault(ctx_state.get(), {}).setdefault(host.name, set()).update(paths)
+
+
+def existing(fact, paths) -> set[str]:
+    """
+    Which of ``paths`` exist (``fact``: ``facts.PathExists``): one read for every path declared
+    for the host, reused until an operation runs a command; the paths asked for only when they
+    were not declared.
+    """
+    declared = _EXISTENCE.get(ctx_state.get(), {}).get(host.name, set())
+    wanted = sorted(declared) if declared.issuperset(paths) else sorted(paths)
+    return set(fact_until_change(fact, paths=wanted)) & set(paths)
+

@@ -23,6 +23,7 @@ from pyinfra.operations import files
 from .properties import NGINX_EXTRA, desired_config
 from .context import Context, current
 from .facts import NginxSite, PathExists, q
+from .host_state import existing, want_existence
 from .install import OmeroInstall
 from .https import https
 from .service_manager import ensure_service
@@ -45,9 +46,9 @@ def disable_default_site(paths: list[tuple[str, str]]):
 
     + paths: (path, action) pairs from the distro profile
     """
-    existing = set(host.get_fact(PathExists, paths=[p for p, _ in paths]))
+    found = existing(PathExists, [p for p, _ in paths])
     for path, action in paths:
-        if path not in existing:
+        if path not in found:
             continue
         if action == "remove":
             yield f"rm -f {q(path)}"
@@ -187,6 +188,7 @@ def nginx(ctx: Context | None = None, app_changes: list | None = None) -> list:
         )
         ensure_service(ctx.profile, "nginx", reload_when=[removed, include])
         return [removed, include]
+    want_existence(path for path, _ in profile.nginx_disable_paths)
     disabled = disable_default_site(name="Disable the default NGINX site", paths=list(profile.nginx_disable_paths))
     tls = https(ctx)
     site = omeroweb_site(name=f"Install the OMERO.web NGINX site {profile.nginx_site}", install=ctx.install,

@@ -29,7 +29,7 @@ from pyinfra import host, state
 from pyinfra.api import operation
 
 from .facts import CommandReport, PathExists, PipRequirements, q
-from .host_state import fact_until_change
+from .host_state import existing, fact_until_change
 from .install import OmeroInstall
 from .ownership import as_user
 from .uploads import mkdirs_as, save_output_as
@@ -79,7 +79,7 @@ def before_upgrade(install: OmeroInstall, specs: list[str]):
     + install: the OMERO.web install
     + specs: the pip requirements about to be installed
     """
-    if install.omero not in host.get_fact(PathExists, paths=[install.omero]):
+    if not existing(PathExists, [install.omero]):
         return  # fresh install: nothing to keep
     # the same read as pip_requirements' next (reused when nothing ran in between)
     if not fact_until_change(PipRequirements, venv=install.venv, specs=specs)["unsatisfied"]:
@@ -146,7 +146,7 @@ def verify_upgrade(install: OmeroInstall, restart: str):
     """
     if not state.is_executing:
         return
-    if install.previous_venv not in fact_until_change(PathExists, paths=[install.previous_venv]):
+    if not existing(PathExists, [install.previous_venv]):
         return
     check = f"{q(install.python)} -c 'import omeroweb' && {install.omero_cmd('web', '-h')} > /dev/null"
     output = host.get_fact(CommandReport, command=check)

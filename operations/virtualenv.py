@@ -12,7 +12,7 @@ from pyinfra.operations import files, server
 
 from .context import Context, current
 from .facts import PipRequirements, q
-from .host_state import absent, fact_until_change, file_matches, want
+from .host_state import absent, fact_until_change, file_matches, want, want_existence
 from .ownership import VenvState
 from .service_manager import restart_command
 from .upgrade import before_upgrade, pip_failure_command, verify_upgrade
@@ -122,6 +122,7 @@ def omeroweb(ctx: Context | None = None) -> list:
     if not ctx.selected("omeroweb"):
         return []
     specs = [settings.version_spec, *filter(None, [settings.omero_py_spec]), settings.whitenoise_spec, *ctx.features.pip]
+    want_existence([ctx.install.omero, ctx.install.previous_venv])  # (read once with the other sections' paths)
     before_upgrade(
         name="Before upgrading: back up the configuration, keep the previous virtualenv",
         install=ctx.install,
