@@ -26,6 +26,7 @@ from pyinfra_cli.util import load_func
 from operations import facts
 from operations.install import OmeroInstall
 from operations.properties import sha256
+from tests.unit.walkthrough_steps import CLIENT_CONFIG  # the walkthrough's 4.8.7 to 4.8.10
 from operations.omero_server import GROUP_SCRIPT, omero_server_settings, plan_group_changes, plan_server_changes
 from tests.unit import simulate
 from operations.ownership import as_user
@@ -62,17 +63,6 @@ DEFAULT_SCRIPTS = (
     "/omero/figure_scripts/Thumbnail_Figure.py,/omero/figure_scripts/ROI_Split_Figure.py,"
     "/omero/export_scripts/Make_Movie.py,/omero/import_scripts/Populate_ROI.py"
 )
-# The walkthrough's 4.8.7 to 4.8.10, as data
-CLIENT_CONFIG = {
-    "omero.client.ui.menu.dropdown.leaders.label": "Owners",
-    "omero.client.ui.menu.dropdown.leaders.enabled": True,
-    "omero.client.ui.menu.dropdown.colleagues.label": "Members",
-    "omero.client.ui.menu.dropdown.colleagues.enabled": True,
-    "omero.client.ui.menu.dropdown.everyone.label": "All Members",
-    "omero.client.ui.menu.dropdown.everyone.enabled": False,
-    "omero.client.ui.tree.orphans.name": "Orphaned images",
-    "omero.policy.binary_access": "+read,+write,+image",
-}
 STORED = {  # as `omero config get` shows them once set
     **{k: v for k, v in CLIENT_CONFIG.items() if isinstance(v, str)},
     "omero.client.ui.menu.dropdown.leaders.enabled": "true",

@@ -551,17 +551,19 @@ CUSTOMIZED = {**TEMPLATES, "omero_web_login_logo": "http://www.url/to/image.png"
                                       ["GRE", "http://lifesci.dundee.ac.uk/gre"]],
               "omero_web_open_with": [["omero_figure", "new_figure", {"supported_objects": ["images"],
                                                                       "target": "_blank", "label": "OMERO.figure"}]]}
+#: The walkthrough's 4.8.7 to 4.8.10 (OMERO.server settings for its clients), as data.
+CLIENT_CONFIG = {
+    "omero.client.ui.menu.dropdown.leaders.label": "Owners",
+    "omero.client.ui.menu.dropdown.leaders.enabled": True,
+    "omero.client.ui.menu.dropdown.colleagues.label": "Members",
+    "omero.client.ui.menu.dropdown.colleagues.enabled": True,
+    "omero.client.ui.menu.dropdown.everyone.label": "All Members",
+    "omero.client.ui.menu.dropdown.everyone.enabled": False,
+    "omero.client.ui.tree.orphans.name": "Orphaned images",
+    "omero.policy.binary_access": "+read,+write,+image",
+}
 CLIENT_SETTINGS = {
-    "omero_web_omero_server_config": {
-        "omero.client.ui.menu.dropdown.leaders.label": "Owners",
-        "omero.client.ui.menu.dropdown.leaders.enabled": True,
-        "omero.client.ui.menu.dropdown.colleagues.label": "Members",
-        "omero.client.ui.menu.dropdown.colleagues.enabled": True,
-        "omero.client.ui.menu.dropdown.everyone.label": "All Members",
-        "omero.client.ui.menu.dropdown.everyone.enabled": False,
-        "omero.client.ui.tree.orphans.name": "Orphaned images",
-        "omero.policy.binary_access": "+read,+write,+image",
-    },
+    "omero_web_omero_server_config": CLIENT_CONFIG,
     "omero_web_omero_server_config_append": {"omero.client.scripts_to_ignore": ["/my_scripts/script.py"]},
     "omero_web_omero_server_group_config": {15: {"omero.policy.binary_access": "+read,+write,+image"}},
     "omero_web_omero_server_admin_password": "Adm1n-s3cret-pw",
