@@ -22,23 +22,13 @@ from pyinfra import host, state
 from pyinfra.api import deploy, operation
 
 from .context import Context, current
-from .facts import OmeroWebConfig, q
+from .facts import OmeroConfig, q
 from .features import CONFIG_TAGS
 from .install import OmeroInstall
-from .properties import desired_config, plan_changes, record_problem, secret_keys
+from .properties import corrupted_record_failure, desired_config, plan_changes, record_problem, secret_keys
 from .uploads import remove_as, write_as
 
 TAGS = CONFIG_TAGS
-def corrupted_record_failure(path: str, why: str) -> str:
-    """The command that fails the run on a corrupted managed-names record, saying how to recover."""
-    message = (
-        f"omeroweb-deploy: {path} is corrupted ({why}); OMERO.web's configuration was not changed. "
-        "This record names the properties and list items the deploy manages, so that removing them from the "
-        f"data removes them from the host. To recover: restore the file, or remove it (rm {path}) and run again: "
-        "the deploy then manages only what the data says, and properties or items it set earlier that have "
-        "since left the data stay as they are (check them with `omero config get`)."
-    )
-    return f"printf '%s\\n' {q(message)} >&2; exit 1"
 
 
 @operation()
@@ -52,7 +42,12 @@ def omero_config(install: OmeroInstall, to_set: dict, to_append: dict, secrets: 
     + secrets: property names whose values must never be shown
     """
     # pyinfra prints facts' arguments from -v on: an OmeroInstall's repr shows paths only
-    fact = host.get_fact(OmeroWebConfig, install=install, secret_keys=secrets)
+    fact = host.get_fact(OmeroConfig, install=install, record=install.managed_record, secret_keys=secrets)
+    if fact and fact.get("untrusted"):
+        message = (f"omeroweb-deploy: refusing to run {install.python} as root: the virtualenv holds files "
+                   "another account owns or can change (chown -R root:root and chmod -R go-w it)")
+        yield f"echo {q(message)} >&2; exit 1"
+        return
     if fact is None:
         if state.is_executing:
             yield (

@@ -84,56 +84,6 @@ def _systemd_release(line: str) -> Optional[int]:
 
 _CAT_OR_NULL = 'cat -- "$1" 2>/dev/null || echo null'
 
-# Reads `omero config get --show-password` on stdin; argv: the secret-name regex, then the
-# declared secret keys. Prints one JSON object of key -> {"sha256": ..., "value": clear
-# value or null for secret keys}.
-_CONFIG_HASHER = r"""
-import hashlib, json, re, sys
-name, secret = re.compile(sys.argv[1], re.I), set(sys.argv[2:])
-out = {}
-for line in sys.stdin.read().splitlines():
-    key, sep, value = line.partition("=")
-    if not sep:
-        continue
-    hidden = key in secret or name.search(key)
-    out[key] = {"sha256": hashlib.sha256(value.encode()).hexdigest(), "value": None if hidden else value}
-print(json.dumps(out))
-"""
-
-
-class OmeroWebConfig(FactBase):
-    """
-    The OMERO.web configuration and the deploy's record of what it manages:
-    ``{"config": {key: {"sha256", "value"}}, "managed": {...} | None}``; ``None`` before
-    OMERO.web is installed.
-    """
-
-    def command(self, install: OmeroInstall, secret_keys=()):
-        hasher = " ".join(q(a) for a in (install.python, "-c", _CONFIG_HASHER, SECRET_NAME, *secret_keys))
-        # the record is in OMERODIR, the OMERO.web user's: read as that user, never as root
-        record = as_user(install.user, _CAT_OR_NULL, install.managed_record)
-        return (
-            f"if [ -x {q(install.omero)} ] && {trusted_venv(install.venv)}; then "
-            f"{install.omero_cmd('config', 'get', '--show-password')} | {hasher} || exit 1; "
-            f"echo '---'; {record}; fi"
-        )
-
-    def process(self, output) -> Optional[dict]:
-        text = "\n".join(output)
-        if not text.strip():
-            return None
-        # issue 12 (6): a record cut short, empty or not JSON (disk full, a hand edit) is reported
-        # as "managed_error" (config.omero_config fails naming the file), never raised here
-        lines = text.split("\n")
-        cut = lines.index("---") if "---" in lines else len(lines)
-        config, managed = "\n".join(lines[:cut]), "\n".join(lines[cut + 1:])
-        try:
-            return {"config": json.loads(config), "managed": json.loads(managed) if managed.strip() else None,
-                    **({} if managed.strip() else {"managed_error": "empty file"})}
-        except ValueError as exc:
-            return {"config": json.loads(config), "managed": None, "managed_error": f"not JSON: {exc}"}
-
-
 # Prints the requirements (argv) the venv does not satisfy, one per line.
 _UNSATISFIED = r"""
 import sys
@@ -289,14 +239,20 @@ class CommandReport(FactBase):
         return list(output)
 
 
-# The OMERO.server settings section (operations/omero_server.py): the configuration of any
-# OMERO install given its venv, OMERODIR and user. Reads `omero config get --show-password`,
-# a "@@defaults" line, then `omero config parse --defaults --no-web` (the install's own
-# defaults, from its jars and etc/omero.properties) on stdin; argv: JSON list of the keys
-# whose values and defaults are reported in clear. Every other value is reported as a hash.
-_OMERO_CONFIG_HASHER = r"""
-import hashlib, json, sys
-clear = set(json.loads(sys.argv[1]))
+# Reads `omero config get --show-password` on stdin, then a "@@defaults" line, then (for an
+# OMERO.server) `omero config parse --defaults --no-web`: the install's own defaults. argv:
+# "secret", the secret-name regex and the declared secret keys (every value in clear but the
+# secrets'), or "clear" and the keys in clear (every other value a hash only). Prints
+# {"config": {key: {"sha256", "value": clear value or null}}, "defaults": {key: clear default}}.
+_CONFIG_HASHER = r"""
+import hashlib, json, re, sys
+mode, args = sys.argv[1], sys.argv[2:]
+if mode == "secret":
+    name, secret = re.compile(args[0], re.I), set(args[1:])
+    shown = lambda key: not (key in secret or name.search(key))
+else:
+    clear = set(args)
+    shown = lambda key: key in clear
 config, defaults, target = {}, {}, "config"
 for line in sys.stdin.read().splitlines():
     if line == "@@defaults":
@@ -306,10 +262,10 @@ for line in sys.stdin.read().splitlines():
     if not sep:
         continue
     if target == "defaults":
-        if key in clear:
+        if shown(key):
             defaults[key] = value
         continue
-    config[key] = {"sha256": hashlib.sha256(value.encode()).hexdigest(), "value": value if key in clear else None}
+    config[key] = {"sha256": hashlib.sha256(value.encode()).hexdigest(), "value": value if shown(key) else None}
 print(json.dumps({"config": config, "defaults": defaults}))
 """
 
@@ -319,23 +275,27 @@ UNTRUSTED = "@@untrusted-venv"
 
 class OmeroConfig(FactBase):
     """
-    Like ``OmeroWebConfig`` for any OMERO install (an OMERO.server's): ``{"config": {key:
-    {"sha256", "value"}}, "defaults": {key: the install's default}, "managed": the record file's
-    content or None}``; values and defaults only for ``clear_keys`` (list properties whose items
-    the deploy merges), ``None`` for every other value. ``None`` when ``VENV/bin/omero`` is missing,
-    ``{"untrusted": True}`` when the venv holds anything another account owns or can change.
+    The configuration of an OMERO install (OMERO.web's, or an OMERO.server's) and the deploy's
+    record of what it manages there: ``{"config": {key: {"sha256", "value"}}, "defaults": {...},
+    "managed": the record's content or None}``, plus ``"managed_error"`` when the record is cut
+    short, empty or not JSON. Values are compared by hash: with ``secret_keys`` (OMERO.web, whose
+    list values the diff reads) every value is in clear but the secrets' (names matching the
+    secret rule, and ``secret_keys``); with ``clear_keys`` (OMERO.server) only those values and
+    their defaults are. ``None`` when ``VENV/bin/omero`` is missing; ``{"untrusted": True}`` when
+    the venv holds anything another account owns or can change (its python runs as root here).
     """
 
-    def command(self, install: OmeroInstall, record: str, clear_keys=()):
-        hasher = " ".join(q(a) for a in (install.python, "-c", _OMERO_CONFIG_HASHER, json.dumps(sorted(clear_keys))))
+    def command(self, install: OmeroInstall, record: str, secret_keys=(), clear_keys=None):
+        rule = ["clear", *sorted(clear_keys)] if clear_keys is not None else ["secret", SECRET_NAME, *secret_keys]
+        hasher = " ".join(q(a) for a in (install.python, "-c", _CONFIG_HASHER, *rule))
         defaults = f"; {install.omero_cmd('config', 'parse', '--defaults', '--no-web')}" if clear_keys else ""
         omero = q(install.omero)
         return (
-            # the hasher runs the server venv's python as root: only in a venv only root can change
             f"if [ -x {omero} ] && ! {trusted_venv(install.venv)}; then echo {UNTRUSTED}; "
             f"elif [ -x {omero} ]; then "
             f"{{ {install.omero_cmd('config', 'get', '--show-password')}; echo @@defaults{defaults}; }} "
             f"| {hasher} || exit 1; "
+            # the record is in OMERODIR, the account's: read as that account, never as root
             f"echo '---'; {as_user(install.user, _CAT_OR_NULL, record)}; fi"
         )
 
@@ -345,8 +305,17 @@ class OmeroConfig(FactBase):
             return {"untrusted": True}
         if not text.strip():
             return None
-        config, _, managed = text.partition("\n---\n")
-        return {**json.loads(config), "managed": json.loads(managed or "null")}
+        # issue 12 (6): a record cut short, empty or not JSON (disk full, a hand edit) is reported
+        # as "managed_error" (the section fails naming the file), never raised here
+        lines = text.split("\n")
+        cut = lines.index("---") if "---" in lines else len(lines)
+        config, managed = json.loads("\n".join(lines[:cut])), "\n".join(lines[cut + 1:])
+        if not managed.strip():
+            return {**config, "managed": None, "managed_error": "empty file"}
+        try:
+            return {**config, "managed": json.loads(managed)}
+        except ValueError as exc:
+            return {**config, "managed": None, "managed_error": f"not JSON: {exc}"}
 
 
 _CAT = 'cat -- "$1"'

@@ -32,7 +32,7 @@ from pyinfra import host, logger, state
 from pyinfra.api import deploy, operation
 from pyinfra.api.exceptions import PyinfraError
 
-from .properties import plan_changes, serialise, sha256
+from .properties import corrupted_record_failure, plan_changes, record_problem, serialise, sha256
 from .context import Context, current
 from .facts import JsonFile, OmeroConfig, q
 from .install import OmeroInstall
@@ -220,10 +220,14 @@ def server_config(server: OmeroInstall, to_set: dict, to_merge: dict):
             return
         fact = {"config": {}, "defaults": {}, "managed": None}
     if fact.get("untrusted"):
-        message = (f"omeroweb-deploy: refusing to run {server.venv}/bin/python as root: the OMERO.server "
+        message = (f"omeroweb-deploy: refusing to run {server.python} as root: the OMERO.server "
                    "virtualenv holds files another account owns or can change (chown -R root:root and "
                    "chmod -R go-w it, as its walkthrough creates it)")
         yield f"echo {q(message)} >&2; exit 1"
+        return
+    why = fact.get("managed_error") or record_problem(fact["managed"])
+    if why:
+        yield corrupted_record_failure(server_record(server), why, "OMERO.server")
         return
     changes = plan_server_changes(fact["config"], fact.get("defaults", {}), fact["managed"], to_set, to_merge)
     if not (changes["set"] or changes["unset"] or changes["record_changed"]):

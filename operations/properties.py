@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shlex
 from typing import Any, Mapping
 
 from .appends import appended
@@ -134,3 +135,15 @@ def record_problem(managed: Any) -> str | None:
             and isinstance(items, dict) and all(isinstance(v, list) for v in items.values())):
         return 'expected {"set": [names], "append": {name: [items]}}'
     return None
+
+
+def corrupted_record_failure(path: str, why: str, install_name: str = "OMERO.web") -> str:
+    """The command that fails the run on a corrupted managed-names record, saying how to recover."""
+    message = (
+        f"omeroweb-deploy: {path} is corrupted ({why}); {install_name}'s configuration was not changed. "
+        "This record names the properties and list items the deploy manages, so that removing them from the "
+        f"data removes them from the host. To recover: restore the file, or remove it (rm {path}) and run again: "
+        "the deploy then manages only what the data says, and properties or items it set earlier that have "
+        "since left the data stay as they are (check them with `omero config get`)."
+    )
+    return f"printf '%s\\n' {shlex.quote(message)} >&2; exit 1"

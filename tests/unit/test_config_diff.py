@@ -7,7 +7,7 @@ from operations.properties import plan_changes, serialise, sha256
 
 
 def cfg(**values):
-    """A config fact as OmeroWebConfig reports it (clear values)."""
+    """A config fact as OmeroConfig reports OMERO.web's (clear values)."""
     return {k.replace("__", "."): {"sha256": sha256(v), "value": v} for k, v in values.items()}
 
 
@@ -79,7 +79,7 @@ import pytest  # noqa: E402
 
 from operations.properties import desired_config  # noqa: E402
 from operations.context import Context  # noqa: E402
-from operations.facts import OmeroWebConfig  # noqa: E402
+from operations.facts import OmeroConfig  # noqa: E402
 from operations.appends import append_sources, appended  # noqa: E402
 from operations.settings import ValidationError, validate  # noqa: E402
 from tests.unit.simulate import SimulatedHost, simulate  # noqa: E402
@@ -197,19 +197,43 @@ RECORD = "/opt/omero/web/omero-web/etc/omeroweb-deploy-managed.json"
     (["garbage"], "not JSON"),
 ])
 def test_corrupted_record_is_reported_not_raised(record, why):
-    fact = OmeroWebConfig().process(['{"omero.web.debug": {"sha256": "x", "value": "true"}}', "---", *record])
+    hashed = '{"config": {"omero.web.debug": {"sha256": "x", "value": "true"}}, "defaults": {}}'
+    fact = OmeroConfig().process([hashed, "---", *record])
     assert fact["config"]["omero.web.debug"]["value"] == "true"
     assert fact["managed"] is None and fact["managed_error"].startswith(why)
-    assert OmeroWebConfig().process(["{}", "---", "null"]) == {"config": {}, "managed": None}  # no record yet
+    no_record = OmeroConfig().process(['{"config": {}, "defaults": {}}', "---", "null"])
+    assert no_record == {"config": {}, "defaults": {}, "managed": None}  # no record yet
 
 
 @pytest.mark.parametrize("record", [['{"set": ["omero.web.debug"], "append": {"omero'], ['["a list"]'],
                                     ['{"set": "omero.web.debug", "append": {}}']])
 def test_simulated_run_with_a_corrupted_record_changes_no_configuration(record):
     host = SimulatedHost("debian", "12", extra_responses={
-        re.compile(r"omero config get --show-password"): ["{}", "---", *record]})
+        re.compile(r"omero config get --show-password"): ['{"config": {}, "defaults": {}}', "---", *record]})
     sim = simulate(host, {"omero_web_config": {"omero.web.debug": True}})
     failure = sim.find(r"is corrupted")
     assert len(failure) == 1 and failure[0].endswith("exit 1")
     assert RECORD in failure[0] and f"rm {RECORD}" in failure[0]
     assert not sim.find(r"omero config (load|set|append|remove)") and RECORD not in sim.uploads
+
+
+def test_config_hasher_shows_values_in_clear_but_secrets():
+    """The fact's hasher, run here as on a host, for OMERO.web (secret rule) and OMERO.server (clear keys)."""
+    import subprocess
+    import sys
+
+    from operations.facts import _CONFIG_HASHER
+    from operations.secrets import SECRET_NAME
+
+    text = "omero.web.public.password=Pw-1\nomero.web.debug=true\nomero.web.caches=redis://:x@h/0\n@@defaults\n"
+    web = json.loads(subprocess.run([sys.executable, "-c", _CONFIG_HASHER, "secret", SECRET_NAME, "omero.web.caches"],
+                                    input=text, capture_output=True, text=True, check=True).stdout)
+    assert web["config"]["omero.web.debug"] == {"sha256": sha256("true"), "value": "true"}
+    assert web["config"]["omero.web.public.password"] == {"sha256": sha256("Pw-1"), "value": None}
+    assert web["config"]["omero.web.caches"]["value"] is None and web["defaults"] == {}
+    server = json.loads(subprocess.run([sys.executable, "-c", _CONFIG_HASHER, "clear", "omero.web.debug"],
+                                       input=text + "omero.web.debug=false\n", capture_output=True, text=True,
+                                       check=True).stdout)
+    assert server["config"]["omero.web.debug"]["value"] == "true" and server["defaults"] == {"omero.web.debug": "false"}
+    assert server["config"]["omero.web.caches"]["value"] is None
+    assert "Pw-1" not in json.dumps(web) + json.dumps(server)

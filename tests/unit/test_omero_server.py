@@ -82,7 +82,7 @@ def server_config_output(config: dict, record, defaults: dict | None = None) -> 
     lines += ["@@defaults", f"{SCRIPTS}={DEFAULT_SCRIPTS}", "omero.client.ui.tree.orphans.name=Orphaned Images"]
     lines += [f"{k}={v}" for k, v in (defaults or {}).items()]
     hashed = subprocess.run(
-        [sys.executable, "-c", facts._OMERO_CONFIG_HASHER, json.dumps([SCRIPTS])],
+        [sys.executable, "-c", facts._CONFIG_HASHER, "clear", SCRIPTS],
         input="\n".join(lines) + "\n", capture_output=True, text=True, check=True,
     ).stdout.splitlines()
     return [*hashed, "---", json.dumps(record)]
@@ -247,6 +247,19 @@ def test_missing_omero_server_fails_with_a_clear_message(caplog):
     with pytest.raises(PyinfraError, match="No hosts remaining"):
         run({SERVER: host}, DATA)
     assert message in caplog.text
+    assert "restart it" not in caplog.text  # nothing was changed
+
+
+def test_corrupted_server_record_fails_naming_it_before_any_change(caplog):
+    host = server_host()
+    host.extra_responses["@@defaults"] = [*server_config_output({}, None)[:-1], '{"set": ["omero.clie']
+    # the fake connector fails exactly the failure command this deploy must send
+    failure = re.compile(rf"^printf '%s\\n' '.*{re.escape(RECORD)} is corrupted \(not JSON.*OMERO\.server\S{{1,6}}s "
+                         r"configuration was not changed.* >&2; exit 1$")
+    host.extra_responses = {failure: {"success": False, "stderr": "CORRUPTED-RECORD-FAILURE"}, **host.extra_responses}
+    with pytest.raises(PyinfraError, match="No hosts remaining"):
+        run({SERVER: host}, DATA)
+    assert "CORRUPTED-RECORD-FAILURE" in caplog.text
     assert "restart it" not in caplog.text  # nothing was changed
 
 
