@@ -44,6 +44,12 @@ class Context:
         return OmeroInstall(s.omero_server_venv, s.omero_server_omerodir, s.omero_server_user)
 
     @cached_property
+    def pip_specs(self) -> tuple[str, ...]:
+        """What pip installs in the venv: OMERO.web, omero-py when pinned, WhiteNoise, the features' packages."""
+        s = self.settings
+        return (s.version_spec, *filter(None, [s.omero_py_spec]), s.whitenoise_spec, *self.features.pip)
+
+    @cached_property
     def features(self) -> Contribution:
         """What the optional features add to the shared steps (``operations.features``), computed once."""
         return combined(self.settings, self.profile)

@@ -84,10 +84,16 @@ def _systemd_release(line: str) -> Optional[int]:
 
 _CAT_OR_NULL = 'cat -- "$1" 2>/dev/null || echo null'
 
-# Prints the requirements (argv) the venv does not satisfy, one per line.
-_UNSATISFIED = r"""
+# Run by the venv's python: prints "@ice VERSION" when IcePy imports, then per requirement
+# (argv) the requirement when the venv does not satisfy it, else "=name==installed version".
+_VENV_PROBE = r"""
 import sys
 from importlib import metadata
+try:
+    import Ice
+    print("@ice %s" % Ice.stringVersion())
+except Exception:
+    pass
 try:
     from packaging.requirements import Requirement
 except ImportError:
@@ -106,46 +112,38 @@ for spec in sys.argv[1:]:
 """
 
 
-class PipRequirements(FactBase):
+class VenvReport(FactBase):
     """
-    ``{"unsatisfied": [...], "pins": [...]}``: the pip requirements the virtualenv does not
-    satisfy (all of them when it does not exist), and ``name==version`` of the installed
-    distributions satisfying the others.
+    What the venv, Ice, OMERO.web and upgrade steps check of the virtualenv, in one command:
+    ``{"state": "ready" (bin/python runs) | "absent" | "empty" | "partial" (this deploy was
+    creating it: its marker is there) | "link" | "foreign" (anything else), "ice": the IcePy
+    version importable or None, "unsatisfied": the requirements it does not satisfy (all of
+    them unless it is ready and root's throughout), "pins": name==version of the others}``.
+    The venv's python runs (as root) only in a venv only root can change.
     """
 
-    default = staticmethod(lambda: {"unsatisfied": [], "pins": []})
+    default = staticmethod(lambda: {"state": "absent", "ice": None, "unsatisfied": [], "pins": []})
 
-    def command(self, venv: str, specs=()):
-        python = q(venv + "/bin/python")
-        args = " ".join(q(s) for s in specs)
-        return (f"if [ -x {python} ] && {trusted_venv(venv)}; then {python} -c {q(_UNSATISFIED)} {args}; "
+    def command(self, install: OmeroInstall, specs=()):
+        p, python, args = q(install.venv), q(install.python), " ".join(q(s) for s in specs)
+        return (f"if [ -L {p} ]; then s=link; elif [ -x {python} ]; then s=ready; elif [ ! -e {p} ]; then s=absent; "
+                f"elif [ -e {q(install.creating_marker)} ]; then s=partial; "
+                f"elif [ -d {p} ] && [ -z \"$(ls -A {p})\" ]; then s=empty; else s=foreign; fi; echo \"@state $s\"; "
+                f"if [ \"$s\" = ready ] && {trusted_venv(install.venv)}; then {python} -c {q(_VENV_PROBE)} {args}; "
                 f"else printf '%s\\n' {args}; fi")
 
     def process(self, output) -> dict:
-        lines = [line for line in output if line.strip()]
-        return {"unsatisfied": [line for line in lines if not line.startswith("=")],
-                "pins": [line[1:] for line in lines if line.startswith("=")]}
-
-
-class UnsatisfiedRequirements(PipRequirements):
-    """The pip requirements the virtualenv does not satisfy (all of them when it does not exist)."""
-
-    default = list
-
-    def process(self, output) -> list[str]:
-        return super().process(output)["unsatisfied"]
-
-
-class IceVersion(FactBase):
-    """The IcePy version importable in the venv, or None."""
-
-    def command(self, venv: str):
-        python = q(venv + "/bin/python")
-        return (f"[ -x {python} ] && {trusted_venv(venv)} && {python} -c 'import Ice; print(Ice.stringVersion())' "
-                "2>/dev/null || true")
-
-    def process(self, output) -> Optional[str]:
-        return output[0].strip() if output else None
+        report = {"state": "absent", "ice": None, "unsatisfied": [], "pins": []}
+        for line in (line.strip() for line in output):
+            if line.startswith("@state "):
+                report["state"] = line[len("@state "):]
+            elif line.startswith("@ice "):
+                report["ice"] = line[len("@ice "):]
+            elif line.startswith("="):
+                report["pins"].append(line[1:])
+            elif line:
+                report["unsatisfied"].append(line)
+        return report
 
 
 class NginxSite(FactBase):

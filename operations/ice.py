@@ -26,7 +26,9 @@ from pyinfra.api import FileDownloadCommand, FileUploadCommand, FunctionCommand,
 from pyinfra.facts.files import FindFiles
 
 from .context import Context, current, run_registry
-from .facts import IceVersion, q
+from .facts import VenvReport, q
+from .host_state import fact_until_change
+from .install import OmeroInstall
 
 TAGS = ("ice",)
 ICE_VERSION = "3.6.5"
@@ -151,16 +153,17 @@ def _upload_patcher():
 
 
 @operation()
-def fetch_or_build_wheel(venv: str, script: str, builder: bool, cache: str):
+def fetch_or_build_wheel(install: OmeroInstall, specs: list[str], script: str, builder: bool, cache: str):
     """
     On the builder host of an ABI, leave an Ice wheel in the remote wheelhouse.
 
-    + venv: the virtualenv (nothing happens when it already has Ice)
+    + install: the OMERO.web install (nothing happens when its venv has Ice)
+    + specs: what pip installs in the venv (the key of the shared venv report)
     + script: the fetch-or-build script (``build_script``)
     + builder: whether this host builds for its ABI in this run
     + cache: control-machine cache folder of this ABI (nothing happens when it has the wheel)
     """
-    if not builder or cached_wheel(cache) or host.get_fact(IceVersion, venv=venv) == ICE_VERSION:
+    if not builder or cached_wheel(cache) or fact_until_change(VenvReport, install=install, specs=specs)["ice"] == ICE_VERSION:
         return
     yield from _upload_patcher()
     yield script
@@ -191,19 +194,20 @@ def keep_wheel(local_dir: str):
 
 
 @operation()
-def install_wheel(venv: str, script: str, cache: str, wheel: str | None = None):
+def install_wheel(install: OmeroInstall, specs: list[str], script: str, cache: str, wheel: str | None = None):
     """
     Install IcePy 3.6.5 into the venv unless it is importable already: from a local wheel
     or the control machine's cache (uploaded), else fetched or built on this host.
 
-    + venv: the virtualenv
+    + install: the OMERO.web install (its venv)
+    + specs: what pip installs in the venv (the key of the shared venv report)
     + script: the fetch-or-build script used when no wheel is at hand
     + cache: control-machine cache folder of this ABI
     + wheel: a wheel file on the control machine, used first
     """
-    if host.get_fact(IceVersion, venv=venv) == ICE_VERSION:
+    if fact_until_change(VenvReport, install=install, specs=specs)["ice"] == ICE_VERSION:
         return
-    pip = f"{q(venv + '/bin/python')} -m pip install --no-deps --force-reinstall"
+    pip = f"{q(install.python)} -m pip install --no-deps --force-reinstall"
     local = wheel or cached_wheel(cache)
     if local:
         remote = f"{REMOTE_WORKDIR}/upload/{os.path.basename(local)}"
@@ -231,17 +235,21 @@ def ice(ctx: Context | None = None) -> list:
     cache, wheel = cache_dir(ctx), local_wheel(settings)
     shared = not wheel  # a wheel fetched or built once is shared with the fleet
     builder = False
-    if shared and not cached_wheel(cache) and host.get_fact(IceVersion, venv=settings.venv) != ICE_VERSION:
+    specs = list(ctx.pip_specs)
+    installed_ice = fact_until_change(VenvReport, install=ctx.install, specs=specs)["ice"]
+    if shared and not cached_wheel(cache) and installed_ice != ICE_VERSION:
         # ABI key -> the host that fetches or builds the wheel for it in this run
         builder = run_registry("ice-builders").setdefault(ctx.profile.abi_key, host.name) == host.name
     if shared:
         fetch_or_build_wheel(
             name="Fetch or build the Ice wheel (one host per distro + Python ABI)",
-            venv=settings.venv,
+            install=ctx.install,
+            specs=specs,
             script=script,
             builder=builder,
             cache=cache,
         )
         keep_wheel(name="Keep the Ice wheel on the control machine", local_dir=cache)
-    installed = install_wheel(name="Install IcePy 3.6.5", venv=settings.venv, script=script, cache=cache, wheel=wheel)
+    installed = install_wheel(name="Install IcePy 3.6.5", install=ctx.install, specs=specs, script=script, cache=cache,
+                              wheel=wheel)
     return [installed]

@@ -138,22 +138,6 @@ class InstallProblems(FactBase):
         return [line for line in output if line.strip()]
 
 
-class VenvState(FactBase):
-    """
-    ``"ready"`` (``bin/python`` runs), ``"absent"``, ``"empty"``, ``"partial"`` (this deploy
-    was creating it: its marker is there), ``"link"`` or ``"foreign"`` (anything else).
-    """
-
-    def command(self, path: str, marker: str):
-        p = q(path)
-        return (f"if [ -L {p} ]; then echo link; elif [ -x {p}/bin/python ]; then echo ready; "
-                f"elif [ ! -e {p} ]; then echo absent; elif [ -e {q(marker)} ]; then echo partial; "
-                f"elif [ -d {p} ] && [ -z \"$(ls -A {p})\" ]; then echo empty; else echo foreign; fi")
-
-    def process(self, output) -> str:
-        return output[0].strip() if output else "absent"
-
-
 # Run as the account: argv = folder; prints type|mode|path (relative) of everything below it,
 # then "sha256  path" of its regular files. Links are listed, never followed.
 _USER_TREE = r"""[ -d "$1" ] && [ ! -L "$1" ] && cd "$1" || exit 0

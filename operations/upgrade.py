@@ -28,7 +28,7 @@ import time
 from pyinfra import host, state
 from pyinfra.api import operation
 
-from .facts import CommandReport, PathExists, PipRequirements, q
+from .facts import CommandReport, PathExists, VenvReport, q
 from .host_state import existing, fact_until_change
 from .install import OmeroInstall
 from .ownership import as_user
@@ -82,7 +82,7 @@ def before_upgrade(install: OmeroInstall, specs: list[str]):
     if not existing(PathExists, [install.omero]):
         return  # fresh install: nothing to keep
     # the same read as pip_requirements' next (reused when nothing ran in between)
-    if not fact_until_change(PipRequirements, venv=install.venv, specs=specs)["unsatisfied"]:
+    if not fact_until_change(VenvReport, install=install, specs=specs)["unsatisfied"]:
         return
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     folder, user = install.backups, install.user

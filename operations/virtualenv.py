@@ -6,14 +6,13 @@ version specs. IcePy, installed between the two, lives in ``ice.py``.
 
 from __future__ import annotations
 
-from pyinfra import host
 from pyinfra.api import deploy, operation
 from pyinfra.operations import files, server
 
 from .context import Context, current
-from .facts import PipRequirements, q
+from .facts import VenvReport, q
+from .install import OmeroInstall
 from .host_state import absent, fact_until_change, file_matches, want, want_existence
-from .ownership import VenvState
 from .service_manager import restart_command
 from .upgrade import before_upgrade, pip_failure_command, verify_upgrade
 from .uploads import private_file
@@ -21,25 +20,21 @@ from .uploads import private_file
 TAGS = ("venv",)
 
 
-def creating_marker(path: str) -> str:
-    """Beside the venv (in its root-owned parent) while this deploy creates it."""
-    return path + ".omeroweb-deploy-creating"
-
-
 @operation()
-def virtualenv(path: str, python: str):
+def virtualenv(install: OmeroInstall, python: str, specs: list[str]):
     """
     Create a virtual environment with ``python -m venv`` unless a working one exists.
 
-    + path: the venv folder
+    + install: the OMERO.web install (its venv)
     + python: interpreter that creates it
+    + specs: what pip installs in it (the venv report read here is shared with the later steps)
 
     A venv left half-made by an interrupted run of this deploy (its marker beside it) is
     recreated with ``--clear``; any other existing folder without ``bin/python`` (``/usr``,
     a data folder, a venv made by hand and broken) is refused, never cleared.
     """
-    marker = creating_marker(path)
-    found = host.get_fact(VenvState, path=path, marker=marker)
+    path, marker = install.venv, install.creating_marker
+    found = fact_until_change(VenvReport, install=install, specs=specs)["state"]
     if found == "ready":
         return
     if found in ("link", "foreign"):
@@ -54,24 +49,23 @@ def virtualenv(path: str, python: str):
 
 
 @operation()
-def pip_requirements(venv: str, specs: list[str], extra_args: list[str] | None = None, on_failure: str | None = None):
+def pip_requirements(install: OmeroInstall, specs: list[str], extra_args: list[str] | None = None,
+                     on_failure: str | None = None):
     """
     Install the pip requirements the venv does not satisfy yet (nothing when all are met).
 
-    + venv: the virtual environment
+    + install: the OMERO.web install (its venv)
     + specs: requirements such as ``omero-web>=5.6.1``
     + extra_args: extra ``pip install`` arguments
     + on_failure: shell run when pip fails (it must end the command failing), e.g. a rollback
-
-    **Example:** ``pip_requirements(venv="/opt/omero/web/venv3", specs=["whitenoise"])``
     """
-    state = fact_until_change(PipRequirements, venv=venv, specs=specs)
+    state = fact_until_change(VenvReport, install=install, specs=specs)
     if state["unsatisfied"]:
         # What is already satisfied stays as installed: pip must fit the new requirements
         # around it (e.g. django-redis for the installed Django), not upgrade it on the way.
         args = " ".join(q(a) for a in (*(extra_args or ()), *state["unsatisfied"], *state["pins"]))
-        install = f"{q(venv + '/bin/python')} -m pip install --upgrade {args}"
-        yield f"{install} || {{ {on_failure}; }}" if on_failure else install
+        command = f"{q(install.python)} -m pip install --upgrade {args}"
+        yield f"{command} || {{ {on_failure}; }}" if on_failure else command
 
 
 def pip_conf(ctx: Context) -> str | None:
@@ -95,7 +89,8 @@ def venv(ctx: Context | None = None) -> list:
     settings = ctx.settings
     if not ctx.selected(*TAGS):
         return []
-    created = virtualenv(name=f"Create the virtualenv {settings.venv}", path=settings.venv, python=ctx.profile.python)
+    created = virtualenv(name=f"Create the virtualenv {settings.venv}", install=ctx.install, python=ctx.profile.python,
+                         specs=list(ctx.pip_specs))
     conf = pip_conf(ctx)
     dest = f"{settings.venv}/pip.conf"
     want(files=[dest])
@@ -118,10 +113,9 @@ def venv(ctx: Context | None = None) -> list:
 def omeroweb(ctx: Context | None = None) -> list:
     """OMERO.web and WhiteNoise from their pip specs. Returns change markers."""
     ctx = ctx or current()
-    settings = ctx.settings
     if not ctx.selected("omeroweb"):
         return []
-    specs = [settings.version_spec, *filter(None, [settings.omero_py_spec]), settings.whitenoise_spec, *ctx.features.pip]
+    specs = list(ctx.pip_specs)
     want_existence([ctx.install.omero, ctx.install.previous_venv])  # (read once with the other sections' paths)
     before_upgrade(
         name="Before upgrading: back up the configuration, keep the previous virtualenv",
@@ -131,7 +125,7 @@ def omeroweb(ctx: Context | None = None) -> list:
     # (for rollbacks: a crash loop's start limit must not stop one)
     restart = restart_command(ctx.profile.service_manager, reset_failed=True)
     installed = pip_requirements(
-        name=f"Install {', '.join(specs)}", venv=settings.venv, specs=specs,
+        name=f"Install {', '.join(specs)}", install=ctx.install, specs=specs,
         # during an upgrade (a previous venv kept), a pip that fails halfway is rolled back
         on_failure=pip_failure_command(ctx.install, restart),
     )
