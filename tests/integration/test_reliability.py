@@ -119,7 +119,9 @@ def snapshot(target) -> dict:
         "nginx_sites": sh(target, "ls -A /etc/nginx/conf.d /etc/nginx/sites-enabled"),
         "strays": sh(target, f"find / -xdev \\( -name '*.deploy-new' -o -name '*.deploy-previous' "
                              f"-o -path {VENV}.previous \\) -print 2>/dev/null; ls -A {OMERODIR}/etc/.omeroweb-deploy"),
-        "services": sh(target, "ls /etc/systemd/system /etc/init.d /etc/rc2.d 2>/dev/null | grep -c omero-web || true"),
+        # OMERO.web's own unit, script and start link (not the clearsessions timer and its service)
+        "services": sh(target, "ls /etc/systemd/system /etc/init.d /etc/rc2.d 2>/dev/null "
+                               "| grep -cE '^(S[0-9]+)?omero-web(\\.service)?$' || true"),
     }
 
 
