@@ -151,7 +151,8 @@ def sha256(content: str | bytes) -> str:
     return hashlib.sha256(content.encode() if isinstance(content, str) else content).hexdigest()
 
 
-def octal(mode) -> str:
+def octal(mode: str | int) -> str:
+    """A mode as ``stat -c %a`` prints it: ``"0644"`` and ``644`` -> ``"644"``."""
     return str(mode).lstrip("0").zfill(3)
 
 
@@ -241,13 +242,24 @@ def fact_until_change(cls, **kwargs):
     return value
 
 
-#: Per run, per host, per account: the paths ``directories_as`` / ``file_as`` check as that account.
-_USER_PATHS: "weakref.WeakKeyDictionary[object, dict[tuple, set]]" = weakref.WeakKeyDictionary()
+#: Per run, per (host, what is read): paths operations check, declared at planning time so that
+#: the first operation that asks reads them all in one command.
+_DECLARED: "weakref.WeakKeyDictionary[object, dict[tuple, set]]" = weakref.WeakKeyDictionary()
+
+
+def _declare(what: tuple, paths) -> None:
+    _DECLARED.setdefault(ctx_state.get(), {}).setdefault((host.name, *what), set()).update(paths)
+
+
+def _to_read(what: tuple, paths) -> list[str]:
+    """Every path declared for ``what`` when it covers ``paths`` (one shared read), else ``paths``."""
+    declared = _DECLARED.get(ctx_state.get(), {}).get((host.name, *what), set())
+    return sorted(declared) if declared.issuperset(paths) else sorted(paths)
 
 
 def want_user_paths(user: str, paths) -> None:
     """Declare (at planning time) paths an account's operations check: read together, as that account."""
-    _USER_PATHS.setdefault(ctx_state.get(), {}).setdefault((host.name, user), set()).update(paths)
+    _declare(("user", user), paths)
 
 
 def user_paths(fact, user: str, paths) -> dict:
@@ -256,18 +268,12 @@ def user_paths(fact, user: str, paths) -> dict:
     hashes): one read for every path declared for the account, reused until an operation runs a
     command; the paths asked for only when they were not declared.
     """
-    declared = _USER_PATHS.get(ctx_state.get(), {}).get((host.name, user), set())
-    wanted = sorted(declared) if declared.issuperset(paths) else sorted(paths)
-    return fact_until_change(fact, user=user, paths=wanted, hashes=True)
-
-
-#: Per run, per host: the paths whose existence operations check (``facts.PathExists``).
-_EXISTENCE: "weakref.WeakKeyDictionary[object, dict[str, set]]" = weakref.WeakKeyDictionary()
+    return fact_until_change(fact, user=user, paths=_to_read(("user", user), paths), hashes=True)
 
 
 def want_existence(paths) -> None:
     """Declare (at planning time) paths whose existence this host's operations check: read together."""
-    _EXISTENCE.setdefault(ctx_state.get(), {}).setdefault(host.name, set()).update(paths)
+    _declare(("exists",), paths)
 
 
 def existing(fact, paths) -> set[str]:
@@ -276,7 +282,5 @@ def existing(fact, paths) -> set[str]:
     for the host, reused until an operation runs a command; the paths asked for only when they
     were not declared.
     """
-    declared = _EXISTENCE.get(ctx_state.get(), {}).get(host.name, set())
-    wanted = sorted(declared) if declared.issuperset(paths) else sorted(paths)
-    return set(fact_until_change(fact, paths=wanted)) & set(paths)
-
+    paths = list(paths)
+    return set(fact_until_change(fact, paths=_to_read(("exists",), paths))) & set(paths)

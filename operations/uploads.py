@@ -26,7 +26,7 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.facts.files import File, Sha256File
 
-from .host_state import user_paths, want_user_paths
+from .host_state import octal, sha256, user_paths, want_user_paths
 from .ownership import UserPaths, UserTree, as_user
 
 q = shlex.quote
@@ -123,16 +123,6 @@ def mkdirs_as(user: str, mode: str, *paths: str) -> str:
 def remove_as(user: str, *paths: str) -> str:
     """Command removing files (and empty folders) as ``user``; a link is removed, not followed."""
     return as_user(user, _REMOVE, *paths)
-
-
-def sha256(content: str | bytes) -> str:
-    data = content.encode() if isinstance(content, str) else content
-    return hashlib.sha256(data).hexdigest()
-
-
-def octal(mode: str | int) -> str:
-    """A mode as ``stat -c %a`` prints it: ``"0644"`` and ``644`` -> ``"644"``."""
-    return str(mode).lstrip("0").zfill(3)
 
 
 def directories_as(name: str, user: str, paths: dict[str, str], **kwargs):
