@@ -2,12 +2,14 @@
 What the deploy appends to OMERO.web's list properties, from the data alone: the one
 definition the config section (``appended``) and validation (a property both set whole and
 appended to would change on every run, so it is refused) share. Pure: it takes the data's
-values (``Settings`` or the mapping validation builds) and imports nothing of the deploy.
+values (``Settings``) and imports only pure helpers (``install`` for the templates folder).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from .install import OmeroInstall
 
 #: WhiteNoise serves the static files: the config section always adds its middleware entry.
 WHITENOISE = {"index": 0, "class": "whitenoise.middleware.WhiteNoiseMiddleware"}
@@ -23,11 +25,6 @@ APP_LIST_PROPERTIES = {
     "right_plugins": "omero.web.ui.right_plugins",
     "center_plugins": "omero.web.ui.center_plugins",
 }
-
-
-def templates_dir(omerodir: str) -> str:
-    """Where the custom templates go (``omero_web_templates``), added to ``omero.web.template_dirs``."""
-    return f"{omerodir}/etc/templates/custom"
 
 
 def merge_items(into: dict, more) -> dict:
@@ -60,7 +57,9 @@ def customization_appends(v: Any) -> list[tuple[str, dict]]:
     """The templates folder, top links, "Open with" items."""
     sources = []
     if v.templates:
-        sources.append(("omero_web_templates", {"omero.web.template_dirs": [templates_dir(v.omerodir)]}))
+        # (where the customization section copies them)
+        custom = OmeroInstall(v.venv, v.omerodir, v.user).custom_templates
+        sources.append(("omero_web_templates", {"omero.web.template_dirs": [custom]}))
     if v.top_links:
         sources.append(("omero_web_top_links", {"omero.web.ui.top_links": list(v.top_links)}))
     if v.open_with:

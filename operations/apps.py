@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 
+from packaging.utils import canonicalize_name
 from pyinfra import host
 from pyinfra.api import FactBase, deploy, operation
 
@@ -37,11 +38,6 @@ def distribution(spec: str) -> str:
 #: A distribution name as pip prints it; what the record names must look like this.
 DISTRIBUTION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 ALWAYS_KEPT = ("omero-web", "omero-py", "zeroc-ice", "whitenoise", "pip", "setuptools", "wheel", "django")
-
-
-def canonical(name: str) -> str:
-    """PEP 503 normalised name: ``Omero_Figure`` and ``omero-figure`` are one distribution."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 # argv: the record; prints nothing when there is none, else a marker line and its content
@@ -113,12 +109,12 @@ def uninstall_removed_apps(venv: str, record: str, apps: list[dict], owner: str,
         yield corrupted_record_failure(record, read["error"], venv)
         return
     previous = read["apps"]
-    wanted = {canonical(app["distribution"]) for app in apps}
-    keep = wanted | {canonical(name) for name in (*protected, *ALWAYS_KEPT)}
+    wanted = {canonicalize_name(app["distribution"]) for app in apps}
+    keep = wanted | {canonicalize_name(name) for name in (*protected, *ALWAYS_KEPT)}
     removed = sorted({
         app["distribution"] for app in previous
         if isinstance(app, dict) and isinstance(app.get("distribution"), str)
-        and DISTRIBUTION.fullmatch(app["distribution"]) and canonical(app["distribution"]) not in keep
+        and DISTRIBUTION.fullmatch(app["distribution"]) and canonicalize_name(app["distribution"]) not in keep
     })
     if removed:
         yield f"{q(venv + '/bin/python')} -m pip uninstall --yes {' '.join(q(d) for d in removed)}"
@@ -140,6 +136,6 @@ def apps(ctx: Context | None = None) -> list:
         record=ctx.install.apps_record,
         apps=listed,
         owner=settings.user,
-        protected=[distribution(spec) for spec in (settings.version_spec, settings.whitenoise_spec, *ctx.features.pip)],
+        protected=[distribution(spec) for spec in ctx.pip_specs],
     )
     return [changed]

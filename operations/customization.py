@@ -12,15 +12,10 @@ from __future__ import annotations
 
 from pyinfra.api import deploy
 
-from . import appends
 from .context import Context, current
 from .uploads import synced_as
 
 TAGS = ("customization",)
-
-
-def templates_dir(ctx: Context) -> str:
-    return appends.templates_dir(ctx.settings.omerodir)
 
 
 @deploy("OMERO.web UI customization")
@@ -35,7 +30,7 @@ def customization(ctx: Context | None = None) -> list:
         name="Copy the custom OMERO.web templates",
         user=settings.user,
         src=settings.templates,
-        dest=templates_dir(ctx),
+        dest=ctx.install.custom_templates,
         mode="644",
         dir_mode="755",
     )

@@ -126,7 +126,7 @@ def build_with_packages(package_manager: str, packages: tuple[str, ...], steps: 
 
 def build_script(ctx: Context) -> str:
     """Shell script that leaves one Ice wheel in the remote wheelhouse: fetched, or built from the sdist."""
-    python = q(ctx.settings.venv + "/bin/python")
+    python = q(ctx.install.python)
     work = q(REMOTE_WORKDIR)
     steps = (
         f"rm -rf {work}/src && mkdir -p {work}/src && "

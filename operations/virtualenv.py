@@ -92,7 +92,7 @@ def venv(ctx: Context | None = None) -> list:
     created = virtualenv(name=f"Create the virtualenv {settings.venv}", install=ctx.install, python=ctx.profile.python,
                          specs=list(ctx.pip_specs))
     conf = pip_conf(ctx)
-    dest = f"{settings.venv}/pip.conf"
+    dest = ctx.install.pip_conf
     want(files=[dest])
     if conf:
         # root's only: an index URL may hold credentials (hash-compared, never diffed or shown)
@@ -102,7 +102,7 @@ def venv(ctx: Context | None = None) -> list:
         files.file(name="No pip.conf in the virtualenv", path=dest, present=False, _if=lambda: not absent(dest))
     upgraded = server.shell(
         name="Upgrade pip in the new virtualenv",
-        commands=[f"{q(settings.venv + '/bin/python')} -m pip install --upgrade pip"],
+        commands=[f"{q(ctx.install.python)} -m pip install --upgrade pip"],
         # The pip that ensurepip gives Python >= 3.10 handles every wheel and index used here.
         _if=lambda: created.did_change() and ctx.profile.python_version < (3, 10),
     )
