@@ -98,6 +98,12 @@ class Deployer:
         self.runs.append(run)
         return run
 
+    def deployed(self) -> "Deployer":
+        """Deploy once with the defaults (a module's first run on its target): it must succeed."""
+        first = self()
+        assert first.returncode == 0, first.tail()
+        return self
+
     def assert_rerun_changes_nothing(self, *args: str, **data) -> Run:
         """Run again with the same arguments and data: it must succeed and change nothing."""
         again = self(*args, **data)

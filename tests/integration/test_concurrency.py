@@ -47,9 +47,7 @@ def target(docker_engine):
 
 @pytest.fixture(scope="module")
 def deploy(target, tmp_path_factory):
-    run = Deployer(target, tmp_path_factory.mktemp("concurrency"), "debian12")
-    first = run()
-    assert first.returncode == 0, first.tail()
+    run = Deployer(target, tmp_path_factory.mktemp("concurrency"), "debian12").deployed()
     ssh(target, f"cat > /root/hold_dpkg.py <<'EOF'\n{HOLDER}\nEOF")
     return run
 

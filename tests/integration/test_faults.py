@@ -38,10 +38,7 @@ def target(docker_engine):
 
 @pytest.fixture(scope="module")
 def deploy(target, tmp_path_factory):
-    run = Deployer(target, tmp_path_factory.mktemp("faults"), "debian12")
-    first = run()
-    assert first.returncode == 0, first.tail()
-    return run
+    return Deployer(target, tmp_path_factory.mktemp("faults"), "debian12").deployed()
 
 
 def login_page(target) -> bool:

@@ -36,10 +36,7 @@ def target(docker_engine):
 
 @pytest.fixture(scope="module")
 def deploy(target, tmp_path_factory):
-    run = Deployer(target, tmp_path_factory.mktemp("lifecycle"), "debian12")
-    first = run()
-    assert first.returncode == 0, first.tail()
-    return run
+    return Deployer(target, tmp_path_factory.mktemp("lifecycle"), "debian12").deployed()
 
 
 def test_first_deploy_second_run_changes_nothing(deploy):
