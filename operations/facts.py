@@ -9,6 +9,7 @@ for keys that are not secret), and commands never carry secret values.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shlex
@@ -146,27 +147,55 @@ class VenvReport(FactBase):
         return report
 
 
+def site_inputs(install: OmeroInstall, generate: str) -> str:
+    """
+    Shell command printing the sha256 of what the NGINX site ``generate`` prints depends on:
+    the command itself (the data's properties, port, server name, OMERODIR, TLS), the
+    generator's code and templates in the venv (``omero/plugins/web.py``, ``omeroweb/settings.py``,
+    ``omeroweb/templates/nginx*.conf.template``) and every installed distribution's version.
+    Run as root in a trusted (root-only) venv.
+    """
+    packages = f"{q(install.venv)}/lib/python3*/site-packages"
+    code = " ".join(f"{packages}/{path}" for path in (
+        "omero/plugins/web.py", "omeroweb/settings.py", "omeroweb/templates/nginx*.conf.template"))
+    command = hashlib.sha256(generate.encode()).hexdigest()
+    return (f"{{ echo {command}; cat {code} 2>/dev/null; ls -d {packages}/*.dist-info; }} "
+            "| sha256sum | cut -d' ' -f1")
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
 class NginxSite(FactBase):
     """
-    sha256 of what ``generate`` (``omero web config nginx ...``) outputs now and of the
-    installed site file (``{"generated": ..., "installed": ...}``; generated is None while
-    OMERO.web is missing).
+    What decides whether the OMERO.web NGINX site must be (re)generated, as sha256 hashes:
+    ``installed`` (the site file), ``inputs`` (``site_inputs``: None while OMERO.web is missing
+    or its venv is not root's alone) and ``generated`` (what ``generate`` prints now). The
+    generator (``omero web config nginx``, about a second) runs only when the site is installed
+    and the root-only ``record`` does not say it was generated from these inputs and is
+    unchanged since (``recorded``: it does, ``generated`` is then the installed hash).
     """
 
-    default = staticmethod(lambda: {"generated": None, "installed": None})
+    default = staticmethod(lambda: {"generated": None, "installed": None, "inputs": None, "recorded": False})
 
-    def command(self, install: OmeroInstall, site: str, generate: str):
+    def command(self, install: OmeroInstall, site: str, generate: str, record: str):
         return (
+            f'installed=; [ -f {q(site)} ] && installed=$(sha256sum < {q(site)} | cut -d" " -f1) && echo "installed=$installed"; '
             f"if [ -x {q(install.omero)} ] && {trusted_venv(install.venv)}; then "
-            f'echo "generated=$({generate} | sha256sum | cut -d" " -f1)"; fi; '
-            f'[ -f {q(site)} ] && echo "installed=$(sha256sum < {q(site)} | cut -d" " -f1)"; true'
+            f"inputs=$({site_inputs(install, generate)}) && echo \"inputs=$inputs\"; "
+            f'if [ -n "$installed" ] && [ "$(cat {q(record)} 2>/dev/null)" = "$inputs $installed" ]; then '
+            'echo "recorded=yes"; echo "generated=$installed"; '
+            f'elif [ -n "$installed" ]; then echo "generated=$({generate} | sha256sum | cut -d" " -f1)"; fi; '
+            "fi; true"
         )
 
     def process(self, output) -> dict:
-        result = {"generated": None, "installed": None}
+        result = self.default()
         for line in output:
             key, _, value = line.partition("=")
-            if key in result and value:
+            if key == "recorded":
+                result["recorded"] = value == "yes"
+            elif key in result and _SHA256.fullmatch(value):  # host output: hashes only
                 result[key] = value
         return result
 
@@ -237,33 +266,41 @@ class CommandReport(FactBase):
         return list(output)
 
 
-# Reads `omero config get --show-password` on stdin, then a "@@defaults" line, then (for an
-# OMERO.server) `omero config parse --defaults --no-web`: the install's own defaults. argv:
-# "secret", the secret-name regex and the declared secret keys (every value in clear but the
-# secrets'), or "clear" and the keys in clear (every other value a hash only). Prints
-# {"config": {key: {"sha256", "value": clear value or null}}, "defaults": {key: clear default}}.
-_CONFIG_HASHER = r"""
-import hashlib, json, re, sys
-mode, args = sys.argv[1], sys.argv[2:]
+# Run as the install's account by the venv's python (-I: nothing from the account's HOME or
+# environment): reads config.xml (argv[1]) as `omero config get` shows it (omero/config.py,
+# ConfigXml: the profile named by "omero.config.profile" in "__ACTIVE__", else "default";
+# "omero.config.*" left out) without starting the CLI (0.6 s), and reads on stdin the install's
+# own defaults as "key=value" lines (`omero config parse --defaults --no-web`, for an
+# OMERO.server). argv[2:]: "secret", the secret-name regex and the declared secret keys (every
+# value in clear but the secrets'), or "clear" and the keys in clear (every other value a hash
+# only). Prints {"config": {key: {"sha256", "value": clear value or null}}, "defaults": {key:
+# clear default}}.
+CONFIG_READER = r"""# omeroweb-deploy: config.xml reader
+import hashlib, json, os, re, sys
+from xml.etree.ElementTree import parse
+path, mode, args = sys.argv[1], sys.argv[2], sys.argv[3:]
 if mode == "secret":
     name, secret = re.compile(args[0], re.I), set(args[1:])
     shown = lambda key: not (key in secret or name.search(key))
 else:
     clear = set(args)
     shown = lambda key: key in clear
-config, defaults, target = {}, {}, "config"
+def values(element):
+    return {p.get("name"): p.get("value", "") for p in element.findall("./property") if "name" in p.attrib}
+stored = {}
+if os.path.isfile(path) and os.path.getsize(path):
+    profiles = {p.get("id"): p for p in parse(path).getroot().findall("./properties")}
+    active = profiles.get("__ACTIVE__")
+    profile = values(active).get("omero.config.profile", "default") if active is not None else "default"
+    if profile in profiles:
+        stored = values(profiles[profile])
+config = {key: {"sha256": hashlib.sha256(value.encode()).hexdigest(), "value": value if shown(key) else None}
+          for key, value in stored.items() if key not in ("omero.config.version", "omero.config.profile")}
+defaults = {}
 for line in sys.stdin.read().splitlines():
-    if line == "@@defaults":
-        target = "defaults"
-        continue
     key, sep, value = line.partition("=")
-    if not sep:
-        continue
-    if target == "defaults":
-        if shown(key):
-            defaults[key] = value
-        continue
-    config[key] = {"sha256": hashlib.sha256(value.encode()).hexdigest(), "value": value if shown(key) else None}
+    if sep and shown(key):
+        defaults[key] = value
 print(json.dumps({"config": config, "defaults": defaults}))
 """
 
@@ -280,19 +317,19 @@ class OmeroConfig(FactBase):
     list values the diff reads) every value is in clear but the secrets' (names matching the
     secret rule, and ``secret_keys``); with ``clear_keys`` (OMERO.server) only those values and
     their defaults are. ``None`` when ``VENV/bin/omero`` is missing; ``{"untrusted": True}`` when
-    the venv holds anything another account owns or can change (its python runs as root here).
+    the venv holds anything another account owns or can change (the sections after this one run
+    its python as root). config.xml is read by ``CONFIG_READER`` as the install's account.
     """
 
     def command(self, install: OmeroInstall, record: str, secret_keys=(), clear_keys=None):
         rule = ["clear", *sorted(clear_keys)] if clear_keys is not None else ["secret", SECRET_NAME, *secret_keys]
-        hasher = " ".join(q(a) for a in (install.python, "-c", _CONFIG_HASHER, *rule))
-        defaults = f"; {install.omero_cmd('config', 'parse', '--defaults', '--no-web')}" if clear_keys else ""
+        reader = install.python_cmd("-I", "-c", CONFIG_READER, install.config_xml, *rule)
+        defaults = f"{install.omero_cmd('config', 'parse', '--defaults', '--no-web')} | " if clear_keys else ""
         omero = q(install.omero)
         return (
             f"if [ -x {omero} ] && ! {trusted_venv(install.venv)}; then echo {UNTRUSTED}; "
             f"elif [ -x {omero} ]; then "
-            f"{{ {install.omero_cmd('config', 'get', '--show-password')}; echo @@defaults{defaults}; }} "
-            f"| {hasher} || exit 1; "
+            f"{{ {defaults}{reader}{'' if defaults else ' < /dev/null'}; }} || exit 1; "
             # the record is in OMERODIR, the account's: read as that account, never as root
             f"echo '---'; {as_user(install.user, _CAT_OR_NULL, record)}; fi"
         )

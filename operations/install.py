@@ -14,6 +14,9 @@ from dataclasses import dataclass
 q = shlex.quote
 #: PATH for commands run as the install's account, after the venv's bin.
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
+#: Root-only folder (0700) of the deploy on every host: the run lock, root's staging folder, the
+#: scratch OMERODIR of the NGINX site generator and the records of its inputs live there.
+STATE_DIR = "/var/lib/omeroweb-deploy"
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ from pyinfra.api import FunctionCommand, StringCommand
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 from pyinfra.connectors.util import CommandOutput
 
+from .install import STATE_DIR
+
 q = shlex.quote
 
 #: Seconds between two tries while a lock is held.
@@ -109,8 +111,6 @@ def _print_output(host, output: CommandOutput) -> None:
 
 # ---- the run lock --------------------------------------------------------------------------------
 
-#: Root-only folder of the deploy (its staging folders live there too).
-STATE_DIR = "/var/lib/omeroweb-deploy"
 #: Held while a run is connected: a folder (``mkdir`` is atomic) with an ``owner`` file.
 RUN_LOCK = f"{STATE_DIR}/run.lock"
 #: The manual removal the messages give, for a lock whose run is gone.

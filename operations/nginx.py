@@ -11,6 +11,7 @@ server block of the sysadmin's (checked with ``nginx -t`` inside a scratch serve
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Mapping
@@ -22,9 +23,9 @@ from pyinfra.operations import files
 
 from .properties import NGINX_EXTRA, desired_config
 from .context import Context, current
-from .facts import NginxSite, PathExists, q
-from .host_state import existing, want_existence
-from .install import OmeroInstall
+from .facts import NginxSite, PathExists, q, site_inputs
+from .host_state import existing, fact_until_change, want_existence
+from .install import STATE_DIR, OmeroInstall
 from .https import https
 from .service_manager import ensure_service
 from .settings import Settings
@@ -63,7 +64,7 @@ def disable_default_site(paths: list[tuple[str, str]]):
 #: OMERODIR's configuration is the OMERO.web user's to change, and NGINX's master process,
 #: root, would act on whatever the generator read there (``access_log`` into a root-owned
 #: file, ``alias /``): a web compromise must not become root through the site.
-SITE_OMERODIR = "/var/lib/omeroweb-deploy/nginx-site"
+SITE_OMERODIR = f"{STATE_DIR}/nginx-site"
 #: The properties ``omero web config nginx`` reads (omero/plugins/web.py, ``config``).
 SITE_INPUTS = (
     "omero.web.prefix",
@@ -131,20 +132,33 @@ def location_test(include: str) -> str:
             " && nginx -t; }")
 
 
+def site_record(site: str) -> str:
+    """Root-only record of the inputs the site at ``site`` was generated from (``NginxSite``)."""
+    return f"{STATE_DIR}/nginx-site-{hashlib.sha256(site.encode()).hexdigest()[:16]}.record"
+
+
+def _write_record(record: str, inputs: str, site: str) -> str:
+    """Shell writing ``INPUTS SITE-SHA256`` to the record (root's folder, atomic rename)."""
+    tmp = q(record + ".new")
+    return (f"( umask 077 && printf '%s %s\\n' \"{inputs}\" \"$(sha256sum < {q(site)} | cut -d' ' -f1)\" > {tmp} "
+            f"&& mv -f {tmp} {q(record)} )")
+
+
 @operation()
 def omeroweb_site(install: OmeroInstall, site: str, generate: str, test: str = "nginx -t"):
     """
     Install the output of ``generate`` (``omero web config nginx --http PORT --servername
     NAME``, or ``nginx-location``: see ``site_command``) as the site, when it differs from the
     installed one. The new file must pass ``test``; otherwise the previous one is put back
-    and the operation fails with nginx's message.
+    and the operation fails with nginx's message. Once in place, the inputs it was generated
+    from are recorded (``site_record``): later runs skip the generator while they are the same.
 
     + install: the OMERO.web install (nothing is generated before OMERO.web is installed)
     + site: path of the site file (or of the location include)
     + generate: shell command printing the site
     + test: shell command checking NGINX's configuration with the new file in place
     """
-    state = host.get_fact(NginxSite, install=install, site=site, generate=generate)
+    state = fact_until_change(NginxSite, install=install, site=site, generate=generate, record=site_record(site))
     if state["generated"] and state["generated"] == state["installed"]:
         return
     new, previous = q(site + ".deploy-new"), q(site + ".deploy-previous")
@@ -154,8 +168,36 @@ def omeroweb_site(install: OmeroInstall, site: str, generate: str, test: str = "
         f"if [ -f {q(site)} ]; then cp -p {q(site)} {previous}; fi; mv {new} {q(site)}; "
         f"if ! {test}; then "
         f"if [ -f {previous} ]; then mv {previous} {q(site)}; else rm -f {q(site)}; fi; "
-        "echo 'nginx -t rejected the new OMERO.web site: the previous configuration is kept' >&2; exit 1; fi"
+        "echo 'nginx -t rejected the new OMERO.web site: the previous configuration is kept' >&2; exit 1; fi; "
+        f"{_write_record(site_record(site), '$(' + site_inputs(install, generate) + ')', site)}"
     )
+
+
+@operation()
+def record_site_inputs(install: OmeroInstall, site: str, generate: str):
+    """
+    Record the inputs of an installed site that is what the generator prints from them (a
+    site installed by an earlier version of this deploy, or inputs changed without changing
+    the site, e.g. OMERO.web upgraded): the next runs skip the generator.
+
+    + install: the OMERO.web install
+    + site: path of the site file (or of the location include)
+    + generate: shell command printing the site
+    """
+    record = site_record(site)
+    state = fact_until_change(NginxSite, install=install, site=site, generate=generate, record=record)
+    if state["recorded"] or not state["inputs"] or not state["installed"] or state["generated"] != state["installed"]:
+        return
+    yield _write_record(record, state["inputs"], site)
+
+
+def install_site(install: OmeroInstall, site: str, generate: str, test: str = "nginx -t", what: str = "site"):
+    """The site (``omeroweb_site``), then its inputs' record when the site was already right."""
+    installed = omeroweb_site(name=f"Install the OMERO.web NGINX {what} {site}", install=install, site=site,
+                              generate=generate, test=test)
+    record_site_inputs(name=f"Record the inputs of the OMERO.web NGINX {what}", install=install, site=site,
+                       generate=generate, _if=lambda: not installed.did_change())
+    return installed
 
 
 @deploy("NGINX for OMERO.web")
@@ -182,16 +224,13 @@ def nginx(ctx: Context | None = None, app_changes: list | None = None) -> list:
         # installed in site mode (same path) would serve OMERO.web twice, so it goes
         removed = files.file(name=f"No OMERO.web NGINX site {profile.nginx_site} (location mode)",
                              path=profile.nginx_site, present=False)
-        include = omeroweb_site(
-            name=f"Install the OMERO.web NGINX locations {settings.nginx_location_file}",
-            install=ctx.install, site=settings.nginx_location_file, generate=generate, test=location_test(settings.nginx_location_file),
-        )
+        include = install_site(ctx.install, settings.nginx_location_file, generate,
+                               test=location_test(settings.nginx_location_file), what="locations")
         ensure_service(ctx.profile, "nginx", reload_when=[removed, include])
         return [removed, include]
     want_existence(path for path, _ in profile.nginx_disable_paths)
     disabled = disable_default_site(name="Disable the default NGINX site", paths=list(profile.nginx_disable_paths))
     tls = https(ctx)
-    site = omeroweb_site(name=f"Install the OMERO.web NGINX site {profile.nginx_site}", install=ctx.install,
-                         site=profile.nginx_site, generate=generate)
+    site = install_site(ctx.install, profile.nginx_site, generate)
     ensure_service(ctx.profile, "nginx", reload_when=[disabled, *tls, site])
     return [disabled, *tls, site]

@@ -26,6 +26,7 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.facts.files import File, Sha256File
 
+from .install import STATE_DIR
 from .host_state import octal, sha256, user_paths, want_user_paths
 from .ownership import UserPaths, UserTree, as_user
 
@@ -33,7 +34,7 @@ q = shlex.quote
 
 #: Root-only folder where content is staged before root (or an account, from root's open
 #: file) puts it in place. Its parents are root's.
-ROOT_STAGING = "/var/lib/omeroweb-deploy/staging"
+ROOT_STAGING = f"{STATE_DIR}/staging"
 REFUSED = "omeroweb-deploy: refusing"
 
 # Run as the account by ``write_as``: argv = destination, mode; content on stdin (opened by root).

@@ -1,6 +1,7 @@
 """The configuration diff: idempotent, no duplicate list items, removed data does not linger."""
 
 import json
+from pathlib import Path
 
 from operations.appends import WHITENOISE
 from operations.properties import plan_changes, serialise, sha256
@@ -209,7 +210,7 @@ def test_corrupted_record_is_reported_not_raised(record, why):
                                     ['{"set": "omero.web.debug", "append": {}}']])
 def test_simulated_run_with_a_corrupted_record_changes_no_configuration(record):
     host = SimulatedHost("debian", "12", extra_responses={
-        re.compile(r"omero config get --show-password"): ['{"config": {}, "defaults": {}}', "---", *record]})
+        re.compile(r"config.xml reader"): ['{"config": {}, "defaults": {}}', "---", *record]})
     sim = simulate(host, {"omero_web_config": {"omero.web.debug": True}})
     failure = sim.find(r"is corrupted")
     assert len(failure) == 1 and failure[0].endswith("exit 1")
@@ -217,23 +218,49 @@ def test_simulated_run_with_a_corrupted_record_changes_no_configuration(record):
     assert not sim.find(r"omero config (load|set|append|remove)") and RECORD not in sim.uploads
 
 
-def test_config_hasher_shows_values_in_clear_but_secrets():
-    """The fact's hasher, run here as on a host, for OMERO.web (secret rule) and OMERO.server (clear keys)."""
+CONFIG_XML = Path(__file__).parent / "data" / "config-xml"
+
+
+def read_config(path: Path | str, *rule: str, defaults: str = "") -> dict:
+    """The fact's config.xml reader, run here as on a host (by a python of the host's kind)."""
     import subprocess
     import sys
 
-    from operations.facts import _CONFIG_HASHER
+    from operations.facts import CONFIG_READER
+
+    return json.loads(subprocess.run([sys.executable, "-I", "-c", CONFIG_READER, str(path), *rule], input=defaults,
+                                     capture_output=True, text=True, check=True).stdout)
+
+
+@pytest.mark.parametrize("name", ["default-profile", "other-profile-active"])
+def test_config_reader_reads_what_omero_config_get_shows(name):
+    """
+    Files written by omero-py's own `omero config set` / `config def` (tests/unit/data/config-xml):
+    the reader finds the values `omero config get` shows (ConfigXml: the active profile, the
+    omero.config.* keys left out), values with quotes, '=', '&', '<', non-ASCII and a newline.
+    """
     from operations.secrets import SECRET_NAME
 
-    text = "omero.web.public.password=Pw-1\nomero.web.debug=true\nomero.web.caches=redis://:x@h/0\n@@defaults\n"
-    web = json.loads(subprocess.run([sys.executable, "-c", _CONFIG_HASHER, "secret", SECRET_NAME, "omero.web.caches"],
-                                    input=text, capture_output=True, text=True, check=True).stdout)
-    assert web["config"]["omero.web.debug"] == {"sha256": sha256("true"), "value": "true"}
-    assert web["config"]["omero.web.public.password"] == {"sha256": sha256("Pw-1"), "value": None}
-    assert web["config"]["omero.web.caches"]["value"] is None and web["defaults"] == {}
-    server = json.loads(subprocess.run([sys.executable, "-c", _CONFIG_HASHER, "clear", "omero.web.debug"],
-                                       input=text + "omero.web.debug=false\n", capture_output=True, text=True,
-                                       check=True).stdout)
-    assert server["config"]["omero.web.debug"]["value"] == "true" and server["defaults"] == {"omero.web.debug": "false"}
-    assert server["config"]["omero.web.caches"]["value"] is None
-    assert "Pw-1" not in json.dumps(web) + json.dumps(server)
+    expected = json.loads((CONFIG_XML / "expected.json").read_text())[name]["values"]
+    read = read_config(CONFIG_XML / f"{name}.xml", "secret", SECRET_NAME, "omero.web.server_list")
+    assert sorted(read["config"]) == sorted(expected) and read["defaults"] == {}
+    for key, value in expected.items():
+        assert read["config"][key]["sha256"] == sha256(value), key
+        secret = key in ("omero.web.public.password", "omero.web.secret_key", "omero.web.server_list")
+        assert read["config"][key]["value"] == (None if secret else value), key
+    for value in (v for k, v in expected.items() if k.endswith(("password", "secret_key"))):
+        assert value not in json.dumps(read)
+
+
+def test_config_reader_clear_keys_defaults_and_a_missing_or_empty_file(tmp_path):
+    from operations.secrets import SECRET_NAME
+
+    xml = CONFIG_XML / "default-profile.xml"
+    server = read_config(xml, "clear", "omero.web.prefix", "omero.web.debug",
+                         defaults="omero.web.debug=false\nomero.web.caches=redis://:x@h/0\nnot a property\n")
+    assert server["config"]["omero.web.prefix"] == {"sha256": sha256("/omero"), "value": "/omero"}
+    assert server["config"]["omero.web.login_view"]["value"] is None
+    assert server["defaults"] == {"omero.web.debug": "false"}
+    (tmp_path / "empty.xml").write_text("")
+    for path in (tmp_path / "missing.xml", tmp_path / "empty.xml"):
+        assert read_config(path, "secret", SECRET_NAME) == {"config": {}, "defaults": {}}

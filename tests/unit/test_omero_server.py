@@ -76,21 +76,41 @@ DATA = {
 FIRST_RECORD = {"append": {SCRIPTS: ["/my_scripts/script.py"]}, "set": sorted(CLIENT_CONFIG)}
 
 
-def server_config_output(config: dict, record, defaults: dict | None = None) -> list[str]:
-    """What the OmeroConfig fact prints on a host: its hasher run here on a simulated `omero config get`."""
-    lines = [f"{k}={v}" for k, v in {"omero.db.pass": DB_PASSWORD, "omero.data.dir": "/OMERO", **config}.items()]
-    lines += ["@@defaults", f"{SCRIPTS}={DEFAULT_SCRIPTS}", "omero.client.ui.tree.orphans.name=Orphaned Images"]
+#: What the simulated host answers the OmeroConfig fact's command by (its reader script names itself).
+READER = "config.xml reader"
+
+
+def config_xml(values: dict) -> str:
+    """config.xml as `omero config set` writes it (see tests/unit/data/config-xml)."""
+    from xml.sax.saxutils import quoteattr
+
+    props = "".join(f"<property name={quoteattr(k)} value={quoteattr(v)} />" for k, v in values.items())
+    version = '<property name="omero.config.version" value="5.1.0" />'
+    return (f'<icegrid><properties id="__ACTIVE__"><property name="omero.config.profile" value="default" />{version}'
+            f'{props}</properties><properties id="default">{version}{props}</properties></icegrid>')
+
+
+def server_config_output(config: dict, record, defaults: dict | None = None, tmp=None) -> list[str]:
+    """What the OmeroConfig fact prints on a host: its reader run here on such a config.xml, with
+    `omero config parse --defaults` simulated on its standard input."""
+    import tempfile
+
+    stored = {"omero.db.pass": DB_PASSWORD, "omero.data.dir": "/OMERO", **config}
+    lines = [f"{SCRIPTS}={DEFAULT_SCRIPTS}", "omero.client.ui.tree.orphans.name=Orphaned Images"]
     lines += [f"{k}={v}" for k, v in (defaults or {}).items()]
-    hashed = subprocess.run(
-        [sys.executable, "-c", facts._CONFIG_HASHER, "clear", SCRIPTS],
-        input="\n".join(lines) + "\n", capture_output=True, text=True, check=True,
-    ).stdout.splitlines()
+    with tempfile.NamedTemporaryFile("w", suffix=".xml") as xml:
+        xml.write(config_xml(stored))
+        xml.flush()
+        hashed = subprocess.run(
+            [sys.executable, "-I", "-c", facts.CONFIG_READER, xml.name, "clear", SCRIPTS],
+            input="\n".join(lines) + "\n", capture_output=True, text=True, check=True,
+        ).stdout.splitlines()
     return [*hashed, "---", json.dumps(record)]
 
 
 def server_host(config: dict | None = None, record=None, groups_record=None, omero_installed=True) -> SimulatedHost:
     responses = {
-        "@@defaults": server_config_output(config or {}, record) if omero_installed else [],
+        READER: server_config_output(config or {}, record) if omero_installed else [],
         # the records are read as the server's user (runuser ... cat), never as root
         re.compile(rf"^runuser -u omero-server -- sh -c 'cat -- .* {re.escape(RECORD)} "):
             [json.dumps(record)] if record else [],
@@ -187,7 +207,8 @@ def test_server_host_gets_the_walkthrough_settings_and_a_web_host_nothing(caplog
     assert json.loads(result.uploads[SERVER][RECORD]) == FIRST_RECORD
     assert result.operations[SERVER] == [f"{SECTION} | Apply OMERO.server configuration"]
     # The facts ran as the server user against the server's OMERODIR
-    assert result.find(SERVER, re.escape(f"{{ {OMERO} config get --show-password; echo @@defaults; {OMERO} config parse"))
+    assert result.find(SERVER, re.escape(f"{{ {OMERO} config parse --defaults --no-web | {AS_SERVER}/opt/omero/server/venv3/bin/python -I -c "))
+    assert result.find(SERVER, re.escape(f"{ETC}/grid/config.xml clear "))
     # OMERO.server reads its configuration at start: the run says so and restarts nothing
     assert not result.find(SERVER, r"restart|admin (start|stop)")
     assert any("restart it" in r.getMessage() and SERVER in r.getMessage() for r in caplog.records)
@@ -252,7 +273,7 @@ def test_missing_omero_server_fails_with_a_clear_message(caplog):
 
 def test_corrupted_server_record_fails_naming_it_before_any_change(caplog):
     host = server_host()
-    host.extra_responses["@@defaults"] = [*server_config_output({}, None)[:-1], '{"set": ["omero.clie']
+    host.extra_responses[READER] = [*server_config_output({}, None)[:-1], '{"set": ["omero.clie']
     # the fake connector fails exactly the failure command this deploy must send
     failure = re.compile(rf"^printf '%s\\n' '.*{re.escape(RECORD)} is corrupted \(not JSON.*OMERO\.server\S{{1,6}}s "
                          r"configuration was not changed.* >&2; exit 1$")
@@ -271,9 +292,9 @@ def test_server_venv_another_account_can_change_is_never_run_as_root(caplog):
     )
     host = server_host()
     host.extra_responses = {
-        "@@defaults": [facts.UNTRUSTED],  # the fact's own check, on the host, said so
+        READER: [facts.UNTRUSTED],  # the fact's own check, on the host, said so
         re.compile(f"^echo {re.escape(repr(message))} >&2; exit 1$"): {"success": False, "stderr": message},
-        **{k: v for k, v in host.extra_responses.items() if k != "@@defaults"},
+        **{k: v for k, v in host.extra_responses.items() if k != READER},
     }
     with pytest.raises(PyinfraError, match="No hosts remaining"):
         run({SERVER: host}, DATA)
