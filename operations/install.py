@@ -17,6 +17,9 @@ SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 #: Root-only folder (0700) of the deploy on every host: the run lock, root's staging folder, the
 #: scratch OMERODIR of the NGINX site generator and the records of its inputs live there.
 STATE_DIR = "/var/lib/omeroweb-deploy"
+#: Root-only folder where content is staged before root (or an account, from root's open
+#: file) puts it in place; made (and checked) with the run lock, removed when empty with it.
+ROOT_STAGING = f"{STATE_DIR}/staging"
 
 
 @dataclass(frozen=True)

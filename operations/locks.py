@@ -33,7 +33,7 @@ from pyinfra.api import FunctionCommand, StringCommand
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 from pyinfra.connectors.util import CommandOutput
 
-from .install import STATE_DIR
+from .install import ROOT_STAGING, STATE_DIR
 
 q = shlex.quote
 
@@ -116,17 +116,21 @@ RUN_LOCK = f"{STATE_DIR}/run.lock"
 #: The manual removal the messages give, for a lock whose run is gone.
 REMOVE_COMMAND = f"sudo rm -rf {RUN_LOCK}"
 
-# argv: owner line. Prints "taken", or "held" then the owner file and "now=<epoch>".
+# argv: owner line. Makes the state folder and the staging folder in it (root-only: nothing
+# else can put a link there afterwards, so uploads stage there without checking again).
+# Prints "taken", or "held" then the owner file and "now=<epoch>".
 _TAKE = (
-    f"umask 077; d={q(STATE_DIR)}; mkdir -p \"$d\" && [ ! -L \"$d\" ] && chown root:root \"$d\" && chmod 700 \"$d\" "
-    "|| { echo \"cannot make $d (root-only)\" >&2; exit 2; }; "
+    f"umask 077; d={q(STATE_DIR)}; s={q(ROOT_STAGING)}; "
+    "mkdir -p \"$d\" && [ ! -L \"$d\" ] && chown root:root \"$d\" && chmod 700 \"$d\" "
+    "&& mkdir -p \"$s\" && [ ! -L \"$s\" ] && chown root:root \"$s\" && chmod 700 \"$s\" "
+    "|| { echo \"cannot make $d and $s (root-only)\" >&2; exit 2; }; "
     f"if mkdir {q(RUN_LOCK)} 2>/dev/null; then printf '%s\\n' \"$1\" > {q(RUN_LOCK)}/owner && echo taken; "
     f"else echo held; cat {q(RUN_LOCK)}/owner 2>/dev/null; echo \"now=$(date +%s)\"; fi"
 )
 # argv: token. Removes the lock only if it is still the one with this token, and the state
 # folder when nothing else is in it (a run refused before any change leaves no trace).
 _DROP = (f"[ \"$(tr ' ' '\\n' < {q(RUN_LOCK)}/owner 2>/dev/null | sed -n 's/^token=//p')\" = \"$1\" ] "
-         f"&& rm -rf {q(RUN_LOCK)} && {{ rmdir {q(STATE_DIR)} 2>/dev/null; true; }}; true")
+         f"&& rm -rf {q(RUN_LOCK)} && {{ rmdir {q(ROOT_STAGING)} {q(STATE_DIR)} 2>/dev/null; true; }}; true")
 
 
 def _clean(value: str) -> str:

@@ -26,15 +26,12 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.facts.files import File, Sha256File
 
-from .install import STATE_DIR
+from .install import ROOT_STAGING
 from .host_state import octal, sha256, user_paths, want_user_paths
 from .ownership import UserPaths, UserTree, as_user
 
 q = shlex.quote
 
-#: Root-only folder where content is staged before root (or an account, from root's open
-#: file) puts it in place. Its parents are root's.
-ROOT_STAGING = f"{STATE_DIR}/staging"
 REFUSED = "omeroweb-deploy: refusing"
 
 # Run as the account by ``write_as``: argv = destination, mode; content on stdin (opened by root).
@@ -60,24 +57,28 @@ _SAVE = 'cd / && umask 077 && [ ! -L "$1" ] && cat > "$1"'
 _REMOVE = 'cd / || exit 1; for f in "$@"; do if [ -d "$f" ] && [ ! -L "$f" ]; then rmdir "$f"; else rm -f "$f"; fi || exit 1; done'
 
 
+#: Global arguments under which pyinfra uploads as the SSH user to a temporary file, then
+#: copies it into place (pyinfra/connectors/ssh.py, ``put_file``).
+_ESCALATION = ("_sudo", "_su_user", "_doas", "_dzdo")
+
+
 def private_upload(content: str | bytes, dest: str):
     """
     Commands uploading ``content`` to ``dest`` (in a root-only folder) without it ever being
-    readable by others on the way: under ``_sudo`` the temporary file lives in a folder
-    only the SSH user can enter, created and removed as that user.
+    readable by others on the way: under ``_sudo`` (or su, doas, dzdo) the temporary file
+    lives in a folder only the SSH user can enter, created and removed as that user;
+    connected as root, pyinfra writes ``dest`` directly and no folder is needed.
     """
+    arguments = host.current_op_global_arguments
+    data = BytesIO(content) if isinstance(content, bytes) else StringIO(content)
+    if arguments is not None and not any(arguments.get(key) for key in _ESCALATION):
+        yield FileUploadCommand(data, dest)
+        return
     as_login_user = dict(_sudo=False, _su_user=None, _doas=False, _dzdo=False)
     private = host.get_temp_filename()
     yield StringCommand(f"umask 077 && mkdir -m 700 {q(private)}", **as_login_user)
-    data = BytesIO(content) if isinstance(content, bytes) else StringIO(content)
     yield FileUploadCommand(data, dest, remote_temp_filename=f"{private}/{os.path.basename(dest)}")
     yield StringCommand(f"rm -rf {q(private)}", **as_login_user)
-
-
-def root_staging() -> str:
-    """Command making the root-only staging folder (and refusing a link in its place)."""
-    return (f"umask 077 && mkdir -p {q(ROOT_STAGING)} && [ ! -L {q(ROOT_STAGING)} ] "
-            f"&& chown root:root {q(ROOT_STAGING)} && chmod 700 {q(ROOT_STAGING)}")
 
 
 def staged_path(dest: str) -> str:
@@ -86,8 +87,8 @@ def staged_path(dest: str) -> str:
 
 
 def stage(content: str | bytes, dest: str):
-    """Commands staging the content bound for ``dest`` in the root-only folder, privately."""
-    yield root_staging()
+    """Commands staging the content bound for ``dest`` in the root-only folder (made with the
+    run lock), privately."""
     yield from private_upload(content, staged_path(dest))
 
 

@@ -30,17 +30,15 @@ from tests.unit.walkthrough_steps import CLIENT_CONFIG  # the walkthrough's 4.8.
 from operations.omero_server import GROUP_SCRIPT, omero_server_settings, plan_group_changes, plan_server_changes
 from tests.unit import simulate
 from operations.ownership import as_user
-from operations.uploads import _WRITE, mkdirs_as, remove_as, root_staging
+from operations.uploads import _WRITE, mkdirs_as, remove_as
 from tests.unit.simulate import SimulatedHost, fake_run, land_staged_uploads
 
 
 def written(dest: str, mode: str = "600") -> list[str]:
-    """A file the server's user writes from a root-only staged copy, uploaded privately."""
+    """A file the server's user writes from a root-only staged copy (the staging folder comes with
+    the run lock), uploaded straight there (connected as root: no temporary file on the way)."""
     return [
-        root_staging(),
-        "umask 077 && mkdir -m 700 /tmp/PRIVATE",
         f"PUT STAGED({dest})",
-        "rm -rf /tmp/PRIVATE",
         f"{as_user('omero-server', _WRITE, dest, mode)} < STAGED({dest}); rc=$?; rm -f STAGED({dest}); exit $rc",
     ]
 
@@ -552,3 +550,36 @@ def test_group_script_applies_map_set_semantics_and_deletes_the_password(tmp_pat
     wrong = subprocess.run([sys.executable, str(script), str(request), str(secret)], env=env,
                            capture_output=True, text=True)
     assert wrong.returncode != 0 and "bad login" in wrong.stderr and not secret.exists()
+
+
+@pytest.mark.parametrize("arguments, private", [
+    ({"_sudo": False, "_su_user": None, "_doas": False, "_dzdo": False}, False),
+    ({"_sudo": True, "_su_user": None, "_doas": False, "_dzdo": False}, True),
+    ({"_sudo": False, "_su_user": "root", "_doas": False, "_dzdo": False}, True),
+    (None, True),  # not known: the careful way
+])
+def test_uploads_use_a_private_folder_exactly_when_pyinfra_copies_through_a_temporary_file(monkeypatch, arguments,
+                                                                                            private):
+    """Connected as root pyinfra writes the destination itself (SFTP); under sudo/su/doas/dzdo it
+    uploads to a temporary file as the SSH user first: that file must be in a 0700 folder."""
+    from pyinfra.api import FileUploadCommand
+
+    from operations import uploads
+
+    class Host:
+        current_op_global_arguments = arguments
+
+        @staticmethod
+        def get_temp_filename():
+            return "/tmp/PRIVATE"
+
+    monkeypatch.setattr(uploads, "host", Host)
+    commands = list(uploads.private_upload("secret", "/var/lib/omeroweb-deploy/staging/x"))
+    upload = [c for c in commands if isinstance(c, FileUploadCommand)]
+    assert len(upload) == 1 and upload[0].dest == "/var/lib/omeroweb-deploy/staging/x"
+    if private:
+        assert [str(c) for c in commands if c is not upload[0]] == ["umask 077 && mkdir -m 700 /tmp/PRIVATE",
+                                                                   "rm -rf /tmp/PRIVATE"]
+        assert upload[0].remote_temp_filename == "/tmp/PRIVATE/x"
+    else:
+        assert commands == upload and upload[0].remote_temp_filename is None
