@@ -1,10 +1,10 @@
-"""The pure parts of the benchmark and the load test: output parsing and target evaluation."""
+"""The pure parts of the benchmark (tools/bench_report.py) and the load test: output parsing and target evaluation."""
 
 from __future__ import annotations
 
 import pytest
 
-from tools import benchmark, loadtest
+from tools import bench_report, loadtest
 
 HOST = "owd-test-bench-one-1234abcd"
 DEBUG_OUTPUT = f"""\
@@ -21,15 +21,15 @@ DEBUG_OUTPUT = f"""\
 
 
 def test_remote_commands_counts_each_connector_command_per_host():
-    assert benchmark.remote_commands(DEBUG_OUTPUT) == {HOST: 2, "other-host": 1}
+    assert bench_report.remote_commands(DEBUG_OUTPUT) == {HOST: 2, "other-host": 1}
 
 
 def test_remote_commands_of_output_without_debug_lines_is_empty():
-    assert benchmark.remote_commands("--> Results:\n    Grand total  1  -  -  1\n") == {}
+    assert bench_report.remote_commands("--> Results:\n    Grand total  1  -  -  1\n") == {}
 
 
 def test_uploads_counts_sftp_uploads():
-    assert benchmark.uploads(DEBUG_OUTPUT) == 2
+    assert bench_report.uploads(DEBUG_OUTPUT) == 2
 
 
 TIMED_LINES = [
@@ -44,13 +44,13 @@ TIMED_LINES = [
 
 
 def test_split_timestamps_skips_lines_without_a_time():
-    timed = benchmark.split_timestamps(TIMED_LINES)
+    timed = bench_report.split_timestamps(TIMED_LINES)
     assert len(timed) == 6
     assert timed[1] == (1.0, "--> Starting operation: OMERO.web prerequisites | Install OS packages: nginx ")
 
 
 def test_section_times_adds_operations_of_a_section_until_the_next_starts():
-    sections = benchmark.section_times(benchmark.split_timestamps(TIMED_LINES), end=30.0)
+    sections = bench_report.section_times(bench_report.split_timestamps(TIMED_LINES), end=30.0)
     assert sections == pytest.approx({
         "(connect and plan)": 1.0,
         "OMERO.web prerequisites": 14.0,  # 1 -> 13 -> 15
@@ -60,14 +60,14 @@ def test_section_times_adds_operations_of_a_section_until_the_next_starts():
 
 
 def test_operation_times_longest_first():
-    ops = benchmark.operation_times(benchmark.split_timestamps(TIMED_LINES), end=30.0)
+    ops = bench_report.operation_times(bench_report.split_timestamps(TIMED_LINES), end=30.0)
     assert ops[0] == ("OMERO.web | Install omero-web>=5.6.1 and whitenoise", pytest.approx(13.0))
     assert ops[1][0] == "OMERO.web prerequisites | Install OS packages: nginx"
     assert [seconds for _, seconds in ops] == sorted((s for _, s in ops), reverse=True)
 
 
 def test_section_times_without_operations():
-    assert benchmark.section_times([(0.5, "--> Loading config...")], end=3.0) == {}
+    assert bench_report.section_times([(0.5, "--> Loading config...")], end=3.0) == {}
 
 
 def measurements(**overrides):
@@ -86,7 +86,7 @@ def verdicts(rows):
 
 
 def test_evaluate_passes_within_targets():
-    result = verdicts(benchmark.evaluate(measurements()))
+    result = verdicts(bench_report.evaluate(measurements()))
     assert result == {
         "1. cold deploy / walkthrough": "PASS",  # 0.95
         "2. re-run / walkthrough": "PASS",  # 0.092
@@ -96,7 +96,7 @@ def test_evaluate_passes_within_targets():
 
 
 def test_evaluate_fails_a_slow_cold_deploy_a_slow_rerun_and_a_changing_rerun():
-    result = verdicts(benchmark.evaluate(measurements(cold_s=61.0, rerun_s=6.1, rerun_changed=2, rerun_commands=16)))
+    result = verdicts(bench_report.evaluate(measurements(cold_s=61.0, rerun_s=6.1, rerun_changed=2, rerun_commands=16)))
     assert result["1. cold deploy / walkthrough"] == "FAIL"  # 1.02 > 1.0
     assert result["2. re-run / walkthrough"] == "FAIL"  # 0.102 > 0.1
     assert result["2. re-run changed operations"] == "FAIL"
@@ -104,7 +104,7 @@ def test_evaluate_fails_a_slow_cold_deploy_a_slow_rerun_and_a_changing_rerun():
 
 
 def test_evaluate_limits_are_inclusive():
-    result = verdicts(benchmark.evaluate(measurements(cold_s=60.0, rerun_s=6.0, rerun_commands=15)))
+    result = verdicts(bench_report.evaluate(measurements(cold_s=60.0, rerun_s=6.0, rerun_commands=15)))
     assert result["1. cold deploy / walkthrough"] == "PASS"  # exactly 1.0
     assert result["2. re-run / walkthrough"] == "PASS"  # exactly 0.1
     assert result["2. re-run remote commands"] == "PASS"  # exactly 15
@@ -118,7 +118,7 @@ def fleet(**overrides):
 
 
 def test_evaluate_fleet_ratio_and_ice():
-    rows = benchmark.evaluate(fleet())
+    rows = bench_report.evaluate(fleet())
     result = verdicts(rows)
     assert result["3. 8 hosts / 1 host"] == "PASS"  # 130 / 57 = 2.28
     assert result["4. Ice fetched/built for the fleet"] == "PASS"
@@ -127,7 +127,7 @@ def test_evaluate_fleet_ratio_and_ice():
 
 
 def test_evaluate_fleet_failures():
-    result = verdicts(benchmark.evaluate(fleet(fleet_s=145.0, fleet_healthy=7, ice_fetch_or_build=2,
+    result = verdicts(bench_report.evaluate(fleet(fleet_s=145.0, fleet_healthy=7, ice_fetch_or_build=2,
                                                fleet_rerun_changed=1)))
     assert result["3. 8 hosts / 1 host"] == "FAIL"  # 2.54
     assert result["   8 hosts healthy (login page)"] == "FAIL"
@@ -136,19 +136,19 @@ def test_evaluate_fleet_failures():
 
 
 def test_evaluate_cold_ice_needs_exactly_one_build_per_abi():
-    assert verdicts(benchmark.evaluate(fleet(cold_ice=True, ice_fetch_or_build=0)))[
+    assert verdicts(bench_report.evaluate(fleet(cold_ice=True, ice_fetch_or_build=0)))[
         "4. Ice fetched/built for the fleet"] == "FAIL"  # an empty cache that built nothing is wrong
-    assert verdicts(benchmark.evaluate(fleet(cold_ice=True, ice_fetch_or_build=1)))[
+    assert verdicts(bench_report.evaluate(fleet(cold_ice=True, ice_fetch_or_build=1)))[
         "4. Ice fetched/built for the fleet"] == "PASS"
 
 
 def test_ratio_rejects_a_zero_time():
     with pytest.raises(ValueError):
-        benchmark.ratio(1.0, 0.0)
+        bench_report.ratio(1.0, 0.0)
 
 
 def test_format_table_aligns_columns():
-    table = benchmark.format_table([benchmark.Row("a", "1.00", "<= 2", True), benchmark.Row("longer item", "x")])
+    table = bench_report.format_table([bench_report.Row("a", "1.00", "<= 2", True), bench_report.Row("longer item", "x")])
     lines = table.splitlines()
     assert lines[0].split() == ["item", "measured", "target", "result"]
     assert lines[2].endswith("PASS")
