@@ -46,6 +46,11 @@ def at_most(value: float, limit: float) -> bool:
     return value <= limit
 
 
+def cpu_seconds(before, after) -> float:
+    """User + system CPU seconds between two ``resource.getrusage`` readings."""
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def remote_commands(debug_output: str) -> dict[str, int]:
     """Shell commands pyinfra ran per host, counted from ``--debug`` output.
 

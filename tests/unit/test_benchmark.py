@@ -32,6 +32,24 @@ def test_uploads_counts_sftp_uploads():
     assert bench_report.uploads(DEBUG_OUTPUT) == 2
 
 
+def test_cpu_seconds_adds_user_and_system_time_between_readings():
+    from types import SimpleNamespace as Usage
+
+    before, after = Usage(ru_utime=1.25, ru_stime=0.5), Usage(ru_utime=3.0, ru_stime=0.75)
+    assert bench_report.cpu_seconds(before, after) == pytest.approx(2.0)  # 1.75 user + 0.25 system
+
+
+def test_cpu_seconds_of_a_real_child_process():
+    import resource
+    import subprocess
+    import sys
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-c", "sum(i * i for i in range(3_000_000))"], check=True)
+    spent = bench_report.cpu_seconds(before, resource.getrusage(resource.RUSAGE_CHILDREN))
+    assert 0.05 < spent < 30  # the child's loop, counted once it was waited for
+
+
 TIMED_LINES = [
     "    0.600 --> Loading config...",
     "    1.000 --> Starting operation: OMERO.web prerequisites | Install OS packages: nginx ",
