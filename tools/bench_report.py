@@ -190,7 +190,7 @@ def fleet_rows(size: dict, one_host_cold_s: float) -> list[Row]:
         rows.append(Row(f"3. {hosts}, {what} (s)", f"{wall} (load {format_loads(size[f'{run}_load'])})"))
         per_host = size[f"{run}_cpu_s"] / count
         rows.append(Row(f"3. {hosts}, {what}: control CPU per host (s)",
-                        f"{per_host:.2f} ({size[f'{run}_cpu_s']:.1f} in all)",
+                        f"{per_host:.2f} ({size[f'{run}_cpu_s']:.2f} in all)",
                         f"< {CONTROL_CPU_PER_HOST_MAX}", under(per_host, CONTROL_CPU_PER_HOST_MAX)))
     rows.append(Row(f"3. {hosts} healthy (login page)", f"{size['healthy']}/{count}", f"{count}/{count}",
                     size["healthy"] == count))
@@ -217,7 +217,7 @@ def fleet_summary(size: dict) -> str:
     for run, what in (("cold", "cold"), ("rerun", "re-run")):
         cpu_s = size[f"{run}_cpu_s"]
         runs.append(f"{what} {size[f'{run}_s']:.1f}s (load {format_loads(size[f'{run}_load'])}), "
-                    f"control CPU {cpu_s:.1f}s = {cpu_s / count:.2f}s/host")
+                    f"control CPU {cpu_s:.2f}s = {cpu_s / count:.2f}s/host")
     return (f"{host_count(count)}: " + "; ".join(runs)
             + f"; {size['rerun_changed']} changed on re-run; {size['healthy']}/{count} healthy")
 

@@ -156,7 +156,7 @@ def test_evaluate_fleet_rows_and_verdicts_for_every_size():
     assert len([item for item in result if item.startswith(("3.", "4."))]) == 15  # 5 targets x 3 sizes
     assert bench_report.exit_status(rows) == 0
     measured = {row.item: row.measured for row in rows}
-    assert measured["3. 8 hosts, cold: control CPU per host (s)"] == "0.90 (7.2 in all)"
+    assert measured["3. 8 hosts, cold: control CPU per host (s)"] == "0.90 (7.20 in all)"
     assert measured["3. 8 hosts, re-run (s)"] == "5.5 (load 3.0->2.0)"
     assert measured["3. 8 hosts, cold (s)"] == "136.8 = 2.40 x 1 host (load 1.0->3.0)"
     assert measured["3. 1 host, cold (s)"] == "57.0 (load 1.0->3.0)"  # no ratio to itself
@@ -250,8 +250,8 @@ def test_merge_rounds_takes_medians_of_times_and_the_worst_verdict_inputs():
 
 def test_fleet_summary_shows_cpu_per_host_and_load():
     line = bench_report.fleet_summary(size(8, cold_cpu_s=12.0, rerun_cpu_s=4.0))
-    assert line.startswith("8 hosts: cold 136.8s (load 1.0->3.0), control CPU 12.0s = 1.50s/host; ")
-    assert "re-run 5.5s (load 3.0->2.0), control CPU 4.0s = 0.50s/host" in line
+    assert line.startswith("8 hosts: cold 136.8s (load 1.0->3.0), control CPU 12.00s = 1.50s/host; ")
+    assert "re-run 5.5s (load 3.0->2.0), control CPU 4.00s = 0.50s/host" in line
     assert line.endswith("0 changed on re-run; 8/8 healthy")
 
 
