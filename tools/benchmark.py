@@ -5,17 +5,21 @@ containers from the same image (systemd as PID 1, reached over SSH on 127.0.0.1)
 1. cold deploy vs the walkthrough run as a plain shell script (``tools/walkthrough.sh``,
    same Ice wheel, same packages) on an identical fresh container;
 2. no-op re-run of the deploy on the converged host (time, ratio, changed operations);
-3. fleet: the deploy against N hosts at once (default 8) vs the 1-host cold deploy;
-4. Ice: how many hosts fetched or built the Ice wheel for the fleet;
+3. fleet, for 1 host (the runs of items 1 and 2) and for each of ``--fleet-sizes`` hosts
+   at once (default 8 and 16, each on fresh hosts): wall time and load (informational),
+   the control side's CPU seconds per host, cold and re-run (the pyinfra process's user +
+   system time), every host healthy, the re-run changing nothing;
+4. Ice: how many hosts fetched or built the Ice wheel, per fleet size;
 5. remote commands the deploy ran on a host, cold and re-run.
 
-    tools/dev.sh bench                      # everything, 8-host fleet
-    tools/dev.sh bench --hosts 4 --json out.json
-    tools/dev.sh bench --skip-fleet
-    tools/dev.sh bench --cold-ice           # the fleet starts from an empty Ice cache
+    tools/dev.sh bench                          # everything: 1, 8 and 16 hosts
+    tools/dev.sh bench --fleet-sizes 4 --json out.json
+    tools/dev.sh bench --skip-fleet             # 1 host only
+    tools/dev.sh bench --cold-ice               # each fleet starts from an empty Ice cache
 
-Absolute times vary on a shared machine; the ratios, measured in one run, are what the
-targets apply to. Every container the benchmark starts is removed at the end.
+Absolute times vary on a shared machine; the ratios, measured in one run, and the CPU time
+of the control side are what the targets apply to. Every container the benchmark starts is
+removed at the end; each fleet's before the next size starts.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ import argparse
 import io
 import json
 import os
-import re
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -40,161 +45,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from testbed.pyinfra_run import PYINFRA, Run, target_data, write_inventory  # noqa: E402
+from tools.bench_report import (  # noqa: E402
+    FLEET_SIZES, cpu_seconds, evaluate, exit_status, fleet_summary, format_loads, format_table, merge_rounds, operation_times,
+    parse_fleet_sizes, ratio, remote_commands, section_times, uploads,
+)
 
 RELEASE = "bookworm"
 ABI_KEY = "debian-12-x86_64-cp311"
+ICE_UPLOADS = "/var/cache/omeroweb-deploy/ice/upload"  # where the deploy puts the cached wheel
 ICE_ROW = "ZeroC IcePy 3.6.5 | Fetch or build the Ice wheel (one host per distro + Python ABI)"
 LOGIN = "OMERO.web - Login"
 WALKTHROUGH = ROOT / "tools" / "walkthrough.sh"
 REMOTE_DIR = "/root/walkthrough"
-
-# Targets of issue #15 (cold and re-run) and issue #7 (fleet)
-COLD_RATIO_MAX = 1.0  # cold deploy / walkthrough script
-RERUN_RATIO_MAX = 0.1  # no-op re-run / walkthrough script
-RERUN_COMMANDS_MAX = 15  # remote commands of a no-op re-run
-FLEET_RATIO_MAX = 2.5
-
-_COMMAND = re.compile(r"\[pyinfra\.connectors\.ssh\] Running command on (\S+): ")
-_UPLOAD = re.compile(r"\[pyinfra\.connectors\.ssh\] Attempting upload of .* to ")
-_OPERATION = re.compile(r"^--> Starting operation: (.+?)\s*$")
-_TIMESTAMP = re.compile(r"^\s*(\d+\.\d+) (.*)$")
-
-
-# ----------------------------------------------------------------------------- pure parts
-
-
-@dataclass
-class Row:
-    """One line of the result table."""
-
-    item: str
-    measured: str
-    target: str = ""
-    passed: bool | None = None  # None: informational
-
-    @property
-    def verdict(self) -> str:
-        return "" if self.passed is None else ("PASS" if self.passed else "FAIL")
-
-
-def ratio(numerator: float, denominator: float) -> float:
-    if denominator <= 0:
-        raise ValueError(f"cannot divide by a non-positive time: {denominator}")
-    return numerator / denominator
-
-
-def at_most(value: float, limit: float) -> bool:
-    return value <= limit
-
-
-def remote_commands(debug_output: str) -> dict[str, int]:
-    """Shell commands pyinfra ran per host, counted from ``--debug`` output.
-
-    pyinfra's SSH connector logs ``Running command on HOST: ...`` once for every command
-    it executes on the host (facts and operations alike, a sudo retry counted again), so
-    this is exact for SSH targets. File uploads are counted apart (:func:`uploads`).
-    """
-    counts: dict[str, int] = {}
-    for line in debug_output.splitlines():
-        match = _COMMAND.search(line)
-        if match:
-            counts[match.group(1)] = counts.get(match.group(1), 0) + 1
-    return counts
-
-
-def uploads(debug_output: str) -> int:
-    """SFTP uploads pyinfra made (all hosts), from ``--debug`` output."""
-    return sum(1 for line in debug_output.splitlines() if _UPLOAD.search(line))
-
-
-def split_timestamps(lines: list[str]) -> list[tuple[float, str]]:
-    """``'  12.345 text'`` lines (as :func:`run_timed` writes them) -> [(12.345, 'text')]."""
-    result = []
-    for line in lines:
-        match = _TIMESTAMP.match(line)
-        if match:
-            result.append((float(match.group(1)), match.group(2)))
-    return result
-
-
-def section_times(timed: list[tuple[float, str]], end: float) -> dict[str, float]:
-    """Wall time per deploy section from the ``--> Starting operation: SECTION | op`` lines.
-
-    An operation lasts until the next one starts (all hosts run an operation before the
-    next begins); the last one until ``end``. Time before the first operation (connecting,
-    planning, facts read while planning) is ``(connect and plan)``.
-    """
-    starts = [(t, m.group(1)) for t, text in timed if (m := _OPERATION.match(text.strip()))]
-    totals: dict[str, float] = {}
-    if not starts:
-        return totals
-    totals["(connect and plan)"] = starts[0][0]
-    for (t, name), following in zip(starts, [*starts[1:], (end, "")]):
-        section = name.split(" | ")[0]
-        totals[section] = totals.get(section, 0.0) + (following[0] - t)
-    return totals
-
-
-def operation_times(timed: list[tuple[float, str]], end: float) -> list[tuple[str, float]]:
-    """Wall time per operation (see :func:`section_times`), longest first."""
-    starts = [(t, m.group(1)) for t, text in timed if (m := _OPERATION.match(text.strip()))]
-    spans = [(name, following[0] - t) for (t, name), following in zip(starts, [*starts[1:], (end, "")])]
-    return sorted(spans, key=lambda item: -item[1])
-
-
-def _median_or(values, compute):
-    """The median of per-round ratios when there are any, else ``compute()``."""
-    import statistics as _statistics
-
-    return _statistics.median(values) if values else compute()
-
-
-def format_table(rows: list[Row]) -> str:
-    headers = ("item", "measured", "target", "result")
-    cells = [headers, *((r.item, r.measured, r.target, r.verdict) for r in rows)]
-    widths = [max(len(c[i]) for c in cells) for i in range(4)]
-    lines = ["  ".join(c[i].ljust(widths[i]) for i in range(4)).rstrip() for c in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def evaluate(m: dict) -> list[Row]:
-    """The result table from the measurements (keys as :func:`main` fills them)."""
-    rows = [
-        Row("walkthrough shell script, cold (s)", f"{m['walkthrough_s']:.1f}"),
-        Row("deploy, cold (s)", f"{m['cold_s']:.1f}"),
-    ]
-    cold_ratio = _median_or(m.get("cold_ratios"), lambda: ratio(m["cold_s"], m["walkthrough_s"]))
-    rows.append(Row("1. cold deploy / walkthrough", f"{cold_ratio:.2f}", f"<= {COLD_RATIO_MAX}",
-                    at_most(cold_ratio, COLD_RATIO_MAX)))
-    rerun_ratio = _median_or(m.get("rerun_ratios"), lambda: ratio(m["rerun_s"], m["walkthrough_s"]))
-    rows.append(Row("deploy, no-op re-run (s)", f"{m['rerun_s']:.1f}"))
-    rows.append(Row("2. re-run / walkthrough", f"{rerun_ratio:.3f}", f"<= {RERUN_RATIO_MAX}",
-                    at_most(rerun_ratio, RERUN_RATIO_MAX)))
-    rows.append(Row("2. re-run changed operations", str(m["rerun_changed"]), "0", m["rerun_changed"] == 0))
-    rows.append(Row("2. re-run remote commands", str(m["rerun_commands"]), f"<= {RERUN_COMMANDS_MAX}",
-                    m["rerun_commands"] <= RERUN_COMMANDS_MAX))
-    if m.get("fleet_s") is not None:
-        hosts = m["fleet_hosts"]
-        fleet_ratio = ratio(m["fleet_s"], m["cold_s"])
-        rows.append(Row(f"deploy, {hosts} hosts at once (s)", f"{m['fleet_s']:.1f}"))
-        rows.append(Row(f"3. {hosts} hosts / 1 host", f"{fleet_ratio:.2f}", f"<= {FLEET_RATIO_MAX}",
-                        at_most(fleet_ratio, FLEET_RATIO_MAX)))
-        rows.append(Row(f"   {hosts} hosts healthy (login page)", f"{m['fleet_healthy']}/{hosts}",
-                        f"{hosts}/{hosts}", m["fleet_healthy"] == hosts))
-        if m.get("fleet_rerun_s") is not None:
-            rows.append(Row(f"   {hosts} hosts no-op re-run (s), changed", 
-                            f"{m['fleet_rerun_s']:.1f}, {m['fleet_rerun_changed']}", "0 changed",
-                            m["fleet_rerun_changed"] == 0))
-        builds, abis = m["ice_fetch_or_build"], m["ice_abis"]
-        expected = "1 per ABI (empty cache)" if m["cold_ice"] else "<= 1 per ABI (0: cached wheel)"
-        ok = builds == abis if m["cold_ice"] else builds <= abis
-        rows.append(Row("4. Ice fetched/built for the fleet", f"{builds} for {abis} ABI", expected, ok))
-        rows.append(Row("   hosts that got the wheel uploaded", f"{m['ice_uploaded']}/{hosts}"))
-    rows.append(Row("5. remote commands, cold", f"{m['cold_commands']} (+{m['cold_uploads']} uploads)"))
-    rows.append(Row("5. remote commands, re-run", f"{m['rerun_commands']} (+{m['rerun_uploads']} uploads)"))
-    rows.append(Row("   walkthrough script", f"{m['walkthrough_commands']} SSH session (+{m['walkthrough_uploads']} uploads)"))
-    return rows
 
 
 # ----------------------------------------------------------------------------- runs
@@ -204,6 +66,7 @@ def evaluate(m: dict) -> list[Row]:
 class TimedRun:
     run: Run
     timed: list[tuple[float, str]] = field(default_factory=list)
+    cpu_s: float = 0.0  # the pyinfra process's user + system time: the whole control side
 
     @property
     def seconds(self) -> float:
@@ -211,11 +74,18 @@ class TimedRun:
 
 
 def run_timed(inventory: Path, log: Path, *args: str, timeout: float = 3600) -> TimedRun:
-    """``pyinfra -y --debug INVENTORY deploy.py``; every output line is timestamped in ``log``."""
+    """``pyinfra -y --debug INVENTORY deploy.py``; every output line is timestamped in ``log``.
+
+    pyinfra's SSH connector (paramiko) runs in its own process, so that process's CPU time is
+    the control side's. It is read from this process's terminated children, which holds only
+    pyinfra's figures: the benchmark runs one child at a time, and the reading is taken after
+    ``Popen`` has reaped any earlier ones.
+    """
     command = [PYINFRA, "-y", "--debug", str(inventory), "deploy.py", *args]
     started = time.monotonic()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, errors="replace")
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert process.stdout is not None
     raw, timed = [], []
     with open(log, "w") as handle:
@@ -227,7 +97,8 @@ def run_timed(inventory: Path, log: Path, *args: str, timeout: float = 3600) -> 
             if now > timeout:
                 process.kill()
     code = process.wait()
-    return TimedRun(Run(code, "".join(raw), time.monotonic() - started), timed)
+    cpu_s = cpu_seconds(children_before, resource.getrusage(resource.RUSAGE_CHILDREN))
+    return TimedRun(Run(code, "".join(raw), time.monotonic() - started), timed, cpu_s)
 
 
 def _sftp_put(target, files: dict[str, bytes | Path]) -> None:
@@ -302,56 +173,114 @@ def _walkthrough_round(image, wheel: Path, ca_files: list[str], logs: Path, numb
             "walkthrough_load": (load, _load())}
 
 
+def _deploy_and_rerun(hosts: list, inventory: Path, logs: Path, name: str, ice_cache: str):
+    """Cold deploy of ``hosts`` at once, their health, then a re-run: (fleet record, cold, re-run).
+
+    The record holds what ``bench_report.fleet_rows`` reads (items 3 and 4 for this size);
+    ``ice_cache`` is ``"cached"`` (the control cache holds the wheel) or ``"empty"``.
+    """
+    load = _load()
+    cold = run_timed(inventory, logs / f"{name}-cold.log")
+    cold_load = (load, _load())
+    _check(cold, f"{name}: cold deploy")
+    healthy = sum(login_ok(target) for target in hosts)
+    uploaded = sum(target.ssh(f"ls {ICE_UPLOADS}/*.whl")[0] == 0 for target in hosts)
+    load = _load()
+    rerun = run_timed(inventory, logs / f"{name}-rerun.log")
+    rerun_load = (load, _load())
+    _check(rerun, f"{name}: re-run")
+    record = {
+        "hosts": len(hosts),
+        "cold_s": cold.seconds, "cold_load": cold_load, "cold_cpu_s": cold.cpu_s,
+        "rerun_s": rerun.seconds, "rerun_load": rerun_load, "rerun_cpu_s": rerun.cpu_s,
+        "healthy": healthy,
+        "rerun_changed": rerun.run.changed, "rerun_changed_operations": rerun.run.changed_operations(),
+        "ice_fetch_or_build": cold.run.rows()[ICE_ROW][1], "ice_abis": 1, "ice_cache": ice_cache,
+        "ice_uploaded": uploaded,
+    }
+    return record, cold, rerun
+
+
 def _deploy_round(image, logs: Path, number: int, targets: list) -> dict:
     from testbed.targets import remove_targets, start_systemd_target
 
     target = start_systemd_target(image, name="bench-one")
     targets.append(target)
     inventory = write_inventory(logs / f"one{number + 1}.py", {"debian12": [target_data(target)]})
-    load = _load()
-    cold = run_timed(inventory, logs / f"cold{number + 1}.log")
-    _check(cold, "cold deploy")
-    if not login_ok(target):
+    one_host, cold, rerun = _deploy_and_rerun([target], inventory, logs, f"one{number + 1}", "cached")
+    if one_host["healthy"] != 1:
         raise RuntimeError("the deployed site does not show the login page")
-    cold_load = (load, _load())
-    rerun = run_timed(inventory, logs / f"rerun{number + 1}.log")
-    _check(rerun, "re-run")
     remove_targets([target])
     return {
-        "cold_s": cold.seconds, "cold_load": cold_load,
+        "cold_s": cold.seconds, "cold_load": one_host["cold_load"],
         "cold_commands": remote_commands(cold.run.output).get(target.name, 0),
         "cold_uploads": uploads(cold.run.output),
         "rerun_s": rerun.seconds, "rerun_changed": rerun.run.changed,
         "rerun_changed_operations": rerun.run.changed_operations(),
         "rerun_commands": remote_commands(rerun.run.output).get(target.name, 0),
         "rerun_uploads": uploads(rerun.run.output),
+        "one_host": one_host,
         "cold_run": cold, "rerun_run": rerun,
     }
+
+
+def _fleet(image, size: int, cold_ice: bool, logs: Path, targets: list) -> dict:
+    """Items 3 and 4 for ``size`` fresh hosts at once; their containers are removed afterwards."""
+    from testbed.targets import remove_targets, start_systemd_target
+
+    fleet = []
+    for number in range(size):
+        fleet.append(start_systemd_target(image, name=f"bench-fleet{number}"))
+        targets.append(fleet[-1])  # removed in main's cleanup should the next one fail to start
+    ice_dir = tempfile.mkdtemp(prefix="omeroweb-bench-ice-") if cold_ice else None
+    extra = {"omero_web_ice_cache_dir": ice_dir} if ice_dir else {}
+    inventory = write_inventory(logs / f"fleet{size}.py",
+                                {"debian12": [target_data(target, **extra) for target in fleet]})
+    print(f"fleet of {size}: deploying", flush=True)
+    try:
+        record, cold, _ = _deploy_and_rerun(fleet, inventory, logs, f"fleet{size}",
+                                            "empty" if cold_ice else "cached")
+    finally:
+        if ice_dir:
+            shutil.rmtree(ice_dir, ignore_errors=True)
+    remove_targets(fleet)  # before the next size: its hosts share this machine's memory and cores
+    record["profile"] = section_times(cold.timed, cold.seconds)
+    record["cold_commands"] = remote_commands(cold.run.output)
+    print(f"fleet: {fleet_summary(record)}", flush=True)
+    return record
 
 
 # ----------------------------------------------------------------------------- main
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--hosts", type=int, default=8, help="fleet size (default 8)")
-    parser.add_argument("--skip-fleet", action="store_true", help="measure items 1, 2 and 5 only")
+    parser.add_argument("--fleet-sizes", type=parse_fleet_sizes, default=list(FLEET_SIZES), metavar="N,N",
+                        help="fleets measured after the 1 host of items 1 and 2, one after the other "
+                             f"(default {','.join(map(str, FLEET_SIZES))})")
+    parser.add_argument("--skip-fleet", action="store_true",
+                        help="no fleet of several hosts (items 3 and 4 for the 1 host only)")
     parser.add_argument("--cold-ice", action="store_true",
-                        help="the fleet starts from an empty Ice cache (omero_web_ice_cache_dir): "
-                             "Ice is built once, which takes minutes")
+                        help="each fleet starts from an empty Ice cache (omero_web_ice_cache_dir): "
+                             "Ice is built once per fleet, which takes minutes")
     parser.add_argument("--json", type=Path, help="write the measurements and the table here")
     parser.add_argument("--logs", type=Path, help="keep the pyinfra and script logs in this folder")
     parser.add_argument("--rounds", type=int, default=1,
                         help="walkthrough/deploy pairs, the order alternating; medians are reported (default 1)")
     parser.add_argument("--top", type=int, default=8, help="slowest operations listed per run")
     args = parser.parse_args(argv)
-    if args.hosts < 1 or args.rounds < 1:
-        parser.error("--hosts and --rounds must be at least 1")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
 
     from testbed.cache import cache_dir
     from testbed.engine import ensure_docker_engine
     from testbed.images import ensure_image
-    from testbed.targets import cleanup_stale, host_ca_certificates, remove_targets, start_systemd_target
+    from testbed.targets import cleanup_stale, host_ca_certificates, remove_targets
 
     wheels = sorted((cache_dir() / "wheels" / ABI_KEY).glob("zeroc_ice-3.6.5-*.whl"))
     if not wheels:
@@ -369,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     print("targets: fresh systemd containers (systemd PID 1), reached over SSH on 127.0.0.1, "
           "the same kind for every measurement", flush=True)
 
-    m: dict = {"hosts_cores": _cores(), "cold_ice": args.cold_ice, "fleet_s": None}
+    fleet_sizes = [] if args.skip_fleet else args.fleet_sizes
+    m: dict = {"hosts_cores": _cores(), "cold_ice": args.cold_ice, "fleet_sizes": fleet_sizes}
     targets = []
     try:
         # 1. and 2., in rounds: the walkthrough and the deploy each on a fresh container, the
@@ -384,8 +314,8 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     result.update(_deploy_round(image, logs, number, targets))
             rounds.append(result)
-            print(f"round {number + 1}: walkthrough {result['walkthrough_s']:.1f}s, cold deploy "
-                  f"{result['cold_s']:.1f}s, re-run {result['rerun_s']:.1f}s", flush=True)
+            print(f"round {number + 1}: walkthrough {result['walkthrough_s']:.1f}s; "
+                  f"{fleet_summary(result['one_host'])}", flush=True)
         m["rounds"] = [{k: v for k, v in r.items() if k not in ("cold_run", "rerun_run")} for r in rounds]
         for key in ("walkthrough_s", "cold_s", "rerun_s"):
             m[key] = statistics.median(r[key] for r in rounds)
@@ -405,32 +335,10 @@ def main(argv: list[str] | None = None) -> int:
             "rerun_slowest": operation_times(rerun.timed, rerun.seconds)[: args.top],
         }
 
-        # 3. and 4. the fleet
-        if not args.skip_fleet:
-            fleet = [start_systemd_target(image, name=f"bench-fleet{n}") for n in range(args.hosts)]
-            targets.extend(fleet)
-            extra = {}
-            if args.cold_ice:
-                extra["omero_web_ice_cache_dir"] = tempfile.mkdtemp(prefix="omeroweb-bench-ice-")
-            inventory = write_inventory(logs / "fleet.py",
-                                        {"debian12": [target_data(t, **extra) for t in fleet]})
-            print(f"fleet of {args.hosts}: deploying", flush=True)
-            load = _load()
-            run = run_timed(inventory, logs / "fleet.log")
-            m["fleet_load"] = (load, _load())
-            _check(run, "fleet deploy")
-            m["fleet_hosts"], m["fleet_s"] = args.hosts, run.seconds
-            m["fleet_healthy"] = sum(login_ok(t) for t in fleet)
-            m["ice_fetch_or_build"] = run.run.rows()[ICE_ROW][1]
-            m["ice_abis"] = 1
-            m["ice_uploaded"] = sum(t.ssh("ls /var/cache/omeroweb-deploy/ice/upload/*.whl")[0] == 0
-                                    for t in fleet)
-            m["fleet_commands"] = remote_commands(run.run.output)
-            print(f"fleet deploy: {run.seconds:.1f}s", flush=True)
-            again = run_timed(inventory, logs / "fleet-rerun.log")
-            _check(again, "fleet re-run")
-            m["fleet_rerun_s"], m["fleet_rerun_changed"] = again.seconds, again.run.changed
-            m["profile"]["fleet"] = section_times(run.timed, run.seconds)
+        # 3. and 4.: 1 host from the rounds above, then each fleet size on fresh hosts
+        m["sizes"] = [merge_rounds([r["one_host"] for r in rounds])]
+        for size in fleet_sizes:
+            m["sizes"].append(_fleet(image, size, args.cold_ice, logs, targets))
     finally:
         remove_targets(targets)
         cleanup_stale()
@@ -444,32 +352,28 @@ def main(argv: list[str] | None = None) -> int:
     if m.get("rerun_changed_operations"):
         print("re-run changed: " + "; ".join(m["rerun_changed_operations"]))
     for number, r in enumerate(m["rounds"], 1):
-        print(f"round {number}: walkthrough {r['walkthrough_s']:.1f}s (load {_loads(r['walkthrough_load'])}), "
-              f"cold deploy {r['cold_s']:.1f}s (load {_loads(r['cold_load'])}), re-run {r['rerun_s']:.1f}s; "
+        print(f"round {number}: walkthrough {r['walkthrough_s']:.1f}s (load {format_loads(r['walkthrough_load'])}), "
+              f"cold deploy {r['cold_s']:.1f}s (load {format_loads(r['cold_load'])}), re-run {r['rerun_s']:.1f}s; "
               f"ratios to the walkthrough {r['cold_s'] / r['walkthrough_s']:.2f} and {r['rerun_s'] / r['walkthrough_s']:.3f}")
-    if m.get("fleet_load"):
-        print(f"fleet: load {_loads(m['fleet_load'])}")
-    for run_name in ("cold", "rerun", "fleet"):
-        sections = m["profile"].get(run_name)
-        if sections:
-            print(f"time per section, {run_name}: " + ", ".join(
-                f"{name} {seconds:.1f}s" for name, seconds in sections.items()))
+    for size in m["sizes"]:
+        print(f"fleet, {fleet_summary(size)}")
+    for run_name in ("cold", "rerun"):
+        print(f"time per section, {run_name}: " + ", ".join(
+            f"{name} {seconds:.1f}s" for name, seconds in m["profile"][run_name].items()))
+    for size in m["sizes"][1:]:
+        print(f"time per section, {size['hosts']} hosts cold: " + ", ".join(
+            f"{name} {seconds:.1f}s" for name, seconds in size["profile"].items()))
     for run_name in ("cold", "rerun"):
         print(f"slowest operations, {run_name}: " + "; ".join(
             f"{name} {seconds:.1f}s" for name, seconds in m["profile"][f"{run_name}_slowest"]))
     if args.json:
         args.json.write_text(json.dumps({"measurements": m, "table": [asdict(r) | {"verdict": r.verdict}
                                                                       for r in rows]}, indent=1))
-    return 0 if all(r.passed is not False for r in rows) else 1
+    return exit_status(rows)
 
 
 def _cores() -> int:
     return os.cpu_count() or 1
-
-
-def _loads(pair) -> str:
-    """1-minute load average at the start and end of a measurement (other users' work shows here)."""
-    return f"{pair[0]:.1f}->{pair[1]:.1f}"
 
 
 if __name__ == "__main__":
