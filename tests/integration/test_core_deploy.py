@@ -21,7 +21,7 @@ from testbed.cache import cache_dir
 from testbed.images import ensure_images
 from testbed.targets import remove_targets, start_plain_target, start_systemd_target
 from tests.integration.browser_checks import GITHUB_TAGS, assert_login_page, assert_maintenance_page, visit_login
-from testbed.pyinfra_run import run_pyinfra, target_data, write_inventory
+from testbed.pyinfra_run import run_pyinfra, sh, target_data, write_inventory
 
 pytestmark = pytest.mark.integration
 
@@ -98,11 +98,24 @@ def test_login_page_in_a_browser(fleet, label, browser, screenshots):
     assert_login_page(visit, outside=(GITHUB_TAGS,))
 
 
+#: Rewritten (a new inode) each time the NGINX site generator runs (nginx.site_command).
+GENERATOR_INPUT = "/var/lib/omeroweb-deploy/nginx-site/site.properties"
+#: Saved again (a new inode) by every `omero config` command, `omero config get` included.
+CONFIG_XML = "/opt/omero/web/omero-web/etc/grid/config.xml"
+
+
 def test_second_run_changes_nothing(fleet):
+    stat = f"stat -c '%i %Y' {GENERATOR_INPUT} {CONFIG_XML}"
+    before = {label: sh(t, stat) for label, t in fleet["targets"].items()}
     second = run_pyinfra(fleet["inventory"], log=fleet["workdir"] / "second.log")
     assert second.returncode == 0, second.tail()
     assert second.changed == 0, second.changed_operations()
     print(f"no-op re-run: {second.seconds:.0f}s")
+    # issue 15: a no-op reads the state without starting OMERO's CLI: the NGINX site generator
+    # did not run (its inputs are recorded), the configuration was read from config.xml
+    for label, target in fleet["targets"].items():
+        assert sh(target, stat) == before[label], label
+        assert sh(target, "ls /var/lib/omeroweb-deploy/nginx-site-*.record | wc -l") == "1", label
 
 
 @pytest.mark.parametrize("label", LABELS)
