@@ -44,12 +44,20 @@ def cache_dir(ctx: Context) -> str:
     return os.path.join(os.path.expanduser(ctx.settings.ice_cache_dir), ctx.profile.abi_key)
 
 
+#: (path, inode, size, mtime) -> sha256: a 30 MB wheel is hashed once per run, not per host and step.
+_SHA256_SEEN: dict[tuple, str] = {}
+
+
 def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    info = os.stat(path)
+    key = (os.path.abspath(path), info.st_ino, info.st_size, info.st_mtime_ns)
+    if key not in _SHA256_SEEN:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        _SHA256_SEEN[key] = digest.hexdigest()
+    return _SHA256_SEEN[key]
 
 
 def recorded_sha256(wheel: str) -> str | None:
