@@ -172,8 +172,9 @@ class NginxSite(FactBase):
     ``installed`` (the site file), ``inputs`` (``site_inputs``: None while OMERO.web is missing
     or its venv is not root's alone) and ``generated`` (what ``generate`` prints now). The
     generator (``omero web config nginx``, about a second) runs only when the site is installed
-    and the root-only ``record`` does not say it was generated from these inputs and is
-    unchanged since (``recorded``: it does, ``generated`` is then the installed hash).
+    and the root-only ``record`` has no line "INPUTS SITE" for these inputs and this site
+    (``recorded``: it has, ``generated`` is then the installed hash; the generator's output
+    depends on its inputs only, so every line stays true).
     """
 
     default = staticmethod(lambda: {"generated": None, "installed": None, "inputs": None, "recorded": False})
@@ -183,7 +184,7 @@ class NginxSite(FactBase):
             f'installed=; [ -f {q(site)} ] && installed=$(sha256sum < {q(site)} | cut -d" " -f1) && echo "installed=$installed"; '
             f"if [ -x {q(install.omero)} ] && {trusted_venv(install.venv)}; then "
             f"inputs=$({site_inputs(install, generate)}) && echo \"inputs=$inputs\"; "
-            f'if [ -n "$installed" ] && [ "$(cat {q(record)} 2>/dev/null)" = "$inputs $installed" ]; then '
+            f'if [ -n "$installed" ] && grep -qxF -- "$inputs $installed" {q(record)} 2>/dev/null; then '
             'echo "recorded=yes"; echo "generated=$installed"; '
             f'elif [ -n "$installed" ]; then echo "generated=$({generate} | sha256sum | cut -d" " -f1)"; fi; '
             "fi; true"

@@ -137,10 +137,18 @@ def site_record(site: str) -> str:
     return f"{STATE_DIR}/nginx-site-{hashlib.sha256(site.encode()).hexdigest()[:16]}.record"
 
 
+#: Lines an inputs record keeps: an upgrade rolled back (or an A/B switch of the data) finds
+#: the inputs it had before still recorded, and changes nothing.
+RECORD_LINES = 4
+
+
 def _write_record(record: str, inputs: str, site: str) -> str:
-    """Shell writing ``INPUTS SITE-SHA256`` to the record (root's folder, atomic rename)."""
+    """Shell adding ``INPUTS SITE-SHA256`` as the record's first line, keeping the latest
+    ``RECORD_LINES`` (root's folder, atomic rename)."""
     tmp = q(record + ".new")
-    return (f"( umask 077 && printf '%s %s\\n' \"{inputs}\" \"$(sha256sum < {q(site)} | cut -d' ' -f1)\" > {tmp} "
+    line = f"\"{inputs} $(sha256sum < {q(site)} | cut -d' ' -f1)\""
+    return (f"( umask 077 && line={line} && {{ printf '%s\\n' \"$line\"; "
+            f"grep -vxF -- \"$line\" {q(record)} 2>/dev/null | head -n {RECORD_LINES - 1}; }} > {tmp} "
             f"&& mv -f {tmp} {q(record)} )")
 
 

@@ -349,7 +349,8 @@ def snapshot(target, tls) -> dict:
     return {
         "stat": sh(target, f"stat -c '%a %U:%G %n' {VENV}/pip.conf {TLS_DIR} {TLS_KEY} {OMERODIR}/etc/grid "
                            f"{STAGING}").splitlines(),
-        "staged": sh(target, f"find {STAGING} {ROOT_STAGING} -mindepth 1"),
+        # root's staging folder is removed with the run lock when empty (intended change, issue 15)
+        "staged": sh(target, f"find {STAGING} -mindepth 1; [ ! -e {ROOT_STAGING} ] || find {ROOT_STAGING} -mindepth 1"),
         "pip_index": sh(target, f"grep -c '^index-url = https://omeroweb-deploy-test:' {VENV}/pip.conf || true"),
         "login": login_ok(target, tls),
         "redis_noauth": target.exec("redis-cli ping")[1].strip(),

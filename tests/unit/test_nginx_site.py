@@ -89,7 +89,7 @@ def test_generated_once_on_a_fresh_host_then_never_while_nothing_changes(tmp_pat
     host.run(host.operations(monkeypatch))
     assert host.runs == 1  # generated once, by the operation
     assert Path(host.site).read_text() == (tmp_path / "site.txt").read_text()
-    recorded = Path(host.record).read_text().split()
+    recorded = Path(host.record).read_text().splitlines()[0].split()
     assert recorded == [host.fact()["inputs"], sha(Path(host.site).read_text())]
     assert oct(Path(host.record).stat().st_mode & 0o777) == "0o600"
     # converged: the fact says so from the record, the generator does not run, nothing to do
@@ -143,3 +143,22 @@ def test_host_output_is_taken_as_hashes_only():
     fact = NginxSite().process(["installed=" + "a" * 64, "inputs=$(reboot)", "generated=" + "b" * 63, "recorded=yes"])
     assert fact == {"installed": "a" * 64, "inputs": None, "generated": None, "recorded": True}
     assert "cut -d' ' -f1" in site_inputs(OmeroInstall("/v", "/d", "u"), "x")
+
+
+def test_inputs_seen_before_stay_recorded_so_a_rollback_changes_nothing(tmp_path, monkeypatch):
+    """An upgrade changes the venv (new inputs, same site: recorded), then is rolled back: the
+    old inputs are still in the record, the generator does not run; the record keeps 4 lines."""
+    host = Host(tmp_path)
+    host.run(host.operations(monkeypatch))
+    web = host.packages / "omero/plugins/web.py"
+    for version in range(1, 6):
+        web.write_text(f"# version {version}\n")
+        host.run(host.operations(monkeypatch))
+        assert host.fact()["recorded"]
+    lines = Path(host.record).read_text().splitlines()
+    assert len(lines) == nginx.RECORD_LINES == len(set(lines))
+    runs = host.runs
+    web.write_text("# version 3\n")  # back to inputs recorded three upgrades ago
+    assert host.fact()["recorded"] and host.operations(monkeypatch) == [] and host.runs == runs
+    web.write_text("# version 1\n")  # too old: dropped from the record, generated and recorded again
+    assert not host.fact()["recorded"] and host.runs == runs + 1
