@@ -215,7 +215,6 @@ def install_wheel(install: OmeroInstall, specs: list[str], script: str, cache: s
     """
     if fact_until_change(VenvReport, install=install, specs=specs)["ice"] == ICE_VERSION:
         return
-    pip = f"{q(install.python)} -m pip install --no-deps --force-reinstall"
     local = wheel or cached_wheel(cache)
     if local:
         remote = f"{REMOTE_WORKDIR}/upload/{os.path.basename(local)}"
@@ -225,11 +224,11 @@ def install_wheel(install: OmeroInstall, specs: list[str], script: str, cache: s
         check = f"{file_sha256(local)}  {remote}"
         yield (f"echo {q(check)} | sha256sum -c --quiet - || "
                f"{{ echo {q('Ice wheel upload corrupted: ' + remote)} >&2; rm -f {q(remote)}; exit 1; }}")
-        yield f"{pip} {q(remote)}"
+        yield install.pip_install(f"--no-deps --force-reinstall {q(remote)}")
         return
     yield from _upload_patcher()
     yield script
-    yield f"{pip} {q(REMOTE_WORKDIR)}/wheelhouse/zeroc_ice-*.whl"
+    yield install.pip_install(f"--no-deps --force-reinstall {q(REMOTE_WORKDIR)}/wheelhouse/zeroc_ice-*.whl")
 
 
 @deploy("ZeroC IcePy 3.6.5")

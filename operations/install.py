@@ -20,6 +20,21 @@ STATE_DIR = "/var/lib/omeroweb-deploy"
 #: Root-only folder where content is staged before root (or an account, from root's open
 #: file) puts it in place; made (and checked) with the run lock, removed when empty with it.
 ROOT_STAGING = f"{STATE_DIR}/staging"
+#: Run by the venv's python right after ``pip install --no-compile``: byte-compiles the venv's
+#: packages on every core. pip compiles one file after the other, about half of its install
+#: time (Django, omero-py); the ``.pyc`` files are the same, and files that do not compile are
+#: passed over as pip does. One process where there is no working process pool (old Pythons).
+COMPILE_PACKAGES = (
+    "import compileall, sysconfig\n"
+    "paths = sorted({sysconfig.get_paths()[key] for key in ('purelib', 'platlib')})\n"
+    "def compile_all(workers):\n"
+    "    for path in paths:\n"
+    "        compileall.compile_dir(path, maxlevels=64, quiet=2, workers=workers)\n"
+    "try:\n"
+    "    compile_all(0)\n"
+    "except (ImportError, NotImplementedError, OSError):\n"
+    "    compile_all(1)\n"
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +52,14 @@ class OmeroInstall:
     @property
     def python(self) -> str:
         return f"{self.venv}/bin/python"
+
+    def pip_install(self, args: str) -> str:
+        """
+        ``python -m pip install ARGS`` (``args`` already quoted for the shell), then the venv's
+        packages byte-compiled on every core (``COMPILE_PACKAGES``); fails when either fails.
+        """
+        python = q(self.python)
+        return f"{python} -m pip install {args} --no-compile && {python} -c {q(COMPILE_PACKAGES)}"
 
     @property
     def omero(self) -> str:

@@ -64,7 +64,8 @@ def pip_requirements(install: OmeroInstall, specs: list[str], extra_args: list[s
         # What is already satisfied stays as installed: pip must fit the new requirements
         # around it (e.g. django-redis for the installed Django), not upgrade it on the way.
         args = " ".join(q(a) for a in (*(extra_args or ()), *state["unsatisfied"], *state["pins"]))
-        command = f"{q(install.python)} -m pip install --upgrade {args}"
+        command = install.pip_install(f"--upgrade {args}")
+        # (``pip && compile || on_failure``: a failure of either runs ``on_failure``)
         yield f"{command} || {{ {on_failure}; }}" if on_failure else command
 
 

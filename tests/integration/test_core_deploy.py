@@ -14,6 +14,8 @@ headless Chromium (``testbed/browser.py``), which takes the docs' screenshots.
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
 import requests
 
@@ -116,6 +118,37 @@ def test_second_run_changes_nothing(fleet):
     for label, target in fleet["targets"].items():
         assert sh(target, stat) == before[label], label
         assert sh(target, "ls /var/lib/omeroweb-deploy/nginx-site-*.record | wc -l") == "1", label
+
+
+#: Run by the deployed venv's python: how many modules its packages hold, and those that
+#: compile but have no ``.pyc`` (pip installs with --no-compile, then the deploy compiles).
+UNCOMPILED = r"""
+import importlib.util, os, sysconfig
+total, missing = 0, []
+for top in sorted({sysconfig.get_paths()[key] for key in ("purelib", "platlib")}):
+    for folder, _, names in os.walk(top):
+        for name in (n for n in names if n.endswith(".py")):
+            path, total = os.path.join(folder, name), total + 1
+            if os.path.exists(importlib.util.cache_from_source(path)):
+                continue
+            try:
+                compile(open(path, "rb").read(), path, "exec")
+            except (SyntaxError, ValueError):
+                continue
+            missing.append(path)
+print(total, len(missing), *missing[:5])
+"""
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_venv_modules_are_byte_compiled(fleet, label):
+    """Every module of the venv that compiles has its .pyc: the root-owned venv is not writable
+    by OMERO.web's account, so a missing one would be compiled again by every worker start."""
+    target = fleet["targets"][label]
+    code, out = target.exec(f"/opt/omero/web/venv3/bin/python -c {shlex.quote(UNCOMPILED)}")
+    assert code == 0, out
+    total, missing, *examples = out.split()
+    assert int(total) > 3000 and int(missing) == 0, (total, missing, examples)  # Django, omero-py, Ice, ...
 
 
 @pytest.mark.parametrize("label", LABELS)

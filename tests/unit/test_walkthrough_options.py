@@ -109,5 +109,6 @@ def test_omero_py_upgraded_on_its_own():
     install = sim.find(r"-m pip install --upgrade ")
     assert len(install) == 1
     # only omero-py is upgraded; OMERO.web and WhiteNoise stay pinned as installed
-    assert "'omero-py>=5.19.5' omero-web==5.33.2 whitenoise==6.9.0 ||" in install[0]
+    assert "'omero-py>=5.19.5' omero-web==5.33.2 whitenoise==6.9.0 --no-compile && " in install[0]
+    assert install[0].index(" --no-compile && ") < install[0].index(" || { ")  # then the failure handling
     assert "expected a pip requirement for omero-py" in refused({"omero_web_omero_py_spec": "omero-web>=5.6"})

@@ -154,7 +154,7 @@ def venv_steps(ice_url: str) -> list[dict]:
         step("ice-wheel", section, "/opt/omero/web/venv3/bin/pip install --upgrade " + ice_url,
              {"commands": [r"/opt/omero/web/venv3/bin/python -m pip download .*" + ice_url.replace(".", r"\."),
                            r"^/opt/omero/web/venv3/bin/python -m pip install --no-deps --force-reinstall "
-                           r"\S*/zeroc_ice-\*\.whl$"]}),
+                           r"\S*/zeroc_ice-\*\.whl --no-compile && "]}),
         step("omero-web", section, '/opt/omero/web/venv3/bin/pip install "omero-web>=5.6.1"',
              {"commands": [r"^/opt/omero/web/venv3/bin/python -m pip install --upgrade 'omero-web>=5\.6\.1'"]}),
     ]
