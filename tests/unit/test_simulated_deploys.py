@@ -121,6 +121,7 @@ def test_ice_source_auto(distro, url_fragment, builds, data):
     else:
         assert "github.com" not in script
     assert "patch_zeroc_ice.py" in script and "pip wheel --no-deps" in script
+    assert "LDFLAGS=-Wl,--strip-debug PIP_USE_PEP517=1 " in script  # linked without debug information
     assert "PUT /var/cache/omeroweb-deploy/ice/patch_zeroc_ice.py" in sim.commands
     assert "umask 077 && mkdir -p /var/cache/omeroweb-deploy/ice" in sim.commands  # root's only
 
