@@ -21,9 +21,10 @@ STATE_DIR = "/var/lib/omeroweb-deploy"
 #: file) puts it in place; made (and checked) with the run lock, removed when empty with it.
 ROOT_STAGING = f"{STATE_DIR}/staging"
 #: Run by the venv's python right after ``pip install --no-compile``: byte-compiles the venv's
-#: packages on every core. pip compiles one file after the other, about half of its install
-#: time (Django, omero-py); the ``.pyc`` files are the same, and files that do not compile are
-#: passed over as pip does. One process where there is no working process pool (old Pythons).
+#: packages on every core. pip compiles one file after the other, a third to a half of its
+#: install time (Django, omero-py); the ``.pyc`` files are the same, and files that do not
+#: compile are passed over as pip does. One process where there is no working process pool
+#: (old Pythons).
 COMPILE_PACKAGES = (
     "import compileall, sysconfig\n"
     "paths = sorted({sysconfig.get_paths()[key] for key in ('purelib', 'platlib')})\n"
