@@ -102,7 +102,11 @@ def wait_for_lock(target, seconds: float = 60) -> None:
 
 
 def test_overlapping_deploys_take_turns_and_a_killed_runs_lock_is_taken_over(target, deploy, tmp_path):
-    # two at once: the second waits for the first and names it
+    # two at once: the second waits for the first and names it. The first has a package to
+    # install while the package manager's lock is held for a while, so that it still holds the
+    # run lock when the second connects (a no-op re-run alone can be over by then).
+    ssh(target, "DEBIAN_FRONTEND=noninteractive apt-get remove -y unzip")
+    hold_dpkg_lock(target, 10)
     first = start_pyinfra(target, tmp_path, "first")
     wait_for_lock(target)
     holder = ssh(target, f"cat {LOCK}/owner")
@@ -114,7 +118,10 @@ def test_overlapping_deploys_take_turns_and_a_killed_runs_lock_is_taken_over(tar
     assert f"pyinfra PID {first.pid}" in second.output and "run lock taken after" in second.output
     assert ssh(target, f"test -e {LOCK} && echo held || echo free") == "free"
 
-    # a run killed while it holds the lock: the next run takes it over, saying so
+    # a run killed while it holds the lock (waiting for the package manager, as above): the
+    # next run takes it over, saying so
+    ssh(target, "DEBIAN_FRONTEND=noninteractive apt-get remove -y unzip")
+    hold_dpkg_lock(target, 10)
     killed = start_pyinfra(target, tmp_path, "killed")
     wait_for_lock(target)
     killed.send_signal(signal.SIGKILL)
