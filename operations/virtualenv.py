@@ -103,7 +103,7 @@ def venv(ctx: Context | None = None) -> list:
         files.file(name="No pip.conf in the virtualenv", path=dest, present=False, _if=lambda: not absent(dest))
     upgraded = server.shell(
         name="Upgrade pip in the new virtualenv",
-        commands=[f"{q(ctx.install.python)} -m pip install --upgrade pip"],
+        commands=[ctx.install.pip_install("--upgrade pip")],
         # The pip that ensurepip gives Python >= 3.10 handles every wheel and index used here.
         _if=lambda: created.did_change() and ctx.profile.python_version < (3, 10),
     )

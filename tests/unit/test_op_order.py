@@ -44,9 +44,8 @@ def test_same_order_at_every_operation_of_a_deploy(monkeypatch, tmp_path, tls_fi
     seen = []
 
     def compare(state):
-        theirs, ours = pyinfra_util.get_operation_order_from_stack(state), op_order.operation_order_from_stack(state)
-        seen.append((theirs, ours))
-        return theirs
+        seen.append(both(state))
+        return seen[-1][0]
 
     monkeypatch.setattr(pyinfra_operation, "get_operation_order_from_stack", compare)
     data = {"omero_web_ice_cache_dir": str(tmp_path / "wheels"), **all_features(tls_files)}
