@@ -12,6 +12,8 @@ Rules (also in the README):
   removed from the configuration on the next run; properties set by hand are left alone.
 - Values holding secrets are written to an owner-only file and loaded with ``omero config
   load``: they never appear on a command line or in pyinfra's output.
+- A run's ``omero config`` commands are the lines of one ``omero load`` (one ``omero``
+  start instead of one per command: ``OmeroInstall.omero_commands``).
 """
 
 from __future__ import annotations
@@ -63,18 +65,19 @@ def omero_config(install: OmeroInstall, to_set: dict, to_append: dict, secrets: 
     changes = plan_changes(fact["config"], fact["managed"], to_set, to_append)
     if not (changes["set"] or changes["unset"] or changes["append"] or changes["remove"] or changes["record_changed"]):
         return
+    commands, then = [], None
     if changes["set"]:
         # written as the OMERO.web user into its owner-only folder: root never writes there
         staged = f"{install.staging}/config.properties"
         body = "".join(f"{k}={v}\n" for k, v in sorted(changes["set"].items()))
         yield from write_as(install.user, body, staged, "600")
-        yield f"{install.omero_cmd('config', 'load', '-q', staged)} && {remove_as(install.user, staged)}"
-    for key in changes["unset"]:
-        yield install.omero_cmd("config", "set", key)
-    for key, item in changes["append"]:
-        yield install.omero_cmd("config", "append", "--set", key, json.dumps(item))
-    for key, item in changes["remove"]:
-        yield install.omero_cmd("config", "remove", key, json.dumps(item))
+        commands.append(["config", "load", "-q", staged])
+        then = remove_as(install.user, staged)
+    commands += [["config", "set", key] for key in changes["unset"]]
+    commands += [["config", "append", "--set", key, json.dumps(item)] for key, item in changes["append"]]
+    commands += [["config", "remove", key, json.dumps(item)] for key, item in changes["remove"]]
+    if commands:
+        yield install.omero_commands(commands, then=then)  # one omero process
     record = json.dumps(changes["record"], indent=1, sort_keys=True) + "\n"
     yield from write_as(install.user, record, install.managed_record, "600")
 

@@ -233,12 +233,15 @@ def server_config(server: OmeroInstall, to_set: dict, to_merge: dict):
     if not (changes["set"] or changes["unset"] or changes["record_changed"]):
         return
     yield _ensure_staging(server)
+    commands, then = [], None
     if changes["set"]:
         staged = f"{server.staging}/server-config.properties"
         yield from _upload_owned(server, "".join(f"{k}={v}\n" for k, v in sorted(changes["set"].items())), staged)
-        yield f"{server.omero_cmd('config', 'load', '-q', staged)} && {remove_as(server.user, staged)}"
-    for key in changes["unset"]:
-        yield server.omero_cmd("config", "set", key)
+        commands.append(["config", "load", "-q", staged])
+        then = remove_as(server.user, staged)
+    commands += [["config", "set", key] for key in changes["unset"]]
+    if commands:
+        yield server.omero_commands(commands, then=then)  # one omero process
     yield from _upload_owned(server, json.dumps(changes["record"], indent=1, sort_keys=True) + "\n",
                              server_record(server))
     if (changes["set"] or changes["unset"]) and state.is_executing:

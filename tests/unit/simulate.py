@@ -21,6 +21,8 @@ from pyinfra.connectors.fake import FakeConnector
 from pyinfra.context import ctx_state
 from pyinfra_cli.util import load_deploy_file
 
+from operations.install import OMERO_COMMANDS_END
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 OS_RELEASES = {
@@ -104,6 +106,24 @@ class Simulation:
     def find(self, pattern: str) -> list[str]:
         """Commands matching ``pattern`` (the distro-profile probe, which names every tool, excluded)."""
         return [c for c in self.commands if re.search(pattern, c) and not c.startswith("echo '[os-release]'")]
+
+
+def omero_commands(commands: list[str]) -> list[str]:
+    """
+    The ``omero`` commands in ``commands``, each as the text of its arguments (``config append
+    --set KEY ITEM``): the lines of an ``omero load`` here-document one by one (how
+    ``OmeroInstall.omero_commands`` runs several in one process), else what follows
+    ``bin/omero `` on the command's line.
+    """
+    found = []
+    session = f"bin/omero load <<'{OMERO_COMMANDS_END}'"
+    for command in commands:
+        if session in command:
+            body = command.split(session, 1)[1].split("\n", 1)[1]
+            found += body.split(f"\n{OMERO_COMMANDS_END}", 1)[0].split("\n")
+        else:
+            found += re.findall(r"bin/omero (.*)", command)
+    return found
 
 
 def _recording_put_file(self, filename_or_io, remote_filename, *args, **kwargs):

@@ -23,7 +23,7 @@ import pytest
 from pyinfra.connectors.fake import CommandOutput, FakeConnector, OutputLine
 
 from tests.unit.simulate import SimulatedHost, simulate
-from tests.unit.walkthrough_steps import DISTROS, STAGED, STEPS
+from tests.unit.walkthrough_steps import DISTROS, STAGED, STEPS, omero_run
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = Path(__file__).resolve().parent / "data" / "omero-web-install.txt"
@@ -159,7 +159,7 @@ def problems(sim, match: dict) -> list[str]:
             found.append(f"configuration {prop}={config.get(prop)!r}, expected {value!r}")
     for prop, items in match.get("append", {}).items():
         for item in items:
-            if not sim.find(re.escape(f"omero config append --set {prop} {shlex.quote(item)}")):
+            if not sim.find(omero_run(re.escape(f"config append --set {prop} {shlex.quote(item)}"))):
                 found.append(f"{item} not appended to {prop}")
     for path, regexes in match.get("lines", {}).items():
         lines = [line.strip() for line in sim.uploads.get(path, "").splitlines()]

@@ -16,7 +16,7 @@ import pytest
 from operations import features
 from operations.context import host_roles
 from operations.settings import validate
-from tests.unit.simulate import SimulatedHost, simulate
+from tests.unit.simulate import SimulatedHost, omero_commands, simulate
 
 SECRET = "Sup3r-Secret-Public-Pw"
 STAGED = "/opt/omero/web/omero-web/etc/.omeroweb-deploy/config.properties"
@@ -83,7 +83,7 @@ def test_debian_systemd_host_gets_every_feature(tls_files):
     assert "ssl_protocols TLSv1.2 TLSv1.3;" in extra
     # a prefix location as in the walkthrough (intended change: it was an exact `location =`)
     assert "location /omero/pub/paper-2024 { return 307 /omero/webclient/?show=project-7; }" in extra
-    appends = sim.find(r"omero config append --set")
+    appends = [c for c in omero_commands(sim.commands) if c.startswith("config append --set ")]
     assert any("corsheaders.middleware.CorsMiddleware" in c and "0.5" in c for c in appends)
     assert any("omero.web.apps" in c and "omero_figure" in c for c in appends)
     assert any("omero.web.template_dirs" in c for c in appends)

@@ -35,6 +35,8 @@ A ``match`` is a dict; all its parts must hold:
 
 from __future__ import annotations
 
+from operations.install import OMERO_COMMANDS_END
+
 STAGED = "/opt/omero/web/omero-web/etc/.omeroweb-deploy/config.properties"
 UNIT = "/etc/systemd/system/omero-web.service"
 INITD = "/etc/init.d/omero-web"
@@ -87,10 +89,21 @@ def step(id, section, seed, match=None, deviation=None, data=None, host=None, ro
     return found
 
 
+#: Before an ``omero`` command's arguments: nothing, or ``load`` and the lines of its here-document
+#: before it (``OmeroInstall.omero_commands`` runs a section's commands in one ``omero load``).
+IN_OMERO_LOAD = rf"(?:load <<'{OMERO_COMMANDS_END}'.*\n(?:.*\n)*?)?"
+
+
+def omero_run(command: str) -> str:
+    """A regex for ``omero COMMAND`` (a regex), run alone or as a line of an ``omero load``."""
+    return r"bin/omero " + IN_OMERO_LOAD + command
+
+
 def run_as_web_user(command: str) -> str:
-    """A regex for an ``omero`` command run as omero-web with the walkthrough's OMERODIR and PATH."""
+    """A regex for an ``omero`` command run as omero-web with the walkthrough's OMERODIR and PATH
+    (alone or in an ``omero load``)."""
     return (r"runuser -u omero-web -- env .*OMERODIR=/opt/omero/web/omero-web PATH=/opt/omero/web/venv3/bin:\S* "
-            r"/opt/omero/web/venv3/bin/omero " + command)
+            r"/opt/omero/web/venv3/" + omero_run(command))
 
 
 # The NGINX site: `omero web config nginx --http PORT --servername NAME`, installed as conf.d/omeroweb.conf
