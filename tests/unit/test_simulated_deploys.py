@@ -160,6 +160,37 @@ def test_ice_from_control_machine_cache(tmp_path, data):
     assert f"PUT {remote}" not in sim.commands and sim.find(r"zeroc-ice==3.6.5")
 
 
+FRESH_VENV = ["omero-web>=5.6.1", "whitenoise"]  # what the venv report prints: every spec unsatisfied
+
+
+@pytest.mark.parametrize("venv_report, existing, tags, together", [
+    (FRESH_VENV, (), None, True),
+    (["=omero-web==5.33.2", "whitenoise"], (), None, False),  # OMERO.web installed: an upgrade's business
+    (FRESH_VENV, ("/opt/omero/web/venv3/bin/omero",), None, False),
+    (FRESH_VENV, ("/opt/omero/web/venv3.previous",), None, False),  # a failed upgrade's copy: rollback ahead
+    (FRESH_VENV, (), "ice", False),  # OMERO.web's section not selected
+], ids=["fresh", "omero-web-installed", "bin-omero", "previous-venv", "ice-tag-only"])
+def test_ice_and_omero_web_in_one_pip_run_only_on_a_fresh_install(tmp_path, data, venv_report, existing, tags,
+                                                                    together):
+    abi_dir = tmp_path / "wheels" / "debian-12-x86_64-cp311"
+    abi_dir.mkdir(parents=True)
+    wheel = abi_dir / "zeroc_ice-3.6.5-cp311-cp311-linux_x86_64.whl"
+    wheel.write_bytes(b"x")
+    (abi_dir / (wheel.name + ".sha256")).write_text(hashlib.sha256(b"x").hexdigest() + "\n")
+    remote = "/var/cache/omeroweb-deploy/ice/upload/" + wheel.name
+    host = SimulatedHost("debian", "12", existing_paths=existing,
+                         extra_responses={"packaging.requirements": venv_report})
+    sim = simulate(host, {**data, **({"omero_web_tags": tags} if tags else {})})
+    ice = sim.find(rf"-m pip install .*{remote} --no-compile && ")
+    assert len(ice) == 1
+    if together:
+        assert ice[0].startswith(f"/opt/omero/web/venv3/bin/python -m pip install --upgrade 'omero-web>=5.6.1' "
+                                 f"whitenoise {remote} --no-compile && ")
+    else:
+        assert ice[0].startswith(f"/opt/omero/web/venv3/bin/python -m pip install --no-deps --force-reinstall {remote} "
+                                 "--no-compile && ")
+
+
 def test_explicit_wheel_url_is_not_replaced_by_a_build(data):
     url = "https://wheels.example.org/zeroc_ice-3.6.5-cp311-cp311-linux_x86_64.whl"
     sim = simulate(SimulatedHost("debian", "12"), {**data, "omero_web_ice_source": "wheel", "omero_web_ice_wheel": url})

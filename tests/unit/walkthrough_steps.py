@@ -166,7 +166,8 @@ def venv_steps(ice_url: str) -> list[dict]:
              {"commands": [r"/usr/bin/python3 -m venv /opt/omero/web/venv3( |$)"]}),
         step("ice-wheel", section, "/opt/omero/web/venv3/bin/pip install --upgrade " + ice_url,
              {"commands": [r"/opt/omero/web/venv3/bin/python -m pip download .*" + ice_url.replace(".", r"\."),
-                           r"^/opt/omero/web/venv3/bin/python -m pip install --no-deps --force-reinstall "
+                           # alone, or on a fresh install with OMERO.web's requirements (one pip run)
+                           r"^/opt/omero/web/venv3/bin/python -m pip install (--no-deps --force-reinstall|--upgrade .*) "
                            r"\S*/zeroc_ice-\*\.whl --no-compile && "]}),
         step("omero-web", section, '/opt/omero/web/venv3/bin/pip install "omero-web>=5.6.1"',
              {"commands": [r"^/opt/omero/web/venv3/bin/python -m pip install --upgrade 'omero-web>=5\.6\.1'"]}),
