@@ -1,6 +1,6 @@
 """
 The benchmark's pure parts (``tools/benchmark.py`` runs the measurements): its targets,
-reading pyinfra's ``--debug`` output, and the result table with its verdicts. Plain values
+reading pyinfra's timestamped output, and the result table with its verdicts. Plain values
 in, plain values out: unit-tested without containers.
 """
 
@@ -18,8 +18,6 @@ RERUN_COMMANDS_MAX = 15  # remote commands of a no-op re-run
 CONTROL_CPU_PER_HOST_MAX = 1.0  # the pyinfra process's CPU seconds per host and run, strictly below
 FLEET_SIZES = (8, 16)  # besides the 1 host of items 1 and 2
 
-_COMMAND = re.compile(r"\[pyinfra\.connectors\.ssh\] Running command on (\S+): ")
-_UPLOAD = re.compile(r"\[pyinfra\.connectors\.ssh\] Attempting upload of .* to ")
 _OPERATION = re.compile(r"^--> Starting operation: (.+?)\s*$")
 _TIMESTAMP = re.compile(r"^\s*(\d+\.\d+) (.*)$")
 
@@ -74,26 +72,6 @@ def format_loads(pair) -> str:
 def cpu_seconds(before, after) -> float:
     """User + system CPU seconds between two ``resource.getrusage`` readings."""
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-
-
-def remote_commands(debug_output: str) -> dict[str, int]:
-    """Shell commands pyinfra ran per host, counted from ``--debug`` output.
-
-    pyinfra's SSH connector logs ``Running command on HOST: ...`` once for every command
-    it executes on the host (facts and operations alike, a sudo retry counted again), so
-    this is exact for SSH targets. File uploads are counted apart (:func:`uploads`).
-    """
-    counts: dict[str, int] = {}
-    for line in debug_output.splitlines():
-        match = _COMMAND.search(line)
-        if match:
-            counts[match.group(1)] = counts.get(match.group(1), 0) + 1
-    return counts
-
-
-def uploads(debug_output: str) -> int:
-    """SFTP uploads pyinfra made (all hosts), from ``--debug`` output."""
-    return sum(1 for line in debug_output.splitlines() if _UPLOAD.search(line))
 
 
 def split_timestamps(lines: list[str]) -> list[tuple[float, str]]:

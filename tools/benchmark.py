@@ -44,11 +44,12 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from testbed.pyinfra_run import PYINFRA, Run, target_data, write_inventory  # noqa: E402
+from testbed.pyinfra_run import Run, target_data, write_inventory  # noqa: E402
 from tools.bench_report import (  # noqa: E402
     FLEET_SIZES, cpu_seconds, evaluate, exit_status, fleet_summary, format_loads, format_table, merge_rounds, operation_times,
-    parse_fleet_sizes, ratio, remote_commands, section_times, uploads,
+    parse_fleet_sizes, ratio, section_times,
 )
+from tools.counting_pyinfra import COUNTS_ENV  # noqa: E402
 
 RELEASE = "bookworm"
 ABI_KEY = "debian-12-x86_64-cp311"
@@ -67,6 +68,8 @@ class TimedRun:
     run: Run
     timed: list[tuple[float, str]] = field(default_factory=list)
     cpu_s: float = 0.0  # the pyinfra process's user + system time: the whole control side
+    commands: dict[str, int] = field(default_factory=dict)  # remote commands per host
+    uploads: int = 0  # files uploaded, all hosts
 
     @property
     def seconds(self) -> float:
@@ -74,17 +77,20 @@ class TimedRun:
 
 
 def run_timed(inventory: Path, log: Path, *args: str, timeout: float = 3600) -> TimedRun:
-    """``pyinfra -y --debug INVENTORY deploy.py``; every output line is timestamped in ``log``.
+    """``pyinfra -y INVENTORY deploy.py`` at its default verbosity (``tools.counting_pyinfra``
+    counts the remote commands and uploads); every output line is timestamped in ``log``.
 
     pyinfra's SSH connector (paramiko) runs in its own process, so that process's CPU time is
     the control side's. It is read from this process's terminated children, which holds only
     pyinfra's figures: the benchmark runs one child at a time, and the reading is taken after
     ``Popen`` has reaped any earlier ones.
     """
-    command = [PYINFRA, "-y", "--debug", str(inventory), "deploy.py", *args]
+    counts_file = log.with_suffix(".counts.json")
+    counts_file.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "tools.counting_pyinfra", "-y", str(inventory), "deploy.py", *args]
     started = time.monotonic()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, errors="replace")
+                               text=True, errors="replace", env={**os.environ, COUNTS_ENV: str(counts_file)})
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert process.stdout is not None
     raw, timed = [], []
@@ -98,7 +104,9 @@ def run_timed(inventory: Path, log: Path, *args: str, timeout: float = 3600) -> 
                 process.kill()
     code = process.wait()
     cpu_s = cpu_seconds(children_before, resource.getrusage(resource.RUSAGE_CHILDREN))
-    return TimedRun(Run(code, "".join(raw), time.monotonic() - started), timed, cpu_s)
+    counts = json.loads(counts_file.read_text()) if counts_file.exists() else {}
+    return TimedRun(Run(code, "".join(raw), time.monotonic() - started), timed, cpu_s,
+                    counts.get("commands", {}), sum(counts.get("uploads", {}).values()))
 
 
 def _sftp_put(target, files: dict[str, bytes | Path]) -> None:
@@ -225,12 +233,12 @@ def _deploy_round(image, logs: Path, number: int, targets: list) -> dict:
     remove_targets([target])
     return {
         "cold_s": cold.seconds, "cold_load": one_host["cold_load"],
-        "cold_commands": remote_commands(cold.run.output).get(target.name, 0),
-        "cold_uploads": uploads(cold.run.output),
+        "cold_commands": cold.commands.get(target.name, 0),
+        "cold_uploads": cold.uploads,
         "rerun_s": rerun.seconds, "rerun_changed": rerun.run.changed,
         "rerun_changed_operations": rerun.run.changed_operations(),
-        "rerun_commands": remote_commands(rerun.run.output).get(target.name, 0),
-        "rerun_uploads": uploads(rerun.run.output),
+        "rerun_commands": rerun.commands.get(target.name, 0),
+        "rerun_uploads": rerun.uploads,
         "one_host": one_host,
         "cold_run": cold, "rerun_run": rerun,
     }
@@ -257,7 +265,7 @@ def _fleet(image, size: int, cold_ice: bool, logs: Path, targets: list) -> dict:
             shutil.rmtree(ice_dir, ignore_errors=True)
     remove_targets(fleet)  # before the next size: its hosts share this machine's memory and cores
     record["profile"] = section_times(cold.timed, cold.seconds)
-    record["cold_commands"] = remote_commands(cold.run.output)
+    record["cold_commands"] = cold.commands
     print(f"fleet: {fleet_summary(record)}", flush=True)
     return record
 

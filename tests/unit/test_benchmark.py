@@ -3,35 +3,39 @@
 from __future__ import annotations
 
 import argparse
+import json
+from types import SimpleNamespace
 
 import pytest
 
-from tools import bench_report, loadtest
+from tools import bench_report, counting_pyinfra, loadtest
 
-HOST = "owd-test-bench-one-1234abcd"
-DEBUG_OUTPUT = f"""\
---> Loading config...
-    [pyinfra.connectors.ssh] Connecting to: 127.0.0.1 ({{'port': 32769}})
-    [pyinfra.connectors.ssh] Running command on {HOST}: (pty=False) sh -c 'echo "[os-release]"'
-    [pyinfra.connectors.ssh] Waiting for exit status...
-    [pyinfra.connectors.ssh] Running command on {HOST}: (pty=False) sh -c 'dpkg -l'
-    [pyinfra.connectors.ssh] Running command on other-host: (pty=False) sh -c 'dpkg -l'
-    [pyinfra.connectors.ssh] Attempting upload of <_io.StringIO object at 0x7f> to /tmp/x
-    [pyinfra.connectors.ssh] Attempting upload of /root/.cache/w.whl to /var/cache/w.whl
-    [{HOST}] >>> sh -c 'Running command on nobody: not a log line of the connector'
-"""
+class FakeConnector:
+    """What ``tools.counting_pyinfra`` wraps: pyinfra's SSH connector's two methods."""
 
+    def __init__(self, name):
+        self.host = SimpleNamespace(name=name)
 
-def test_remote_commands_counts_each_connector_command_per_host():
-    assert bench_report.remote_commands(DEBUG_OUTPUT) == {HOST: 2, "other-host": 1}
+    def run_shell_command(self, command, **kwargs):
+        if command.startswith("sudo-move"):  # as an upload with sudo runs a command of its own
+            self.run_shell_command("mv")
+        return True, command
+
+    def put_file(self, local, remote, **kwargs):
+        return self.run_shell_command("sudo-move " + remote) if kwargs.get("sudo") else (True, remote)
 
 
-def test_remote_commands_of_output_without_debug_lines_is_empty():
-    assert bench_report.remote_commands("--> Results:\n    Grand total  1  -  -  1\n") == {}
-
-
-def test_uploads_counts_sftp_uploads():
-    assert bench_report.uploads(DEBUG_OUTPUT) == 2
+def test_counting_pyinfra_counts_commands_and_uploads_per_host(tmp_path):
+    counts = counting_pyinfra.count_calls(FakeConnector)
+    one, other = FakeConnector("one"), FakeConnector("other")
+    assert one.run_shell_command("echo") == (True, "echo")  # results pass through
+    one.put_file("a", "/x")
+    one.put_file("b", "/y", sudo=True)  # an upload, and its commands counted as commands
+    other.run_shell_command("true")
+    assert counts == {"commands": {"one": 3, "other": 1}, "uploads": {"one": 2}}
+    counting_pyinfra.write_counts(counts, str(tmp_path / "counts.json"))
+    assert json.loads((tmp_path / "counts.json").read_text()) == {"commands": {"one": 3, "other": 1},
+                                                                  "uploads": {"one": 2}}
 
 
 def test_cpu_seconds_adds_user_and_system_time_between_readings():
