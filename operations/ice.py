@@ -224,8 +224,7 @@ def install_wheel(install: OmeroInstall, specs: list[str], script: str, cache: s
     report = fact_until_change(VenvReport, install=install, specs=specs)
     if report["ice"] == ICE_VERSION:
         return
-    # one pip resolve and one byte-compile instead of two (about a second on a fresh host)
-    # (none of the requirements installed yet, no bin/omero, no previous venv)
+    # a fresh install: one pip resolve and one byte-compile instead of two (about a second)
     together = (with_omeroweb and report["unsatisfied"] and not report["pins"]
                 and not existing(PathExists, [install.omero, install.previous_venv]))
     requirements = " ".join(q(a) for a in report["unsatisfied"])
