@@ -14,7 +14,7 @@ from pyinfra.api.exceptions import ConnectError, PyinfraError
 from pyinfra.api.state import BaseStateCallback
 
 from operations import locks, op_order
-from operations.connection import no_delay
+from operations.connection import idle_check, no_delay
 from operations.context import validate_inventory
 from operations.settings import validate
 
@@ -106,6 +106,7 @@ class _RunLock(BaseStateCallback):
         def connect_then_lock():
             connect()
             no_delay(connector)
+            idle_check(connector)
             timeout = validate(host.data.dict(), host.name).run_lock_timeout
             try:
                 self.tokens[host.name] = locks.take_run_lock(run_state, host, self._arguments(run_state, host),

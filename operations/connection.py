@@ -24,3 +24,33 @@ def no_delay(connector) -> bool:
         return False
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return True
+
+
+#: Issue 15: how often paramiko's transport wakes up while the connection is idle (a long
+#: ``apt-get``, ``pip install``, a restart), to see whether it was closed and to send
+#: keepalives. paramiko's 0.1 s costs the control side 3.8 ms of CPU per second a command
+#: runs (a ``socket.timeout`` raised through gevent ten times a second): 116 ms for a
+#: ``sleep 30``, against 13 ms at 1 s and 6 ms at 5 s. It adds up over a fleet's run, as every
+#: host's connection stays open for the whole run. Closing the connection does not wait for
+#: it (paramiko closes the socket, which ends the wait at once).
+IDLE_CHECK_SECONDS = 5.0
+
+
+def idle_check(connector, seconds: float = IDLE_CHECK_SECONDS) -> float | None:
+    """
+    Issue 15: paramiko's transport checks an idle connection every ``seconds`` instead of
+    every 0.1 s, or at the connection's keepalive interval (``ServerAliveInterval`` in the SSH
+    config) when that is shorter, so keepalives are still sent on time. Returns the interval
+    set, None for connections without a socket of their own (``@docker``, ``@local``, a
+    ProxyCommand), which are left as they are.
+    """
+    client = getattr(connector, "client", None)
+    transport = client.get_transport() if client is not None else None
+    sock = getattr(transport, "sock", None)
+    if not isinstance(sock, socket.socket):
+        return None
+    # paramiko keeps the interval on its packetizer (set_keepalive) and offers no getter
+    keepalive = getattr(getattr(transport, "packetizer", None), "_Packetizer__keepalive_interval", 0) or 0
+    interval = min(seconds, keepalive) if keepalive > 0 else seconds
+    sock.settimeout(interval)
+    return interval
