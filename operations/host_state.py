@@ -6,11 +6,15 @@ read a few facts of their own (``files.template``, ``files.put``, ``systemd.serv
 Sections declare at planning time what their operations check (``want``: root-owned paths,
 systemd units, the account, OS packages). At execution time the first operation that asks
 (``snapshot``) reads all of it in one command, the ``HostState`` fact; the next ones reuse
-that reading **only while no operation on this host has run a command since** (an operation
-that changed anything makes the next one read again). Each of those operations is then
-guarded with ``_if``: when the snapshot shows the host already as wanted the operation does
-nothing and reads nothing; otherwise pyinfra's own operation runs, reading its own facts as
-before. A guard can only skip work that is provably done, never add any.
+that reading. Each of those operations is then guarded with ``_if``: when the snapshot shows
+the host already as wanted the operation does nothing and reads nothing; otherwise the
+operation runs (pyinfra's reading its own facts as before). A guard can only skip work that
+is provably done, never add any: an answer "done", which skips work, holds only on a reading
+taken **after every command run so far on this host** (one that ran since makes the next
+such answer read again); an answer "not done" may come from an older reading, since acting
+on it only runs an operation that converges whatever it finds (at worst it redoes work an
+earlier operation of the run did). A cold deploy then reads the state a few times, not
+after every operation.
 
 Read as root, read only: ``stat`` and ``sha256sum`` of root-owned paths (links reported,
 never followed), ``systemctl show``, ``getent``, ``dpkg-query``. No secret is printed: file
@@ -27,12 +31,11 @@ import hashlib
 import shlex
 import weakref
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 from pyinfra import host
 from pyinfra.api import FactBase
 from pyinfra.api.util import get_template
-from pyinfra.operations import files
 from pyinfra.context import ctx_host, ctx_state
 
 q = shlex.quote
@@ -134,17 +137,29 @@ def _changes(state) -> tuple:
     return state.current_stage, executed
 
 
-def snapshot() -> dict:
-    """The host state (``HostState``) as it is now: read again after any operation ran a command."""
+def snapshot(current: bool = True) -> dict:
+    """
+    The host state (``HostState``). ``current``: as it is now, read again after any operation
+    ran a command; False: the last reading however old (for answers that only lead to work,
+    ``_done``), read only when there is none.
+    """
     state = ctx_state.get()
     kwargs = _WANTED.get(state, {}).get(host.name, _Wanted()).kwargs()
     mark, key = _changes(state), repr(kwargs)
     cached = _READ.setdefault(state, {}).get(host.name)
-    if cached and cached[0] == mark and cached[1] == key:
+    if cached and cached[1] == key and (cached[0] == mark or not current):
         return cached[2]
     value = host.get_fact(HostState, **kwargs) or HostState.default()  # a failed read: nothing known
     _READ[state][host.name] = (mark, key, value)
     return value
+
+
+def _done(check: Callable[[dict], bool]) -> bool:
+    """
+    Whether ``check`` finds the work done: asked of the last reading, however old; when that
+    says done (work would be skipped), asked again of a current one.
+    """
+    return check(snapshot(current=False)) and check(snapshot())
 
 
 def sha256(content: str | bytes) -> str:
@@ -156,50 +171,77 @@ def octal(mode: str | int) -> str:
     return str(mode).lstrip("0").zfill(3)
 
 
-def file_matches(path: str, content: str | bytes, mode: str, user: str | None = None,
-                 group: str | None = None) -> bool:
-    """Whether ``path`` is a regular file with this content and mode (and owner, group when given)."""
-    found = snapshot()["files"].get(path)
+def _file_matches(reading: dict, path: str, content: str | bytes, mode: str, user: str | None,
+                  group: str | None) -> bool:
+    found = reading["files"].get(path)
     return bool(found and found["type"] == "regular file" and found["sha256"] == sha256(content)
                 and found["mode"] == octal(mode) and (user is None or found["user"] == user)
                 and (group is None or found["group"] == group))
 
 
+def file_matches(path: str, content: str | bytes, mode: str, user: str | None = None,
+                 group: str | None = None) -> bool:
+    """Whether ``path`` is a regular file with this content and mode (and owner, group when given)."""
+    return _done(lambda reading: _file_matches(reading, path, content, mode, user, group))
+
+
 def absent(path: str) -> bool:
     """Whether nothing (no file, no link) is at ``path`` (which must have been wanted)."""
-    return path not in snapshot()["files"]
+    return _done(lambda reading: path not in reading["files"])
 
 
-def directory_matches(path: str, user: str, group: str, mode: str | None = None) -> bool:
-    found = snapshot()["files"].get(path)
+def _directory_matches(reading: dict, path: str, user: str, group: str, mode: str | None) -> bool:
+    found = reading["files"].get(path)
     return bool(found and found["type"] == "directory" and found["user"] == user and found["group"] == group
                 and (mode is None or found["mode"] == octal(mode)))
 
 
+def directory_matches(path: str, user: str, group: str, mode: str | None = None) -> bool:
+    return _done(lambda reading: _directory_matches(reading, path, user, group, mode))
+
+
+#: Unit states pyinfra's SystemdStatus counts as running, SystemdEnabled as enabled.
+RUNNING_STATES = ("running", "waiting", "exited", "listening", "mounted")
+ENABLED_STATES = ("enabled", "static")
+
+
+def unit_state(unit: str) -> tuple[bool, bool]:
+    """Whether a systemd unit is running, and enabled, as pyinfra's SystemdStatus/SystemdEnabled judge it."""
+    def found(reading: dict) -> dict:
+        return reading["units"].get(unit) or {}
+
+    return (_done(lambda reading: found(reading).get("SubState") in RUNNING_STATES),
+            _done(lambda reading: found(reading).get("UnitFileState") in ENABLED_STATES))
+
+
 def unit_running_enabled(unit: str) -> bool:
-    """Whether a systemd unit is running and enabled, as pyinfra's SystemdStatus/SystemdEnabled judge it."""
-    found = snapshot()["units"].get(unit) or {}
-    return (found.get("SubState") in ("running", "waiting", "exited", "listening", "mounted")
-            and found.get("UnitFileState") in ("enabled", "static"))
+    """Whether a systemd unit is running and enabled."""
+    return all(unit_state(unit))
+
+
+def account_absent() -> bool:
+    """Whether the wanted account does not exist (``getent passwd`` found nothing), now: useradd
+    fails for an existing account."""
+    return not snapshot()["passwd"]
 
 
 def account_matches(user: str, home: str, shell: str, comment: str) -> bool:
     """Whether the account exists as ``server.user`` would leave it, its home folder its own."""
-    passwd = snapshot()["passwd"]
-    if not passwd or len(passwd) < 7:
-        return False
-    return (passwd[0] == user and passwd[4] == comment and passwd[5] == home and passwd[6] == shell
-            and directory_matches(home, user, user))
+    def matches(reading: dict) -> bool:
+        passwd = reading["passwd"]
+        return bool(passwd and len(passwd) >= 7 and passwd[0] == user and passwd[4] == comment
+                    and passwd[5] == home and passwd[6] == shell and _directory_matches(reading, home, user, user, None))
+
+    return _done(matches)
 
 
 def packages_installed(packages) -> bool:
     """Whether dpkg reports every package installed."""
-    found = snapshot()["packages"]
-    return all(found.get(p) == "installed" for p in packages)
+    return _done(lambda reading: all(reading["packages"].get(p) == "installed" for p in packages))
 
 
 def listed() -> list[str]:
-    """Paths matching the wanted globs."""
+    """Paths matching the wanted globs, now."""
     return list(snapshot()["listed"])
 
 
@@ -208,18 +250,6 @@ def rendered(src: str, variables: dict) -> str:
     state = ctx_state.get()
     data = {"host": ctx_host.get(), "state": state, "inventory": state.inventory, **variables}
     return get_template(src).render(data)
-
-
-def root_template(name: str, src: str, dest: str, mode: str, user: str | None = None, group: str | None = None,
-                  **variables):
-    """
-    ``files.template`` into a root-owned folder, skipped without reading anything more when the
-    snapshot shows ``dest`` already with the rendered content and mode (and owner, group).
-    """
-    want(files=[dest])
-    content = rendered(src, variables)
-    return files.template(name=name, src=src, dest=dest, mode=mode, user=user, group=group,
-                          _if=lambda: not file_matches(dest, content, mode, user, group), **variables)
 
 
 _FACTS: "weakref.WeakKeyDictionary[object, dict[str, dict]]" = weakref.WeakKeyDictionary()

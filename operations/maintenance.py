@@ -24,7 +24,7 @@ from .context import Context, current
 from .facts import PathExists, q
 from .install import OmeroInstall
 from .healthcheck import healthcheck
-from .host_state import root_template, unit_running_enabled, want
+from .uploads import root_template
 from .service_manager import ensure_service, restart_command
 from .units import TEMPLATES, unit_variables
 
@@ -85,15 +85,13 @@ def sessions(ctx: Context | None = None) -> None:
                                dest=f"{SYSTEMD_DIR}/{JOB}.timer", mode="644", time=f"{hour}:{minute}"),
             ]
             systemd.daemon_reload(name="Reload systemd units", _if=lambda: any(u.did_change() for u in units))
-            want(units=[f"{JOB}.timer"])
-            systemd.service(name=f"{JOB}.timer enabled and running", service=f"{JOB}.timer", running=True,
-                            enabled=True, _if=lambda: not unit_running_enabled(f"{JOB}.timer"))
+            ensure_service(profile, f"{JOB}.timer")
         else:
             remove_timer(name=f"No {JOB} timer", job=JOB)
         return
     if settings.clearsessions:
         root_template(name=f"Install the daily {JOB} cron job", src=str(TEMPLATES / f"{JOB}.cron.j2"),
-                       dest=CRON_FILE, mode="644", user="root", group="root", omero_user=settings.user,
+                       dest=CRON_FILE, mode="644", omero_user=settings.user,
                        hour=int(hour), minute=int(minute), command=clearsessions_command(ctx.install))
         ensure_service(profile, profile.cron_service)
     else:

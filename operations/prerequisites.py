@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy, operation
@@ -19,11 +18,10 @@ from pyinfra.operations import apt, dnf, files, server, yum
 
 from .context import Context, current
 from .facts import q
-from .host_state import (account_matches, directory_matches, file_matches, listed, packages_installed,
-                         want)
+from .host_state import account_absent, account_matches, directory_matches, listed, packages_installed, want
 from .locks import waiting_for_package_lock
 from .ownership import InstallProblems
-from .uploads import directories_as
+from .uploads import directories_as, root_file
 
 TAGS = ("prerequisites",)
 CA_PREFIX = "omeroweb-deploy-"
@@ -91,7 +89,8 @@ def install_packages(ctx: Context, packages, name: str):
     if profile.package_manager == "apt":
         # read at execution time, in one shared read (host_state): dpkg -l only when one is missing
         want(packages=packages)
-        return os_packages(name=name, manager="apt", packages=list(packages), lock_timeout=timeout,
+        # run only when one is missing: its lists are refreshed (at most once an hour) without a dpkg -l first
+        return os_packages(name=name, manager="apt", packages=list(packages), update=True, lock_timeout=timeout,
                            _if=lambda: not packages_installed(packages))
     installed = host.get_fact(RpmPackages)
     missing = [p for p in packages if p not in installed]
@@ -142,21 +141,8 @@ def prerequisites(ctx: Context | None = None) -> list:
         dests = {f"{profile.ca_dir}/{filename}": pem for filename, pem in certs.items()}
         want(files=dests, globs=[f"{q(profile.ca_dir)}/{CA_PREFIX}*.crt"])
 
-        def put_if(dest, pem):
-            return lambda: not file_matches(dest, pem, "644", "root", "root")
-
-        puts = [
-            files.put(
-                name=f"Install extra CA certificate {os.path.basename(dest)}",
-                src=StringIO(pem),
-                dest=dest,
-                mode="644",
-                user="root",
-                group="root",
-                _if=put_if(dest, pem),
-            )
-            for dest, pem in sorted(dests.items())
-        ]
+        puts = [root_file(f"Install extra CA certificate {os.path.basename(dest)}", dest, pem, "644")
+                for dest, pem in sorted(dests.items())]
         stale = stale_ca_certificates(
             name="Remove extra CA certificates no longer listed", ca_dir=profile.ca_dir, keep=list(certs),
             _if=lambda: any(os.path.basename(p) not in certs for p in listed()),
@@ -170,15 +156,25 @@ def prerequisites(ctx: Context | None = None) -> list:
     if ctx.selected(*TAGS):
         home = f"/home/{settings.user}"
         want(account=settings.user, files=[home, settings.omerodir])
-        server.user(
+        # A new account in one command (server.user reads five facts first: every account's
+        # lastlog, the groups, the OS twice, where useradd is); the same useradd server.user runs.
+        created = server.shell(
             name=f"Create the {settings.user} system user",
+            commands=[f"useradd -d {q(home)} -s /bin/bash -r -c {q(ACCOUNT_MARKER)} -m {q(settings.user)}"],
+            _if=account_absent,
+        )
+        # an existing account of this deploy's, as server.user leaves it (safe_install_paths
+        # refuses anybody else's); one made just now by that useradd already is
+        server.user(
+            name=f"The {settings.user} system user as wanted",
             user=settings.user,
             system=True,
             home=home,
             create_home=True,
             shell="/bin/bash",
             comment=ACCOUNT_MARKER,
-            _if=lambda: not account_matches(settings.user, home, "/bin/bash", ACCOUNT_MARKER),
+            _if=lambda: not created.did_change() and not account_matches(settings.user, home, "/bin/bash",
+                                                                         ACCOUNT_MARKER),
         )
         # OMERODIR's parent is root's (checked above): made by root. Below it, the folders are
         # the OMERO.web user's: made by that user (a link planted there is refused, not followed).

@@ -20,8 +20,7 @@ from .context import Context, current
 from .service_manager import ensure_service, restart_command
 from .units import SERVICE, TEMPLATES, initd_variables, unit_variables, writable_paths
 from .upgrade import failure_command
-from .uploads import directories_as
-from .host_state import root_template
+from .uploads import directories_as, root_template
 
 TAGS = ("service", "config")  # a configuration change is applied by a restart
 

@@ -14,7 +14,7 @@ from pyinfra.facts.files import FindLinks
 from pyinfra.operations import server, systemd, sysvinit
 
 from .facts import q
-from .host_state import unit_running_enabled, want
+from .host_state import unit_running_enabled, unit_state, want
 from .profile import DistroProfile
 from .units import SERVICE
 
@@ -29,6 +29,22 @@ def restart_command(service_manager: str, service: str = SERVICE, reset_failed: 
         restart = f"systemctl restart {q(service)}"
         return f"{{ systemctl reset-failed {q(service)} 2>/dev/null; {restart}; }}" if reset_failed else restart
     return f"/etc/init.d/{service} restart"
+
+
+@operation()
+def started_enabled(unit: str):
+    """
+    A systemd unit running and enabled at boot: ``systemctl start`` and ``systemctl enable`` as
+    needed, judged from the host's state read once for many operations (``host_state``), where
+    ``systemd.service`` reads SystemdStatus and SystemdEnabled itself (issue 15).
+
+    + unit: the unit's full name (``omero-web.service``, ``omero-web-clearsessions.timer``)
+    """
+    running, enabled = unit_state(unit)
+    if not running:
+        yield f"systemctl start {q(unit)}"
+    if not enabled:
+        yield f"systemctl enable {q(unit)}"
 
 
 @operation()
@@ -62,9 +78,8 @@ def ensure_service(profile: DistroProfile, service: str, restart_when=(), reload
                          commands=[restart_command("systemd", service, reset_failed=True) + handler])
         unit = service if "." in service else f"{service}.service"
         want(units=[unit])
-        # one shared read (host_state) instead of SystemdStatus + SystemdEnabled when all is well
-        systemd.service(name=f"{service} enabled and running", service=service, running=True, enabled=True,
-                        _if=lambda: not unit_running_enabled(unit))
+        # one shared read (host_state) instead of SystemdStatus + SystemdEnabled
+        started_enabled(name=f"{service} enabled and running", unit=unit, _if=lambda: not unit_running_enabled(unit))
         if reload_when:
             systemd.service(name=f"Reload {service}", service=service, reloaded=True, _if=reload_if)
         return

@@ -154,7 +154,7 @@ def initd_variables(install: OmeroInstall) -> dict:
 def unit_variables(install: OmeroInstall, systemd_version: int | None = None) -> dict:
     """The values of templates/omero-web.service.j2, each escaped for systemd."""
     return dict(
-        omero_user=systemd_escape(install.user, quote=False),  # not "user": files.template's file owner
+        omero_user=systemd_escape(install.user, quote=False),  # User=
         pid_file=systemd_escape(install.pid_file, quote=False),
         path_environment=systemd_escape(f"PATH={install.bin}:{SYSTEM_PATH}"),
         omerodir_environment=systemd_escape(f"OMERODIR={install.omerodir}"),

@@ -22,12 +22,13 @@ import os
 import shlex
 from io import BytesIO, StringIO
 
-from pyinfra import host
+from pyinfra import host, logger, state
 from pyinfra.api import FileUploadCommand, StringCommand, operation
-from pyinfra.facts.files import File, Sha256File
+from pyinfra.facts.files import File, FileContents, Sha256File
+from pyinfra.operations.util.files import generate_color_diff
 
 from .install import ROOT_STAGING
-from .host_state import octal, sha256, user_paths, want_user_paths
+from .host_state import file_matches, octal, rendered, sha256, user_paths, want, want_user_paths
 from .ownership import UserPaths, UserTree, as_user
 
 q = shlex.quote
@@ -149,11 +150,17 @@ def directories_as_op(user: str, paths: dict[str, str]):
     + paths: folder -> octal mode, e.g. ``{"/opt/omero/web/omero-web/etc": "755"}``
     """
     found = user_paths(UserPaths, user, paths)
-    for path, mode in sorted(paths.items()):
-        info = found.get(path)
-        if info and info["type"] == "directory" and info["mode"] == octal(mode):
-            continue
-        yield mkdirs_as(user, mode, path)
+    missing = [(path, mode) for path, mode in sorted(paths.items())
+               if not (found.get(path) and found[path]["type"] == "directory" and found[path]["mode"] == octal(mode))]
+    # one command: consecutive folders of one mode made by one shell, in path order (parents first)
+    groups: list[tuple[str, list[str]]] = []
+    for path, mode in missing:
+        if groups and groups[-1][0] == mode:
+            groups[-1][1].append(path)
+        else:
+            groups.append((mode, [path]))
+    if groups:
+        yield " && ".join(mkdirs_as(user, mode, *group) for mode, group in groups)
 
 
 @operation()
@@ -193,11 +200,58 @@ def private_file(dest: str, content: str, mode: str = "600", user: str = "root",
     same = info and host.get_fact(Sha256File, path=dest) == sha256(content)
     if same and info["user"] == user and info["group"] == group and octal(info["mode"]) == octal(mode):
         return
-    staged = staged_path(dest)
     yield from stage(content, dest)
-    # chown/chmod the staged copy (root's, in a root-only folder), then rename it into place
-    yield (f"chown {q(user)}:{q(group)} {q(staged)} && chmod {q(mode)} {q(staged)} && mv -f {q(staged)} {q(dest)}"
-           f" || {{ rm -f {q(staged)}; exit 1; }}")
+    yield install_staged(dest, user, group, mode)
+
+
+def install_staged(dest: str, user: str = "root", group: str = "root", mode: str = "644") -> str:
+    """
+    Command giving the copy staged for ``dest`` (root's, in the root-only folder) its owner and
+    mode, then renaming it into place: a link at ``dest`` is replaced, never written through;
+    a folder there fails (``mv -T``).
+    """
+    staged = staged_path(dest)
+    return (f"chown {q(user)}:{q(group)} {q(staged)} && chmod {q(mode)} {q(staged)} && mv -fT {q(staged)} {q(dest)}"
+            f" || {{ rm -f {q(staged)}; exit 1; }}")
+
+
+def root_file(name: str, dest: str, content: str, mode: str = "644"):
+    """
+    ``root_file_op``, skipped without reading anything more when the host's state (read once
+    for many operations, ``host_state``) shows ``dest`` already with this content and mode,
+    owned by root.
+    """
+    want(files=[dest])
+    return root_file_op(name=name, dest=dest, content=content, mode=mode,
+                        _if=lambda: not file_matches(dest, content, mode, "root", "root"))
+
+
+def root_template(name: str, src: str, dest: str, mode: str, **variables):
+    """``root_file`` of a jinja2 template rendered as ``files.template`` renders it (``host_state.rendered``)."""
+    return root_file(name, dest, rendered(src, variables), mode)
+
+
+@operation()
+def root_file_op(dest: str, content: str, mode: str = "644"):
+    """
+    A root-owned file with this content and mode, in a folder only root can write to (a
+    systemd unit, an init.d script, a cron file, a CA certificate): staged privately in the
+    root-only folder, then given its owner and mode and renamed into place in one command,
+    where ``files.put`` reads three facts and runs chown and chmod after the upload. Never for
+    a secret (``private_file``): at ``--diff`` the change is shown, as ``files.put`` shows it.
+
+    + dest: the file's path
+    + content: the file's text
+    + mode: octal mode
+    """
+    if state.config.DIFF:
+        current = host.get_fact(FileContents, path=dest)
+        host.log(f"Will {'create' if current is None else 'modify'} {dest}", logger.info)
+        for line in generate_color_diff([f"{line}\n" for line in current or []], content.splitlines(True)):
+            logger.info("  %s", line)
+        logger.info("")
+    yield from stage(content, dest)
+    yield install_staged(dest, "root", "root", mode)
 
 
 def local_tree(src: str) -> tuple[list[str], dict[str, bytes]]:

@@ -215,7 +215,9 @@ def test_simulated_centos7_gets_no_system_call_filter():
     assert all(line in new.uploads["/etc/systemd/system/omero-web.service"].splitlines() for line in SANDBOX_252)
     # ReadWritePaths= needs the folder at start (226/NAMESPACE otherwise) and TMPDIR an
     # owner-only one: made as the account
-    made = [c.rsplit("' sh ", 1)[1] for c in new.find(r"^runuser -u omero-web -- sh -c .*mkdir -p ")]
+    # (folders of one operation are made in one command: "runuser ... sh MODE PATH... && runuser ...")
+    made = [f"{mode} {path}" for c in new.find(r"^runuser -u omero-web -- sh -c .*mkdir -p ")
+            for mode, paths in re.findall(r"' sh (\d+) (.+?)(?= && runuser |$)", c) for path in paths.split()]
     assert "755 /opt/omero/web/omero-web/var" in made and "700 /opt/omero/web/omero-web/var/tmp" in made, made
 
 

@@ -6,11 +6,18 @@ and uploads are checked. No Docker; a few seconds in all.
 
 from __future__ import annotations
 
+import grp
 import hashlib
+import os
+import pathlib
+import pwd
+import re
 import subprocess
 
 import pytest
 
+from operations import uploads
+from operations.uploads import staged_path
 from tests.unit.simulate import OS_RELEASES, SimulatedHost, simulate
 
 DISTROS = sorted(OS_RELEASES)
@@ -99,6 +106,62 @@ def test_fresh_host(distro, systemd, data):
         assert sim.find(rf"^{registration}$")
         assert not sim.find(r"^systemctl ")
         assert "/etc/systemd/system/omero-web.service" not in sim.uploads
+
+
+PEM = "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----"
+
+
+@pytest.mark.parametrize("systemd", [True, False], ids=["systemd", "initd"])
+def test_root_files_are_staged_then_renamed_into_place_in_one_command(systemd, data, tmp_path):
+    """Units, the init.d script, the cron job, CA certificates (uploads.root_file): uploaded to
+    root's staging folder only, then given owner and mode and renamed in one command (issue 15:
+    files.put read three facts and ran chown and chmod on the destination after uploading to it)."""
+    ca = tmp_path / "site-ca.pem"
+    ca.write_text(PEM + "\n")
+    sim = simulate(SimulatedHost("debian", "12", systemd=systemd), {**data, "omero_web_extra_ca_certificates": [str(ca)]})
+    digest = hashlib.sha256(PEM.encode()).hexdigest()[:16]
+    dests = {f"/usr/local/share/ca-certificates/omeroweb-deploy-{digest}.crt": "644"}
+    if systemd:
+        dests.update({f"/etc/systemd/system/{unit}": "644" for unit in (
+            "omero-web.service", "omero-web-clearsessions.service", "omero-web-clearsessions.timer")})
+    else:
+        dests.update({"/etc/init.d/omero-web": "755", "/etc/cron.d/omero-web-clearsessions": "644"})
+    for dest, mode in dests.items():
+        staged = staged_path(dest)
+        assert staged.startswith("/var/lib/omeroweb-deploy/staging/")
+        assert f"PUT {staged}" in sim.commands and f"PUT {dest}" not in sim.commands
+        assert sim.find(rf"^chown root:root {staged} && chmod {mode} {staged} && mv -fT {staged} {re.escape(dest)} "
+                        rf"\|\| {{ rm -f {staged}; exit 1; }}$"), dest
+        assert not sim.find(rf"^(chmod|chown) \S+ {re.escape(dest)}$")
+        assert dest in sim.uploads
+    assert sim.uploads[next(iter(dests))] == PEM + "\n"
+    assert sim.find(r"^update-ca-certificates$")
+
+
+def test_install_staged_replaces_a_link_and_refuses_a_folder(tmp_path, monkeypatch):
+    """The command root runs (real sh): a link at the destination is replaced, not written
+    through; a folder there fails; the staged copy never stays behind."""
+    monkeypatch.setattr(uploads, "ROOT_STAGING", str(tmp_path / "staging"))
+    (tmp_path / "staging").mkdir()
+    user, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
+    victim, dest = tmp_path / "victim", tmp_path / "unit"
+    victim.write_text("root's\n")
+
+    def install(text, mode="644"):
+        pathlib.Path(uploads.staged_path(str(dest))).write_text(text)
+        return subprocess.run(["sh", "-c", uploads.install_staged(str(dest), user, group, mode)], capture_output=True)
+
+    assert install("first\n").returncode == 0 and dest.read_text() == "first\n"
+    assert oct(dest.stat().st_mode & 0o777) == "0o644"
+    dest.unlink()
+    dest.symlink_to(victim)
+    assert install("second\n", "755").returncode == 0
+    assert not dest.is_symlink() and dest.read_text() == "second\n" and victim.read_text() == "root's\n"
+    assert oct(dest.stat().st_mode & 0o777) == "0o755"
+    dest.unlink()
+    dest.mkdir()
+    assert install("third\n").returncode != 0 and dest.is_dir() and not any(dest.iterdir())
+    assert not any((tmp_path / "staging").iterdir())
 
 
 @pytest.mark.parametrize(
