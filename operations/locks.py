@@ -33,7 +33,7 @@ from pyinfra.api import FunctionCommand, StringCommand
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 from pyinfra.connectors.util import CommandOutput
 
-from .install import ROOT_STAGING, STATE_DIR
+from .install import ROOT_STAGING, STATE_DIR, buffered
 
 q = shlex.quote
 
@@ -68,9 +68,10 @@ def connector_arguments() -> dict:
 
 
 def waiting_for_package_lock(command, timeout: int) -> FunctionCommand:
-    """``command`` (an apt/dnf/yum command line) run again while the package lock is held, up to ``timeout`` s."""
+    """``command`` (an apt/dnf/yum command line) run again while the package lock is held, up to ``timeout`` s;
+    its output held until it ends (``buffered``: the package managers' progress)."""
     text = command.get_raw_value() if isinstance(command, StringCommand) else str(command)
-    return FunctionCommand(_run_waiting, (text, timeout, connector_arguments()), {})
+    return FunctionCommand(_run_waiting, (buffered(text), timeout, connector_arguments()), {})
 
 
 def _run_waiting(state, host, command: str, timeout: int, arguments: dict) -> bool:

@@ -21,7 +21,7 @@ from pyinfra.connectors.fake import FakeConnector
 from pyinfra.context import ctx_state
 from pyinfra_cli.util import load_deploy_file
 
-from operations.install import OMERO_COMMANDS_END
+from operations.install import BUFFER_END, BUFFER_START, OMERO_COMMANDS_END
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -102,6 +102,7 @@ class Simulation:
     commands: list[str]
     uploads: dict[str, str]  # remote path -> content (text uploads) or local source path
     operations: list[str]
+    buffered: list[str] = field(default_factory=list)  # the commands run with their output held, as run
 
     def find(self, pattern: str) -> list[str]:
         """Commands matching ``pattern`` (the distro-profile probe, which names every tool, excluded)."""
@@ -124,6 +125,15 @@ def omero_commands(commands: list[str]) -> list[str]:
         else:
             found += re.findall(r"bin/omero (.*)", command)
     return found
+
+
+_BUFFERED = re.compile(re.escape(BUFFER_START) + "(.*?)" + re.escape(BUFFER_END), re.S)
+
+
+def unbuffered(command: str) -> str:
+    """The command with the commands in it whose output is held until they end (``install.buffered``)
+    as they are themselves."""
+    return _BUFFERED.sub(lambda match: match.group(1), command)
 
 
 def _recording_put_file(self, filename_or_io, remote_filename, *args, **kwargs):
@@ -199,5 +209,7 @@ def simulate(host: SimulatedHost, data: dict | None = None, name: str = "@fake/w
     ):
         connector = inventory.get_host(name).connector
         operations = [", ".join(state.get_op_meta(h).names) for h in state.get_op_order()]
-        commands = list(connector.executed_commands)
-        return Simulation(commands, land_staged_uploads(commands, connector.uploads), operations)
+        # the commands themselves: held output (install.buffered) is checked on its own
+        commands = [unbuffered(c) for c in connector.executed_commands]
+        return Simulation(commands, land_staged_uploads(commands, connector.uploads), operations,
+                          [c for c in connector.executed_commands if unbuffered(c) != c])
