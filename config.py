@@ -13,7 +13,7 @@ from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
 from pyinfra.api.exceptions import ConnectError, PyinfraError
 from pyinfra.api.state import BaseStateCallback
 
-from operations import locks, op_order
+from operations import global_arguments, locks, op_order
 from operations.connection import idle_check, no_delay
 from operations.context import validate_inventory
 from operations.settings import validate
@@ -136,5 +136,7 @@ def _init_then_validate(inventory, *args, **kwargs):
 
 
 state.init = _init_then_validate
-# Issue 15: pyinfra's order of operations without inspect.stack() (see operations/op_order.py)
+# Issue 15: pyinfra's order of operations without inspect.stack() (see operations/op_order.py),
+# its global arguments' list computed once (operations/global_arguments.py)
 op_order.install()
+global_arguments.install()

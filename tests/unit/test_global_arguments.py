@@ -1,0 +1,36 @@
+"""
+``operations.global_arguments``: pyinfra's list of global arguments computed once gives the
+same list as pyinfra's own function, a new list for each caller, and replaces pyinfra's
+only where pyinfra's function is the checked one.
+"""
+
+from __future__ import annotations
+
+import pytest
+from pyinfra.api import arguments, facts
+
+from operations import global_arguments
+
+
+@pytest.fixture
+def restore():
+    yield
+    arguments.all_global_arguments = facts.all_global_arguments = global_arguments._original
+
+
+def test_installed_over_the_checked_pyinfra_and_same_list(restore):
+    expected = global_arguments._original()
+    assert global_arguments.installable(), "pyinfra's all_global_arguments changed: check the new one, update the sha256"
+    assert global_arguments.install() is True
+    assert arguments.all_global_arguments is facts.all_global_arguments is not global_arguments._original
+    first = arguments.all_global_arguments()
+    assert first == expected and ("_sudo", bool) in first and len(first) > 20
+    first.clear()  # a caller changing its copy changes nobody else's
+    assert arguments.all_global_arguments() == expected
+    assert global_arguments.install() is False  # once: the function in place is no longer pyinfra's
+
+
+def test_another_pyinfra_keeps_its_own(restore, monkeypatch):
+    monkeypatch.setattr(global_arguments, "CHECKED_SOURCE_SHA256", "0" * 64)
+    assert global_arguments.install() is False
+    assert arguments.all_global_arguments is global_arguments._original
