@@ -33,6 +33,17 @@ def test_the_command_runs_whole_in_a_subshell(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_part_of_a_larger_command(tmp_path):
+    # the upgrade rolls back when pip fails: what follows still runs, with the status
+    def larger(command, then):
+        full = f"{buffered(command)} {then}; echo after".replace(STATE_DIR, str(tmp_path))
+        return subprocess.run(["sh", "-c", full], capture_output=True)
+
+    assert larger("echo pip; exit 1", "|| echo rollback").stdout == b"pip\nrollback\nafter\n"
+    assert larger("echo pip", "&& echo next").stdout == b"pip\nnext\nafter\n"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_held_in_a_private_folder(tmp_path):
     result = run('stat -c %a "$o"; echo secret-ish >&2', tmp_path)
     assert result.stdout == b"700\n"  # mktemp -d: only root (the command's user) reads what is held
