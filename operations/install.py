@@ -51,9 +51,10 @@ def buffered(command: str) -> str:
     """
     ``command`` (in a subshell) with its output held on the host until it ends, then printed:
     the same standard output and error, the same exit status, shown at the end rather than as
-    it comes. All of it is one subshell: ``buffered(a) || b`` and ``buffered(a) && b`` work. Issue 15: a long, chatty command streamed (apt-get's and dpkg's progress, pip's)
-    costs the control side about 0.3 ms of CPU for every piece it writes, one SSH packet each:
-    28 ms for an apt-get install against 3 ms held. Held in a private folder (0700, under the
+    it comes. All of it is one subshell: ``buffered(a) || b`` and ``buffered(a) && b`` work.
+    Issue 15: a long, chatty command streamed (apt-get's and dpkg's progress, pip's) costs the
+    control side about 0.3 ms of CPU for every piece it writes, one SSH packet each: 28 ms for
+    an apt-get install against 3 ms held. Held in a private folder (0700, under the
     root-only state folder the run lock makes), removed at the end.
     """
     return f"{BUFFER_START}{command}{BUFFER_END}"
