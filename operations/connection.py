@@ -8,6 +8,13 @@ from __future__ import annotations
 import socket
 
 
+def _transport_and_socket(connector):
+    """The connection's paramiko transport and its socket (None, None without an SSH client)."""
+    client = getattr(connector, "client", None)
+    transport = client.get_transport() if client is not None else None
+    return transport, getattr(transport, "sock", None)
+
+
 def no_delay(connector) -> bool:
     """
     Issue 15: Nagle's algorithm off on the SSH connection's socket (True when set). paramiko
@@ -17,9 +24,7 @@ def no_delay(connector) -> bool:
     target. Connectors without a
     TCP socket of their own (``@docker``, ``@local``, a ProxyCommand) are left as they are.
     """
-    client = getattr(connector, "client", None)
-    transport = client.get_transport() if client is not None else None
-    sock = getattr(transport, "sock", None)
+    _, sock = _transport_and_socket(connector)
     if not isinstance(sock, socket.socket) or sock.family not in (socket.AF_INET, socket.AF_INET6):
         return False
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -44,9 +49,7 @@ def idle_check(connector, seconds: float = IDLE_CHECK_SECONDS) -> float | None:
     set, None for connections without a socket of their own (``@docker``, ``@local``, a
     ProxyCommand), which are left as they are.
     """
-    client = getattr(connector, "client", None)
-    transport = client.get_transport() if client is not None else None
-    sock = getattr(transport, "sock", None)
+    transport, sock = _transport_and_socket(connector)
     if not isinstance(sock, socket.socket):
         return None
     # paramiko keeps the interval on its packetizer (set_keepalive) and offers no getter

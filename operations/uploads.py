@@ -21,6 +21,8 @@ import hashlib
 import os
 import shlex
 from io import BytesIO, StringIO
+from itertools import groupby
+from operator import itemgetter
 
 from pyinfra import host, logger, state
 from pyinfra.api import FileUploadCommand, StringCommand, operation
@@ -153,14 +155,9 @@ def directories_as_op(user: str, paths: dict[str, str]):
     missing = [(path, mode) for path, mode in sorted(paths.items())
                if not (found.get(path) and found[path]["type"] == "directory" and found[path]["mode"] == octal(mode))]
     # one command: consecutive folders of one mode made by one shell, in path order (parents first)
-    groups: list[tuple[str, list[str]]] = []
-    for path, mode in missing:
-        if groups and groups[-1][0] == mode:
-            groups[-1][1].append(path)
-        else:
-            groups.append((mode, [path]))
-    if groups:
-        yield " && ".join(mkdirs_as(user, mode, *group) for mode, group in groups)
+    if missing:
+        yield " && ".join(mkdirs_as(user, mode, *(path for path, _ in group))
+                          for mode, group in groupby(missing, key=itemgetter(1)))
 
 
 @operation()
