@@ -205,18 +205,18 @@ RUNNING_STATES = ("running", "waiting", "exited", "listening", "mounted")
 ENABLED_STATES = ("enabled", "static")
 
 
-def unit_state(unit: str) -> tuple[bool, bool]:
-    """Whether a systemd unit is running, and enabled, as pyinfra's SystemdStatus/SystemdEnabled judge it."""
-    def found(reading: dict) -> dict:
-        return reading["units"].get(unit) or {}
-
-    return (_done(lambda reading: found(reading).get("SubState") in RUNNING_STATES),
-            _done(lambda reading: found(reading).get("UnitFileState") in ENABLED_STATES))
+def _unit(reading: dict, unit: str) -> dict:
+    return reading["units"].get(unit) or {}
 
 
-def unit_running_enabled(unit: str) -> bool:
-    """Whether a systemd unit is running and enabled."""
-    return all(unit_state(unit))
+def unit_running(unit: str) -> bool:
+    """Whether a systemd unit is running, as pyinfra's SystemdStatus judges it."""
+    return _done(lambda reading: _unit(reading, unit).get("SubState") in RUNNING_STATES)
+
+
+def unit_enabled(unit: str) -> bool:
+    """Whether a systemd unit is enabled at boot, as pyinfra's SystemdEnabled judges it."""
+    return _done(lambda reading: _unit(reading, unit).get("UnitFileState") in ENABLED_STATES)
 
 
 def account_absent() -> bool:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import deploy, operation
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import files, server
 
 from .context import Context, current
 from .facts import PathExists, q
@@ -84,8 +84,7 @@ def sessions(ctx: Context | None = None) -> None:
                 root_template(name=f"Install the {JOB} timer", src=str(TEMPLATES / f"{JOB}.timer.j2"),
                                dest=f"{SYSTEMD_DIR}/{JOB}.timer", mode="644", time=f"{hour}:{minute}"),
             ]
-            systemd.daemon_reload(name="Reload systemd units", _if=lambda: any(u.did_change() for u in units))
-            ensure_service(profile, f"{JOB}.timer")
+            ensure_service(profile, f"{JOB}.timer", units_changed=units)
         else:
             remove_timer(name=f"No {JOB} timer", job=JOB)
         return

@@ -14,7 +14,6 @@ supervisor: a crashed OMERO.web stays down until restarted.
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import systemd
 
 from .context import Context, current
 from .service_manager import ensure_service, restart_command
@@ -37,7 +36,7 @@ def service(ctx: Context | None = None, app_changes: list | None = None) -> list
         # ProtectSystem=strict, the service cannot make them: made here, as the account.
         directories_as(name="Create OMERO.web's writable folders", user=settings.user,
                        paths={**{path: "755" for path in writable_paths(ctx.install)}, ctx.install.tmpdir: "700"})
-        variables = unit_variables(ctx.install, ctx.profile.systemd_version)
+        variables = unit_variables(ctx.install, ctx.profile.systemd_version, keep_sessions=settings.clearsessions)
         script = root_template(
             name="Install the omero-web systemd unit",
             src=str(TEMPLATES / "omero-web.service.j2"),
@@ -45,17 +44,17 @@ def service(ctx: Context | None = None, app_changes: list | None = None) -> list
             mode="644",
             **variables,
         )
-        systemd.daemon_reload(name="Reload systemd units", _if=script.did_change)
     else:
         script = root_template(
             name="Install the omero-web init.d script",
             src=str(TEMPLATES / "omero-web.init.j2"),
             dest=f"/etc/init.d/{SERVICE}",
             mode="755",
-            **initd_variables(ctx.install),
+            **initd_variables(ctx.install, keep_sessions=settings.clearsessions),
         )
     # after an upgrade in this run, OMERO.web not restarting is rolled back at once
     rollback = failure_command(ctx.install, restart_command(profile.service_manager, reset_failed=True),
                                "OMERO.web did not restart after the upgrade (see above).")
-    ensure_service(profile, SERVICE, restart_when=[script, *(app_changes or [])], on_restart_failure=rollback)
+    ensure_service(profile, SERVICE, restart_when=[script, *(app_changes or [])], on_restart_failure=rollback,
+                   units_changed=[script])
     return [script]

@@ -31,7 +31,7 @@ WORKERS=${WORKERS:-$(( 2 * $(nproc) + 1 ))}
 CHECK_TIMEOUT=${CHECK_TIMEOUT:-120}
 export DEBIAN_FRONTEND=noninteractive
 
-step() { printf '== %s: %s\n' "$(date +%T)" "$*"; }
+step() { printf '== %s: %s\n' "$(date +%T.%3N)" "$*"; }
 
 # As the omero-web system user, with the walkthrough's environment.
 as_web() {

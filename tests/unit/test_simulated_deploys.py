@@ -480,3 +480,71 @@ def test_pip_failure_rolls_back_only_a_changed_venv(tmp_path):
             assert "deploytest" not in (venv / "bin" / "python").read_text()
         else:
             assert "pip changed nothing" in done.stdout and done.stderr == ""
+
+
+def _index(sim, pattern: str) -> int:
+    found = [n for n, command in enumerate(sim.commands) if re.search(pattern, command)]
+    assert found, f"no command matches {pattern!r}"
+    return found[0]
+
+
+def test_units_enabled_before_started_with_one_reload_of_systemd():
+    """Issue 15: on a fresh host each unit is enabled first (`systemctl enable` makes systemd
+    read every unit file again), then (re)started; no separate daemon-reload is run."""
+    sim = simulate(SimulatedHost("debian", "12"), {})
+    assert not sim.find(r"systemctl daemon-reload")
+    assert _index(sim, r"mv -fT \S+ /etc/systemd/system/omero-web\.service ") \
+        < _index(sim, r"^systemctl enable omero-web\.service$") \
+        < _index(sim, r"systemctl restart omero-web;")
+    assert _index(sim, r"mv -fT \S+ /etc/systemd/system/omero-web-clearsessions\.timer ") \
+        < _index(sim, r"^systemctl enable omero-web-clearsessions\.timer$") \
+        < _index(sim, r"^systemctl start omero-web-clearsessions\.timer$")
+
+
+def test_changed_units_of_enabled_services_are_reloaded_before_the_restart():
+    """Where the units are enabled already (`systemctl enable` is not run), changed unit files
+    are read again by one daemon-reload per section, before the restart."""
+    units = ["omero-web.service", "omero-web-clearsessions.timer", "nginx.service"]
+    reading = [line for unit in units for line in (f"U|Id={unit}", "U|SubState=running", "U|UnitFileState=enabled")]
+    host = SimulatedHost("debian", "12", extra_responses={re.compile(r"systemctl show -p Id"): reading})
+    sim = simulate(host, {})
+    assert not sim.find(r"^systemctl (enable|start) omero-web")
+    reloads = [n for n, command in enumerate(sim.commands) if command == "systemctl daemon-reload"]
+    assert len(reloads) == 2, sim.commands
+    assert _index(sim, r"mv -fT \S+ /etc/systemd/system/omero-web\.service ") < reloads[0] \
+        < _index(sim, r"systemctl restart omero-web;")
+    assert _index(sim, r"mv -fT \S+ /etc/systemd/system/omero-web-clearsessions\.timer ") < reloads[1]
+
+
+@pytest.mark.parametrize("systemd", [True, False], ids=["systemd", "initd"])
+@pytest.mark.parametrize("clearsessions", [True, False], ids=["daily-job", "no-job"])
+def test_the_service_keeps_sessions_only_when_the_daily_job_clears_them(systemd, clearsessions):
+    """`omero web start` clears expired sessions first (~1.3 s of each start): skipped with
+    --keep-sessions where the daily clearsessions job does it."""
+    sim = simulate(SimulatedHost("debian", "12", systemd=systemd), {"omero_web_clearsessions": clearsessions})
+    start = "start --keep-sessions" if clearsessions else "start"
+    if systemd:
+        unit = sim.uploads["/etc/systemd/system/omero-web.service"].splitlines()
+        assert [line for line in unit if line.startswith("ExecStart=")] == \
+            [f'ExecStart="/opt/omero/web/venv3/bin/omero" web {start}']
+    else:
+        script = sim.uploads["/etc/init.d/omero-web"].splitlines()
+        assert [line.strip() for line in script if "run_omero start" in line] == [f"run_omero {start} &> /dev/null"]
+
+
+def test_initd_script_passes_each_argument_quoted_to_su(tmp_path):
+    """The init.d script's `run_omero` gives `su -c` the walkthrough's command with each word
+    quoted for the second parse (run with bash and a stand-in `su` that prints what it gets)."""
+    sim = simulate(SimulatedHost("debian", "12", systemd=False), {})
+    script = tmp_path / "omero-web"
+    script.write_text(sim.uploads["/etc/init.d/omero-web"])
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "su").write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$SU_ARGS"\n')
+    (fake / "su").chmod(0o755)
+    env = {"PATH": f"{fake}:/usr/bin:/bin", "SU_ARGS": str(tmp_path / "args")}
+    subprocess.run(["bash", str(script), "start"], env=env, check=True, capture_output=True)
+    args = (tmp_path / "args").read_text().splitlines()
+    assert args == ["-", "omero-web", "-s", "/bin/bash", "-c",
+                    ". /opt/omero/web/venv3/bin/activate; OMERODIR=/opt/omero/web/omero-web "
+                    "/opt/omero/web/venv3/bin/omero web start --keep-sessions"]

@@ -78,6 +78,7 @@ GEVENT = {"omero_web_wsgi_worker_class": "gevent", "omero_web_wsgi_worker_connec
 SESSIONS = {"omero_web_session_expire_at_browser_close": True, "omero_web_session_cookie_age": 86400}
 LOCATION = {"omero_web_nginx_mode": "location"}
 NO_SELINUX = {"selinux": "Disabled"}
+NO_CLEARSESSIONS = {"omero_web_clearsessions": False}
 NO_DEFAULT_SITE = {"existing_paths": ()}
 
 
@@ -336,15 +337,19 @@ def systemd_unit_steps() -> list[dict]:
         ("unit-path", 'Environment="PATH=/opt/omero/web/venv3/bin:/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin"',
          r'Environment="PATH=/opt/omero/web/venv3/bin:/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin"'),
         ("unit-omerodir", 'Environment="OMERODIR=/opt/omero/web/omero-web"', r'Environment="OMERODIR=/opt/omero/web/omero-web"'),
-        ("unit-execstart", "ExecStart=/opt/omero/web/venv3/bin/omero web start",
-         r'ExecStart="?/opt/omero/web/venv3/bin/omero"? web start'),
         ("unit-execstop", "ExecStop=/opt/omero/web/venv3/bin/omero web stop",
          r'ExecStop="?/opt/omero/web/venv3/bin/omero"? web stop'),
         ("unit-wantedby", "WantedBy=multi-user.target", r"WantedBy=multi-user\.target"),
     ]
     deviations = {"unit-after": "unit-after", "unit-restart": "restart-on-failure", "unit-restart-sec": "restart-on-failure"}
+    execstart = "ExecStart=/opt/omero/web/venv3/bin/omero web start"
     return [step(id, section, seed, {"lines": {UNIT: [line]}} if line else None, deviations.get(id))
-            for id, seed, line in lines]
+            for id, seed, line in lines] + [
+        # the walkthrough's line without the daily clearsessions job; with it, the start skips that work
+        step("unit-execstart", section, execstart,
+             {"lines": {UNIT: [r'ExecStart="?/opt/omero/web/venv3/bin/omero"? web start']}}, data=NO_CLEARSESSIONS),
+        step("unit-execstart-keep-sessions", section, execstart, deviation="keep-sessions"),
+    ]
 
 
 def systemd_service_steps() -> list[dict]:
@@ -352,7 +357,7 @@ def systemd_service_steps() -> list[dict]:
     return [
         step("unit-copy", section, "cp omero-web-systemd.service /etc/systemd/system/omero-web.service",
              deviation="systemd-sandbox"),
-        step("daemon-reload", section, "systemctl daemon-reload", {"commands": [r"^systemctl daemon-reload$"]}),
+        step("daemon-reload", section, "systemctl daemon-reload", deviation="enable-reloads"),
         step("service-enable", section, "systemctl enable omero-web.service",
              {"commands": [r"^systemctl enable omero-web(\.service)?$"]}),
         step("service-stop", section, "systemctl stop omero-web.service",  # stop, then start: a restart
@@ -387,7 +392,6 @@ def initd_steps(v: dict) -> list[dict]:
         ("initd-venvdir", "VENVDIR=${VENVDIR:-/opt/omero/web/venv3}", r"VENVDIR=\$\{VENVDIR:-/opt/omero/web/venv3\}"),
         ("initd-starting", 'echo -n "Starting $prog:"', r'echo -n "Starting \$prog:"'),
         ("initd-su", 'su - ${OMERO_USER} -c "', None),
-        ("initd-start", 'web start" &> /dev/null', r"run_omero start &> /dev/null"),
         ("initd-sleep", "sleep 5", None),
         ("initd-retval-test", '[ "$RETVAL" = 0 ]', r'\[ "\$RETVAL" = 0 \].*'),
         ("initd-stopping", v["stopping"], r'echo -n \$?"Stopping \$prog:"'),
@@ -403,9 +407,14 @@ def initd_steps(v: dict) -> list[dict]:
     steps = [step(id, section, seed, {"lines": {INITD: [line]}} if line else None, deviations.get(id))
              for id, seed, line in lines]
     steps += [
+        # the walkthrough's start without the daily clearsessions job; with it, the start skips that work
+        step("initd-start", section, 'web start" &> /dev/null', {"lines": {INITD: [r"run_omero start &> /dev/null"]}},
+             data=NO_CLEARSESSIONS),
+        step("initd-start-keep-sessions", section, 'web start" &> /dev/null', deviation="keep-sessions"),
         step("initd-restart", section, "restart)", {"upload": {INITD: [r"restart\)\s+stop\s+start\s+;;"]}}),
         step("initd-user-command", section, ". ${VENVDIR}/bin/activate;OMERODIR=${OMERODIR} ${OMERO}",
-             {"upload": {INITD: [r"su - \"\$\{OMERO_USER\}\" .*-c \"\$\(printf '\. %q/bin/activate; OMERODIR=%q %q web %q'"]}}),
+             {"upload": {INITD: [r"su - \"\$\{OMERO_USER\}\" .*-c \"\$\(printf '\. %q/bin/activate; OMERODIR=%q %q web' "
+                                 r"\\\n\s+\"\$\{VENVDIR\}\" \"\$\{OMERODIR\}\" \"\$\{OMERO\}\"; printf ' %q' \"\$@\"\)\""]}}),
     ]
     for n, (typo, text) in enumerate(v["echo"]):
         if typo:
