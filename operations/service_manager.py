@@ -67,13 +67,15 @@ def ensure_service(profile: DistroProfile, service: str, restart_when=(), reload
         if units_changed:
             systemd.daemon_reload(name="Reload systemd units",
                                   _if=lambda: any(op.did_change() for op in units_changed) and not enabled.did_change())
+        restarted = None
         if restart_when:
             # a restart on purpose clears the start-rate count first (START_LIMITS): only a crash
             # loop, not a deploy after a few manual restarts, makes systemd give up
-            server.shell(name=f"Restart {service}", _if=restart_if,
-                         commands=[restart_command("systemd", service, reset_failed=True) + handler])
+            restarted = server.shell(name=f"Restart {service}", _if=restart_if,
+                                     commands=[restart_command("systemd", service, reset_failed=True) + handler])
+        # a restart that succeeded started it (one that failed stopped this host's run)
         server.shell(name=f"{service} running", commands=[f"systemctl start {q(unit)}"],
-                     _if=lambda: not unit_running(unit))
+                     _if=lambda: not (restarted and restarted.did_change()) and not unit_running(unit))
         if reload_when:
             systemd.service(name=f"Reload {service}", service=service, reloaded=True, _if=reload_if)
         return

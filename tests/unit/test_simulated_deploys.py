@@ -496,6 +496,7 @@ def test_units_enabled_before_started_with_one_reload_of_systemd():
     assert _index(sim, r"mv -fT \S+ /etc/systemd/system/omero-web\.service ") \
         < _index(sim, r"^systemctl enable omero-web\.service$") \
         < _index(sim, r"systemctl restart omero-web;")
+    assert not sim.find(r"^systemctl start omero-web\.service$")  # the restart started it
     assert _index(sim, r"mv -fT \S+ /etc/systemd/system/omero-web-clearsessions\.timer ") \
         < _index(sim, r"^systemctl enable omero-web-clearsessions\.timer$") \
         < _index(sim, r"^systemctl start omero-web-clearsessions\.timer$")

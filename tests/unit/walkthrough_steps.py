@@ -362,8 +362,8 @@ def systemd_service_steps() -> list[dict]:
              {"commands": [r"^systemctl enable omero-web(\.service)?$"]}),
         step("service-stop", section, "systemctl stop omero-web.service",  # stop, then start: a restart
              {"commands": [r"systemctl restart omero-web(\.service)?;"]}),
-        step("service-start", section, "systemctl start omero-web.service",
-             {"commands": [r"^systemctl start omero-web(\.service)?$"]}),
+        step("service-start", section, "systemctl start omero-web.service",  # the restart starts it
+             {"commands": [r"systemctl restart omero-web(\.service)?;"]}),
     ]
 
 
