@@ -54,12 +54,13 @@ class Context:
         """What the optional features add to the shared steps (``operations.features``), computed once."""
         return combined(self.settings, self.profile)
 
-    def selected(self, *section_tags: str) -> bool:
-        """Whether a section with these tags runs under omero_web_tags / omero_web_skip_tags."""
+    def selected(self, *section_tags: str, also: tuple[str, ...] = ()) -> bool:
+        """Whether a section with these tags runs under omero_web_tags / omero_web_skip_tags;
+        ``also``: tags that select it too, without skipping it when they are skipped."""
         tags, skip = self.settings.tags, self.settings.skip_tags
         if any(tag in skip for tag in section_tags):
             return False
-        return not tags or any(tag in tags for tag in section_tags)
+        return not tags or any(tag in tags for tag in (*section_tags, *also))
 
 
 def validate_inventory(inventory) -> None:

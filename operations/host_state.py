@@ -51,7 +51,8 @@ echo "F|$(stat -c '%F|%U|%G|%a' "$p")|$h|$p"; fi; done"""
 class HostState(FactBase):
     """
     ``{"files": {path: {"type", "user", "group", "mode", "sha256"}}, "units": {unit:
-    {"SubState", "UnitFileState"}}, "passwd": [fields] | None, "packages": {name: status},
+    {"SubState", "UnitFileState",
+    "NeedDaemonReload"}}, "passwd": [fields] | None, "packages": {name: status},
     "listed": [paths matching the globs]}``.
     """
 
@@ -64,7 +65,7 @@ class HostState(FactBase):
         if globs:
             parts.append("for p in " + " ".join(globs) + '; do [ -e "$p" ] && echo "L|$p"; done')
         if units:
-            parts.append("command -v systemctl >/dev/null 2>&1 && systemctl show -p Id -p SubState -p UnitFileState "
+            parts.append("command -v systemctl >/dev/null 2>&1 && systemctl show -p Id -p SubState -p UnitFileState -p NeedDaemonReload "
                          + " ".join(q(u) for u in units) + " 2>/dev/null | sed 's/^/U|/'")
         if account:
             parts.append(f"getent passwd {q(account)} | sed 's/^/A|/'")
@@ -217,6 +218,12 @@ def unit_running(unit: str) -> bool:
 def unit_enabled(unit: str) -> bool:
     """Whether a systemd unit is enabled at boot, as pyinfra's SystemdEnabled judges it."""
     return _done(lambda reading: _unit(reading, unit).get("UnitFileState") in ENABLED_STATES)
+
+
+def unit_file_loaded(unit: str) -> bool:
+    """Whether systemd has read the unit's file as it is now (no ``NeedDaemonReload``): a run
+    stopped between installing a unit and reloading systemd leaves the older one loaded."""
+    return _done(lambda reading: _unit(reading, unit).get("NeedDaemonReload") != "yes")
 
 
 def account_absent() -> bool:

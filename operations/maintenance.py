@@ -50,6 +50,11 @@ def remove_timer(job: str):
     )
 
 
+def job_file(service_manager: str) -> str:
+    """The file whose presence says the daily job is installed: its timer, else its cron file."""
+    return f"{SYSTEMD_DIR}/{JOB}.timer" if service_manager == "systemd" else CRON_FILE
+
+
 def cron_escape(command: str) -> str:
     """A shell command as a crontab line's command: ``%`` is a newline there unless escaped."""
     if any(c in command for c in "\r\n\0"):

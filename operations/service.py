@@ -13,9 +13,12 @@ supervisor: a crashed OMERO.web stays down until restarted.
 
 from __future__ import annotations
 
+from pyinfra import host
 from pyinfra.api import deploy
 
 from .context import Context, current
+from .facts import PathExists
+from .maintenance import TAGS as SESSIONS_TAGS, job_file
 from .service_manager import ensure_service, restart_command
 from .units import SERVICE, TEMPLATES, initd_variables, unit_variables, writable_paths
 from .upgrade import failure_command
@@ -24,19 +27,31 @@ from .uploads import directories_as, root_template
 TAGS = ("service", "config")  # a configuration change is applied by a restart
 
 
+def keeps_sessions(ctx: Context) -> bool:
+    """Whether OMERO.web starts with ``--keep-sessions``: only where the daily clearsessions job
+    purges expired sessions, as the data makes it when this run installs it (sessions
+    selected), else as the host has it (a run that leaves the job alone)."""
+    if ctx.selected(*SESSIONS_TAGS):
+        return ctx.settings.clearsessions
+    return bool(host.get_fact(PathExists, paths=[job_file(ctx.profile.service_manager)]))
+
+
 @deploy("OMERO.web service")
 def service(ctx: Context | None = None, app_changes: list | None = None) -> list:
     """The unit or init.d script, enabled, running, restarted when ``app_changes`` changed."""
     ctx = ctx or current()
-    if not ctx.selected(*TAGS):
+    # omero_web_clearsessions sets the start command too (keeps_sessions): a run for the
+    # sessions tag brings the unit along; skipping that tag leaves this section in
+    if not ctx.selected(*TAGS, also=SESSIONS_TAGS):
         return []
     settings, profile = ctx.settings, ctx.profile
+    keep_sessions = keeps_sessions(ctx)
     if profile.service_manager == "systemd":
         # ReadWritePaths= must exist (else the start fails with 226/NAMESPACE) and, under
         # ProtectSystem=strict, the service cannot make them: made here, as the account.
         directories_as(name="Create OMERO.web's writable folders", user=settings.user,
                        paths={**{path: "755" for path in writable_paths(ctx.install)}, ctx.install.tmpdir: "700"})
-        variables = unit_variables(ctx.install, ctx.profile.systemd_version, keep_sessions=settings.clearsessions)
+        variables = unit_variables(ctx.install, ctx.profile.systemd_version, keep_sessions=keep_sessions)
         script = root_template(
             name="Install the omero-web systemd unit",
             src=str(TEMPLATES / "omero-web.service.j2"),
@@ -50,7 +65,7 @@ def service(ctx: Context | None = None, app_changes: list | None = None) -> list
             src=str(TEMPLATES / "omero-web.init.j2"),
             dest=f"/etc/init.d/{SERVICE}",
             mode="755",
-            **initd_variables(ctx.install, keep_sessions=settings.clearsessions),
+            **initd_variables(ctx.install, keep_sessions=keep_sessions),
         )
     # after an upgrade in this run, OMERO.web not restarting is rolled back at once
     rollback = failure_command(ctx.install, restart_command(profile.service_manager, reset_failed=True),

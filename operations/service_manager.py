@@ -14,7 +14,7 @@ from pyinfra.facts.files import FindLinks
 from pyinfra.operations import server, systemd, sysvinit
 
 from .facts import q
-from .host_state import unit_enabled, unit_running, want
+from .host_state import unit_enabled, unit_file_loaded, unit_running, want
 from .profile import DistroProfile
 from .units import SERVICE
 
@@ -57,6 +57,9 @@ def ensure_service(profile: DistroProfile, service: str, restart_when=(), reload
     reload_if = lambda: any(op.did_change() for op in reload_when)  # noqa: E731
     if profile.service_manager == "systemd":
         unit = service if "." in service else f"{service}.service"
+        # a unit file systemd has not read yet (a run stopped after installing it): read again
+        # and its service restarted, though this run changed nothing
+        stale_unit = lambda: bool(units_changed) and not unit_file_loaded(unit)  # noqa: E731
         # read in the one shared reading (host_state) instead of SystemdStatus + SystemdEnabled
         want(units=[unit])
         # Enabled first, as the walkthrough does (daemon-reload, enable, restart): `systemctl
@@ -66,12 +69,13 @@ def ensure_service(profile: DistroProfile, service: str, restart_when=(), reload
                                _if=lambda: not unit_enabled(unit))
         if units_changed:
             systemd.daemon_reload(name="Reload systemd units",
-                                  _if=lambda: any(op.did_change() for op in units_changed) and not enabled.did_change())
+                                  _if=lambda: not enabled.did_change()
+                                  and (any(op.did_change() for op in units_changed) or stale_unit()))
         restarted = None
         if restart_when:
             # a restart on purpose clears the start-rate count first (START_LIMITS): only a crash
             # loop, not a deploy after a few manual restarts, makes systemd give up
-            restarted = server.shell(name=f"Restart {service}", _if=restart_if,
+            restarted = server.shell(name=f"Restart {service}", _if=lambda: restart_if() or stale_unit(),
                                      commands=[restart_command("systemd", service, reset_failed=True) + handler])
         # a restart that succeeded started it (one that failed stopped this host's run)
         server.shell(name=f"{service} running", commands=[f"systemctl start {q(unit)}"],

@@ -263,8 +263,8 @@ class Settings(BaseModel):
         None, "`omero.web.session_cookie_age` in seconds (OMERO.web's default: 86400).", "sessions")
     clearsessions: Flag = key(
         True, "Run `omero web clearsessions` daily, as the walkthrough recommends: a systemd timer where systemd runs, "
-        "else a cron job; OMERO.web then starts with `--keep-sessions` (no purge at every start). "
-        "False removes the job.", "sessions")
+        "else a cron job; OMERO.web then starts with `--keep-sessions` (no purge at every start; a run that "
+        "leaves the `sessions` section out follows the job found on the host). False removes the job.", "sessions")
     clearsessions_time: Annotated[str, Rule(checks.time_of_day)] = key(
         "03:17", "Time of day (HH:MM, host time) of that job.", "sessions")
     # UI customization

@@ -8,7 +8,11 @@ target reached over SSH, each step a real ``pyinfra`` run or a fault injected on
   next run fails naming the file and how to recover, without a traceback and without
   changing the configuration; removing it recovers;
 - data that would flip-flop (a property set whole and appended to) is refused before
-  connecting; good data converges: three runs, the second and third change nothing.
+  connecting; good data converges: three runs, the second and third change nothing;
+- a unit file systemd has not read (a run stopped between installing it and the reload):
+  the next run reloads systemd and restarts OMERO.web, though no file changes;
+- the daily clearsessions job turned off by a run of the ``sessions`` tag alone: OMERO.web's
+  start purges expired sessions again (no ``--keep-sessions``) in the same run.
 
 Every scenario ends with a re-run that changes nothing.
 """
@@ -111,3 +115,46 @@ def test_flip_flopping_data_is_refused_and_good_data_converges(target, deploy):
     top_links = omero_config(target, "omero.web.ui.top_links")
     assert top_links.count("https://faults.example.org/") == 1
     assert login_page(target)
+
+
+UNIT = "/etc/systemd/system/omero-web.service"
+TIMER = "/etc/systemd/system/omero-web-clearsessions.timer"
+
+
+def test_a_unit_file_systemd_has_not_read_is_read_and_omero_web_restarted(target, deploy):
+    converged = deploy()  # the default data again (the tests above leave their own)
+    assert converged.returncode == 0, converged.tail()
+    # what a run stopped after installing the unit leaves: systemd compares the file's mtime
+    ssh(target, f"touch {UNIT}")
+    assert ssh(target, "systemctl show -p NeedDaemonReload omero-web.service") == "NeedDaemonReload=yes"
+    master = ssh(target, f"cat {PIDFILE}")
+    run = deploy()
+    assert run.returncode == 0, run.tail()
+    assert set(run.changed_operations()) == {"OMERO.web service | Reload systemd units",
+                                             "OMERO.web service | Restart omero-web"}, run.changed_operations()
+    assert ssh(target, "systemctl show -p NeedDaemonReload omero-web.service") == "NeedDaemonReload=no"
+    assert wait_for(lambda: login_page(target), 60) is not None
+    assert ssh(target, f"cat {PIDFILE}") != master
+    deploy.assert_rerun_changes_nothing()
+
+
+def started_with(target) -> str:
+    """The start command systemd has loaded for OMERO.web (its ExecStart's argv)."""
+    shown = ssh(target, "systemctl show -p ExecStart omero-web.service")
+    return shown.split("argv[]=", 1)[1].split(" ;", 1)[0]
+
+
+def test_the_sessions_tag_alone_turns_the_job_and_keep_sessions_off_together(target, deploy):
+    assert started_with(target) == "/opt/omero/web/venv3/bin/omero web start --keep-sessions"
+    off = {"omero_web_tags": "sessions", "omero_web_clearsessions": False}
+    run = deploy(**off)
+    assert run.returncode == 0, run.tail()
+    assert ssh(target, f"test -e {TIMER} && echo present || echo absent") == "absent"
+    assert started_with(target) == "/opt/omero/web/venv3/bin/omero web start"
+    assert wait_for(lambda: login_page(target), 60) is not None
+    deploy.assert_rerun_changes_nothing(**off)
+    back = deploy()
+    assert back.returncode == 0, back.tail()
+    assert ssh(target, f"systemctl is-enabled {TIMER.rsplit('/', 1)[1]}") == "enabled"
+    assert started_with(target) == "/opt/omero/web/venv3/bin/omero web start --keep-sessions"
+    deploy.assert_rerun_changes_nothing()

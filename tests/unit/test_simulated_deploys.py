@@ -12,6 +12,7 @@ import os
 import pathlib
 import pwd
 import re
+import shlex
 import subprocess
 
 import pytest
@@ -517,13 +518,45 @@ def test_changed_units_of_enabled_services_are_reloaded_before_the_restart():
     assert _index(sim, r"mv -fT \S+ /etc/systemd/system/omero-web-clearsessions\.timer ") < reloads[1]
 
 
+@pytest.mark.parametrize("need_reload", ["yes", "no"])
+def test_a_unit_file_systemd_has_not_read_is_read_and_its_service_restarted(need_reload):
+    """A run stopped between installing the unit and reloading systemd leaves the file as wanted
+    but not loaded (NeedDaemonReload=yes): the next run reloads systemd and restarts OMERO.web,
+    though it changes no file; a loaded unit is left alone."""
+    units = ["omero-web.service", "omero-web-clearsessions.timer", "nginx.service"]
+
+    def reading(need: str) -> list[str]:
+        return [line for unit in units for line in (
+            f"U|Id={unit}", "U|SubState=running", "U|UnitFileState=enabled",
+            f"U|NeedDaemonReload={need if unit == 'omero-web.service' else 'no'}")]
+
+    data = {"omero_web_tags": "service"}  # no other section's change restarts OMERO.web
+    shows = re.compile(r"systemctl show -p Id")
+    unit = simulate(SimulatedHost("debian", "12", extra_responses={shows: reading("no")}), data) \
+        .uploads["/etc/systemd/system/omero-web.service"]
+    installed = f"F|regular file|root|root|644|{hashlib.sha256(unit.encode()).hexdigest()}|" \
+                "/etc/systemd/system/omero-web.service"
+    sim = simulate(SimulatedHost("debian", "12", extra_responses={shows: [installed, *reading(need_reload)]}), data)
+    assert not sim.find(r"mv -fT \S+ /etc/systemd/system/omero-web\.service ")  # the unit file is left as it is
+    assert not sim.find(r"^systemctl (enable|start) omero-web")
+    if need_reload == "yes":
+        assert _index(sim, r"^systemctl daemon-reload$") < _index(sim, r"systemctl restart omero-web;")
+    else:
+        assert not sim.find(r"daemon-reload|systemctl restart"), sim.commands
+
+
 @pytest.mark.parametrize("systemd", [True, False], ids=["systemd", "initd"])
 @pytest.mark.parametrize("clearsessions", [True, False], ids=["daily-job", "no-job"])
 def test_the_service_keeps_sessions_only_when_the_daily_job_clears_them(systemd, clearsessions):
     """`omero web start` clears expired sessions first (~1.3 s of each start): skipped with
     --keep-sessions where the daily clearsessions job does it."""
     sim = simulate(SimulatedHost("debian", "12", systemd=systemd), {"omero_web_clearsessions": clearsessions})
-    start = "start --keep-sessions" if clearsessions else "start"
+    _assert_start(sim, systemd, keep_sessions=clearsessions)
+
+
+def _assert_start(sim, systemd: bool, keep_sessions: bool) -> None:
+    """The unit's or init.d script's start command: with --keep-sessions or not."""
+    start = "start --keep-sessions" if keep_sessions else "start"
     if systemd:
         unit = sim.uploads["/etc/systemd/system/omero-web.service"].splitlines()
         assert [line for line in unit if line.startswith("ExecStart=")] == \
@@ -533,12 +566,40 @@ def test_the_service_keeps_sessions_only_when_the_daily_job_clears_them(systemd,
         assert [line.strip() for line in script if "run_omero start" in line] == [f"run_omero {start} &> /dev/null"]
 
 
+@pytest.mark.parametrize("systemd", [True, False], ids=["systemd", "initd"])
+@pytest.mark.parametrize("run, job_on_host, keep_sessions", [
+    ({"omero_web_tags": "sessions", "omero_web_clearsessions": False}, True, False),
+    ({"omero_web_tags": "sessions"}, False, True),
+    ({"omero_web_skip_tags": "sessions"}, False, False),
+    ({"omero_web_skip_tags": "sessions", "omero_web_clearsessions": False}, True, True),
+    ({"omero_web_tags": "service", "omero_web_clearsessions": False}, True, True),
+    ({"omero_web_tags": "config"}, False, False),
+], ids=["sessions-tag-removes-job", "sessions-tag-adds-job", "sessions-skipped-no-job",
+        "sessions-skipped-job-left", "service-tag-job-left", "config-tag-no-job"])
+def test_a_partial_run_starts_omero_web_as_the_daily_job_it_leaves_requires(systemd, run, job_on_host, keep_sessions):
+    """--keep-sessions only where a daily job purges expired sessions after this run: the job
+    this run installs or removes (sessions selected: the service section runs along), else the
+    one found on the host (a run that skips the sessions section still runs the service's)."""
+    job = "/etc/systemd/system/omero-web-clearsessions.timer" if systemd else "/etc/cron.d/omero-web-clearsessions"
+    sim = simulate(SimulatedHost("debian", "12", systemd=systemd, existing_paths=(job,) if job_on_host else ()), run)
+    sections = {op.split(" | ")[0] for op in sim.operations}
+    assert "OMERO.web service" in sections
+    assert ("OMERO.web session maintenance" in sections) == (run.get("omero_web_tags") == "sessions")
+    if run.get("omero_web_tags") == "sessions":
+        # (the configuration sets the session properties of this tag)
+        assert sections == {"OMERO.web configuration", "OMERO.web service", "OMERO.web session maintenance"}, sections
+    _assert_start(sim, systemd, keep_sessions)
+
+
 def test_initd_script_passes_each_argument_quoted_to_su(tmp_path):
     """The init.d script's `run_omero` gives `su -c` the walkthrough's command with each word
     quoted for the second parse (run with bash and a stand-in `su` that prints what it gets)."""
     sim = simulate(SimulatedHost("debian", "12", systemd=False), {})
+    text = sim.uploads["/etc/init.d/omero-web"]
+    defaults = "[ -r /etc/default/$prog ] && . /etc/default/$prog"
+    assert defaults in text
     script = tmp_path / "omero-web"
-    script.write_text(sim.uploads["/etc/init.d/omero-web"])
+    script.write_text(text.replace(defaults, ""))  # not this machine's /etc/default/omero-web
     fake = tmp_path / "bin"
     fake.mkdir()
     (fake / "su").write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$SU_ARGS"\n')
@@ -549,3 +610,11 @@ def test_initd_script_passes_each_argument_quoted_to_su(tmp_path):
     assert args == ["-", "omero-web", "-s", "/bin/bash", "-c",
                     ". /opt/omero/web/venv3/bin/activate; OMERODIR=/opt/omero/web/omero-web "
                     "/opt/omero/web/venv3/bin/omero web start --keep-sessions"]
+    # a value the shell would split or expand (VENVDIR may come from /etc/default/omero-web)
+    # reaches the second parse as one word, unexpanded
+    env["VENVDIR"] = "/opt/a b/$(touch pwned)'"
+    subprocess.run(["bash", str(script), "stop"], env=env, check=True, capture_output=True, cwd=tmp_path)
+    command = (tmp_path / "args").read_text().splitlines()[5]
+    assert shlex.split(command) == [".", "/opt/a b/$(touch pwned)'/bin/activate;", "OMERODIR=/opt/omero/web/omero-web",
+                                    "/opt/omero/web/venv3/bin/omero", "web", "stop"]
+    assert not (tmp_path / "pwned").exists()
