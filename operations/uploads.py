@@ -205,10 +205,12 @@ def install_staged(dest: str, user: str = "root", group: str = "root", mode: str
     """
     Command giving the copy staged for ``dest`` (root's, in the root-only folder) its owner and
     mode, then renaming it into place: a link at ``dest`` is replaced, never written through;
-    a folder there fails (``mv -T``).
+    a folder there fails (``mv -T``). ``-Z``: the file takes the SELinux label of where it
+    lands, not the staging folder's (``var_lib_t``, which crond and systemd may refuse for a
+    cron job or a unit where SELinux enforces); ignored without SELinux (coreutils >= 8.22).
     """
     staged = staged_path(dest)
-    return (f"chown {q(user)}:{q(group)} {q(staged)} && chmod {q(mode)} {q(staged)} && mv -fT {q(staged)} {q(dest)}"
+    return (f"chown {q(user)}:{q(group)} {q(staged)} && chmod {q(mode)} {q(staged)} && mv -fTZ {q(staged)} {q(dest)}"
             f" || {{ rm -f {q(staged)}; exit 1; }}")
 
 

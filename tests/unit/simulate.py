@@ -150,8 +150,8 @@ def _recording_put_file(self, filename_or_io, remote_filename, *args, **kwargs):
 
 
 # What a staged upload becomes: written as an account (``uploads.write_as``: ``... sh DEST
-# MODE < STAGED``) or moved into place by root (``uploads.install_staged``: ``mv -fT STAGED DEST``).
-_LANDED = re.compile(r" sh (?P<dest>/\S+) \d+ < (?P<staged>/\S+);|mv -fT (?P<staged2>/\S+) (?P<dest2>/\S+)")
+# MODE < STAGED``) or moved into place by root (``uploads.install_staged``: ``mv -fTZ STAGED DEST``).
+_LANDED = re.compile(r" sh (?P<dest>/\S+) \d+ < (?P<staged>/\S+);|mv -fTZ (?P<staged2>/\S+) (?P<dest2>/\S+)")
 
 
 def land_staged_uploads(commands: list[str], uploads: dict) -> dict:

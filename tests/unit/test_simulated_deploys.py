@@ -131,7 +131,7 @@ def test_root_files_are_staged_then_renamed_into_place_in_one_command(systemd, d
         staged = staged_path(dest)
         assert staged.startswith("/var/lib/omeroweb-deploy/staging/")
         assert f"PUT {staged}" in sim.commands and f"PUT {dest}" not in sim.commands
-        assert sim.find(rf"^chown root:root {staged} && chmod {mode} {staged} && mv -fT {staged} {re.escape(dest)} "
+        assert sim.find(rf"^chown root:root {staged} && chmod {mode} {staged} && mv -fTZ {staged} {re.escape(dest)} "
                         rf"\|\| {{ rm -f {staged}; exit 1; }}$"), dest
         assert not sim.find(rf"^(chmod|chown) \S+ {re.escape(dest)}$")
         assert dest in sim.uploads
@@ -494,11 +494,11 @@ def test_units_enabled_before_started_with_one_reload_of_systemd():
     read every unit file again), then (re)started; no separate daemon-reload is run."""
     sim = simulate(SimulatedHost("debian", "12"), {})
     assert not sim.find(r"systemctl daemon-reload")
-    assert _index(sim, r"mv -fT \S+ /etc/systemd/system/omero-web\.service ") \
+    assert _index(sim, r"mv -fTZ \S+ /etc/systemd/system/omero-web\.service ") \
         < _index(sim, r"^systemctl enable omero-web\.service$") \
         < _index(sim, r"systemctl restart omero-web;")
     assert not sim.find(r"^systemctl start omero-web\.service$")  # the restart started it
-    assert _index(sim, r"mv -fT \S+ /etc/systemd/system/omero-web-clearsessions\.timer ") \
+    assert _index(sim, r"mv -fTZ \S+ /etc/systemd/system/omero-web-clearsessions\.timer ") \
         < _index(sim, r"^systemctl enable omero-web-clearsessions\.timer$") \
         < _index(sim, r"^systemctl start omero-web-clearsessions\.timer$")
 
@@ -513,9 +513,9 @@ def test_changed_units_of_enabled_services_are_reloaded_before_the_restart():
     assert not sim.find(r"^systemctl (enable|start) omero-web")
     reloads = [n for n, command in enumerate(sim.commands) if command == "systemctl daemon-reload"]
     assert len(reloads) == 2, sim.commands
-    assert _index(sim, r"mv -fT \S+ /etc/systemd/system/omero-web\.service ") < reloads[0] \
+    assert _index(sim, r"mv -fTZ \S+ /etc/systemd/system/omero-web\.service ") < reloads[0] \
         < _index(sim, r"systemctl restart omero-web;")
-    assert _index(sim, r"mv -fT \S+ /etc/systemd/system/omero-web-clearsessions\.timer ") < reloads[1]
+    assert _index(sim, r"mv -fTZ \S+ /etc/systemd/system/omero-web-clearsessions\.timer ") < reloads[1]
 
 
 @pytest.mark.parametrize("need_reload", ["yes", "no"])
@@ -537,7 +537,7 @@ def test_a_unit_file_systemd_has_not_read_is_read_and_its_service_restarted(need
     installed = f"F|regular file|root|root|644|{hashlib.sha256(unit.encode()).hexdigest()}|" \
                 "/etc/systemd/system/omero-web.service"
     sim = simulate(SimulatedHost("debian", "12", extra_responses={shows: [installed, *reading(need_reload)]}), data)
-    assert not sim.find(r"mv -fT \S+ /etc/systemd/system/omero-web\.service ")  # the unit file is left as it is
+    assert not sim.find(r"mv -fTZ \S+ /etc/systemd/system/omero-web\.service ")  # the unit file is left as it is
     assert not sim.find(r"^systemctl (enable|start) omero-web")
     if need_reload == "yes":
         assert _index(sim, r"^systemctl daemon-reload$") < _index(sim, r"systemctl restart omero-web;")

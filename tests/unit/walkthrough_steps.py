@@ -426,10 +426,10 @@ def initd_steps(v: dict) -> list[dict]:
     steps += [
         step("initd-copy", section, "cp omero-web-init.d /etc/init.d/omero-web",
              # staged in root's folder, then renamed into place by root (uploads.install_staged)
-             {"commands": [r"^PUT (/var/lib/omeroweb-deploy/staging/\S+)$", r"mv -fT \S+ /etc/init\.d/omero-web "],
+             {"commands": [r"^PUT (/var/lib/omeroweb-deploy/staging/\S+)$", r"mv -fTZ \S+ /etc/init\.d/omero-web "],
               "upload": {INITD: [r"\A#!/bin/bash\n"]}}),
         step("initd-chmod", section, "chmod a+x /etc/init.d/omero-web",
-             {"commands": [r"chmod 755 (\S+) && mv -fT \1 /etc/init\.d/omero-web "]}),
+             {"commands": [r"chmod 755 (\S+) && mv -fTZ \1 /etc/init\.d/omero-web "]}),
         step("initd-remove", section, "update-rc.d -f omero-web remove", deviation="initd-registration"),
         step("initd-defaults", section, "update-rc.d -f omero-web defaults 98 02",
              {"commands": [r"^update-rc\.d omero-web defaults 98 02$"]}),
