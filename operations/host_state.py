@@ -51,9 +51,8 @@ echo "F|$(stat -c '%F|%U|%G|%a' "$p")|$h|$p"; fi; done"""
 class HostState(FactBase):
     """
     ``{"files": {path: {"type", "user", "group", "mode", "sha256"}}, "units": {unit:
-    {"SubState", "UnitFileState",
-    "NeedDaemonReload"}}, "passwd": [fields] | None, "packages": {name: status},
-    "listed": [paths matching the globs]}``.
+    {"SubState", "UnitFileState", "NeedDaemonReload"}}, "passwd": [fields] | None,
+    "packages": {name: status}, "listed": [paths matching the globs]}``.
     """
 
     default = staticmethod(lambda: {"files": {}, "units": {}, "passwd": None, "packages": {}, "listed": []})
@@ -65,8 +64,8 @@ class HostState(FactBase):
         if globs:
             parts.append("for p in " + " ".join(globs) + '; do [ -e "$p" ] && echo "L|$p"; done')
         if units:
-            parts.append("command -v systemctl >/dev/null 2>&1 && systemctl show -p Id -p SubState -p UnitFileState -p NeedDaemonReload "
-                         + " ".join(q(u) for u in units) + " 2>/dev/null | sed 's/^/U|/'")
+            parts.append("command -v systemctl >/dev/null 2>&1 && systemctl show -p Id -p SubState -p UnitFileState "
+                         "-p NeedDaemonReload " + " ".join(q(u) for u in units) + " 2>/dev/null | sed 's/^/U|/'")
         if account:
             parts.append(f"getent passwd {q(account)} | sed 's/^/A|/'")
         if packages:
