@@ -5,6 +5,7 @@ host: bad data stops the run with every bad key listed, before any connection or
 """
 
 import atexit
+import gc
 import secrets
 
 from pyinfra import config, logger, state
@@ -140,3 +141,7 @@ state.init = _init_then_validate
 # its global arguments' list computed once (operations/global_arguments.py)
 op_order.install()
 global_arguments.install()
+# Issue 15: what pyinfra, its connectors and these modules imported lives as long as the run.
+# Frozen out of the cyclic garbage collector's reach, it is not walked again when the
+# interpreter exits: that walk cost 0.13-0.18 s of control CPU per run here, 0.01 s after.
+gc.freeze()
