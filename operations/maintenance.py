@@ -87,7 +87,7 @@ def sessions(ctx: Context | None = None) -> None:
                 root_template(name=f"Install the {JOB} unit", src=str(TEMPLATES / f"{JOB}.service.j2"),
                                dest=f"{SYSTEMD_DIR}/{JOB}.service", mode="644", **variables),
                 root_template(name=f"Install the {JOB} timer", src=str(TEMPLATES / f"{JOB}.timer.j2"),
-                               dest=f"{SYSTEMD_DIR}/{JOB}.timer", mode="644", time=f"{hour}:{minute}"),
+                               dest=job_file("systemd"), mode="644", time=f"{hour}:{minute}"),
             ]
             ensure_service(profile, f"{JOB}.timer", units_changed=units)
         else:
@@ -95,7 +95,7 @@ def sessions(ctx: Context | None = None) -> None:
         return
     if settings.clearsessions:
         root_template(name=f"Install the daily {JOB} cron job", src=str(TEMPLATES / f"{JOB}.cron.j2"),
-                       dest=CRON_FILE, mode="644", omero_user=settings.user,
+                       dest=job_file(profile.service_manager), mode="644", omero_user=settings.user,
                        hour=int(hour), minute=int(minute), command=clearsessions_command(ctx.install))
         ensure_service(profile, profile.cron_service)
     else:

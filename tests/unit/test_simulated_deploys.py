@@ -503,12 +503,23 @@ def test_units_enabled_before_started_with_one_reload_of_systemd():
         < _index(sim, r"^systemctl start omero-web-clearsessions\.timer$")
 
 
+#: The deploy's systemd units, and the state reading's command for them (``host_state.HostState``).
+UNITS = ("omero-web.service", "omero-web-clearsessions.timer", "nginx.service")
+SHOWS_UNITS = re.compile(r"systemctl show -p Id")
+
+
+def _units_reading(not_loaded: tuple[str, ...] = ()) -> list[str]:
+    """The state reading's lines for UNITS, each running and enabled; ``not_loaded``: units
+    whose file systemd has not read (NeedDaemonReload=yes)."""
+    return [line for unit in UNITS for line in (
+        f"U|Id={unit}", "U|SubState=running", "U|UnitFileState=enabled",
+        f"U|NeedDaemonReload={'yes' if unit in not_loaded else 'no'}")]
+
+
 def test_changed_units_of_enabled_services_are_reloaded_before_the_restart():
     """Where the units are enabled already (`systemctl enable` is not run), changed unit files
     are read again by one daemon-reload per section, before the restart."""
-    units = ["omero-web.service", "omero-web-clearsessions.timer", "nginx.service"]
-    reading = [line for unit in units for line in (f"U|Id={unit}", "U|SubState=running", "U|UnitFileState=enabled")]
-    host = SimulatedHost("debian", "12", extra_responses={re.compile(r"systemctl show -p Id"): reading})
+    host = SimulatedHost("debian", "12", extra_responses={SHOWS_UNITS: _units_reading()})
     sim = simulate(host, {})
     assert not sim.find(r"^systemctl (enable|start) omero-web")
     reloads = [n for n, command in enumerate(sim.commands) if command == "systemctl daemon-reload"]
@@ -523,20 +534,13 @@ def test_a_unit_file_systemd_has_not_read_is_read_and_its_service_restarted(need
     """A run stopped between installing the unit and reloading systemd leaves the file as wanted
     but not loaded (NeedDaemonReload=yes): the next run reloads systemd and restarts OMERO.web,
     though it changes no file; a loaded unit is left alone."""
-    units = ["omero-web.service", "omero-web-clearsessions.timer", "nginx.service"]
-
-    def reading(need: str) -> list[str]:
-        return [line for unit in units for line in (
-            f"U|Id={unit}", "U|SubState=running", "U|UnitFileState=enabled",
-            f"U|NeedDaemonReload={need if unit == 'omero-web.service' else 'no'}")]
-
     data = {"omero_web_tags": "service"}  # no other section's change restarts OMERO.web
-    shows = re.compile(r"systemctl show -p Id")
-    unit = simulate(SimulatedHost("debian", "12", extra_responses={shows: reading("no")}), data) \
+    unit = simulate(SimulatedHost("debian", "12", extra_responses={SHOWS_UNITS: _units_reading()}), data) \
         .uploads["/etc/systemd/system/omero-web.service"]
     installed = f"F|regular file|root|root|644|{hashlib.sha256(unit.encode()).hexdigest()}|" \
                 "/etc/systemd/system/omero-web.service"
-    sim = simulate(SimulatedHost("debian", "12", extra_responses={shows: [installed, *reading(need_reload)]}), data)
+    reading = _units_reading(not_loaded=("omero-web.service",) if need_reload == "yes" else ())
+    sim = simulate(SimulatedHost("debian", "12", extra_responses={SHOWS_UNITS: [installed, *reading]}), data)
     assert not sim.find(r"mv -fTZ \S+ /etc/systemd/system/omero-web\.service ")  # the unit file is left as it is
     assert not sim.find(r"^systemctl (enable|start) omero-web")
     if need_reload == "yes":
