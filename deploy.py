@@ -37,10 +37,9 @@ if "web" in ctx.roles:
         *omeroweb(ctx),
         *migration(ctx),
         *apps(ctx),
-        *config(ctx),
-        *customization(ctx),
     ]
-    redis(ctx)
+    redis(ctx)  # before the configuration, which writes the password Redis requires into omero.web.caches
+    app_changes += [*config(ctx), *customization(ctx)]
     selinux(ctx)
     nginx(ctx)
     service(ctx, app_changes=app_changes)

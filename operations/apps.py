@@ -8,9 +8,14 @@ restarts OMERO.web once.
 
 Updates follow the same rules as OMERO.web: a spec the venv no longer satisfies is
 upgraded (with the configuration backed up first, see ``upgrade.py``). An app removed from
-``omero_web_apps`` is uninstalled with pip (the deploy records the apps it installed in
-``OMERODIR/etc/omeroweb-deploy-apps.json``) and its items leave the settings (the config
+``omero_web_apps`` is uninstalled with pip and its items leave the settings (the config
 section's managed-names rule); apps installed by hand are never touched.
+
+Root decides from a record what to uninstall: the apps the deploy installed, kept by root
+(0600) in the root-only state folder, one per venv (``OmeroInstall.apps_record``), never in
+OMERODIR, which the OMERO.web account can write (earlier releases kept it there: that copy
+is never read, only removed; the first run makes the root record from the data, so an app
+dropped from the data before that run stays installed).
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ from pyinfra.api import FactBase, deploy, operation
 
 from .context import Context, current
 from .facts import q
-from .ownership import as_user
-from .uploads import REFUSED, write_as
+from .host_state import absent, file_matches, want
+from .install import trusted
+from .uploads import REFUSED, install_staged, remove_as, stage
 
 TAGS = ("apps",)
 
@@ -47,13 +53,14 @@ _READ_RECORD = ('[ -e "$1" ] || [ -L "$1" ] || exit 0; if [ -L "$1" ] || [ ! -f 
 
 class AppsRecord(FactBase):
     """
-    The record of the deployed apps, read as the OMERO.web user (it is in OMERODIR):
-    ``{"apps": [...]}``, ``{"apps": []}`` when there is none, or ``{"error": why}`` when it is
-    empty, cut short, not JSON or not a list (issue 12: reported, never raised).
+    Root's record of the deployed apps (``OmeroInstall.apps_record``, in the root-only state
+    folder): ``{"apps": [...]}``, ``{"apps": []}`` when there is none, ``{"not_a_file": True}``
+    for anything but a regular file, or ``{"error": why}`` when it is empty, cut short, not
+    JSON or not a record (issue 12: reported, never raised).
     """
 
-    def command(self, path: str, user: str):
-        return as_user(user, _READ_RECORD, path) + " 2>/dev/null"
+    def command(self, path: str):
+        return "sh -c " + q(_READ_RECORD) + " sh " + q(path) + " 2>/dev/null"
 
     def process(self, output) -> dict:
         lines = [line for line in output]
@@ -65,10 +72,17 @@ class AppsRecord(FactBase):
         if not text or text.endswith("#unreadable"):
             return {"error": "empty file" if not text else "unreadable"}
         try:
-            apps = json.loads(text)
+            record = json.loads(text)
         except ValueError as exc:
             return {"error": f"not JSON: {exc}"}
-        return {"apps": apps} if isinstance(apps, list) else {"error": "expected a list of apps"}
+        if not isinstance(record, dict) or not isinstance(record.get("apps"), list):
+            return {"error": "expected {\"venv\": ..., \"apps\": [...]}"}
+        return {"apps": record["apps"]}
+
+
+def record_content(venv: str, apps: list[dict]) -> str:
+    """The text of the apps record: the venv it is about (for whoever reads it) and its apps."""
+    return json.dumps({"venv": venv, "apps": apps}, indent=1) + "\n"
 
 
 def corrupted_record_failure(path: str, why: str, venv: str) -> str:
@@ -83,24 +97,26 @@ def corrupted_record_failure(path: str, why: str, venv: str) -> str:
 
 
 @operation()
-def uninstall_removed_apps(venv: str, record: str, apps: list[dict], owner: str, protected: list[str] = ()):
+def uninstall_removed_apps(venv: str, record: str, apps: list[dict], protected: list[str] = ()):
     """
-    Uninstall the apps this deploy installed earlier that are no longer listed, and keep
-    the record of the installed ones current.
+    Uninstall the apps this deploy installed earlier (root's record says which) that are no
+    longer listed.
 
     + venv: the OMERO.web virtualenv
-    + record: JSON file listing ``{"app", "distribution"}`` of the deployed apps
-    + apps: the apps in the data now (same shape)
-    + owner: user owning the record (it is read and written as that user)
-    + protected: distributions never uninstalled whatever the record says (it is in a folder
-      the OMERO.web user owns: OMERO.web itself, WhiteNoise, Ice, pip)
+    + record: root's JSON record of the deployed apps (``{"venv", "apps": [{"app", "distribution"}]}``,
+      ``record_content``), in a root-only folder; kept current by ``recorded_apps``
+    + apps: the apps in the data now (same shape as the record's)
+    + protected: distributions never uninstalled whatever the record says (OMERO.web itself,
+      WhiteNoise, Ice, the features' requirements)
 
-    **Example:** ``uninstall_removed_apps(venv=..., record=..., apps=[{"app": "omero_figure",
-    "distribution": "omero-figure"}], owner="omero-web")``
+    **Example:** ``uninstall_removed_apps(venv="/opt/omero/web/venv3",
+    record="/var/lib/omeroweb-deploy/apps-<hash>.json", apps=[{"app": "omero_figure",
+    "distribution": "omero-figure"}])``
     """
-    read = host.get_fact(AppsRecord, path=record, user=owner) or {"apps": []}  # no output: no record
+    if file_matches(record, record_content(venv, apps), "600", "root", "root") or absent(record):
+        return  # recorded as the data has it (nothing dropped since), or nothing recorded yet
+    read = host.get_fact(AppsRecord, path=record) or {"apps": []}  # no output: no record
     if read.get("not_a_file"):
-        # a link (or a folder) planted where the record goes: never followed, as every write there
         message = (f"{REFUSED} to use {record}: it is a symbolic link or not a regular file, which this deploy "
                    "never makes: remove it, then run again")
         yield f"echo {q(message)} >&2; exit 1"
@@ -108,18 +124,40 @@ def uninstall_removed_apps(venv: str, record: str, apps: list[dict], owner: str,
     if "error" in read:
         yield corrupted_record_failure(record, read["error"], venv)
         return
-    previous = read["apps"]
     wanted = {canonicalize_name(app["distribution"]) for app in apps}
     keep = wanted | {canonicalize_name(name) for name in (*protected, *ALWAYS_KEPT)}
     removed = sorted({
-        app["distribution"] for app in previous
+        app["distribution"] for app in read["apps"]
         if isinstance(app, dict) and isinstance(app.get("distribution"), str)
         and DISTRIBUTION.fullmatch(app["distribution"]) and canonicalize_name(app["distribution"]) not in keep
     })
     if removed:
-        yield f"{q(venv + '/bin/python')} -m pip uninstall --yes {' '.join(q(d) for d in removed)}"
-    if previous != apps:
-        yield from write_as(owner, json.dumps(apps, indent=1) + "\n", record, "644")
+        yield trusted(venv, f"{q(venv + '/bin/python')} -m pip uninstall --yes {' '.join(q(d) for d in removed)}")
+
+
+@operation()
+def recorded_apps(record: str, content: str, owner: str, legacy_record: str):
+    """
+    Root's record of the deployed apps with this content (root's, 0600, staged in the root-only
+    folder then renamed into place). When it is first made, the record earlier releases kept
+    in OMERODIR is removed as the account (never read: that account can write it, and would
+    choose what root uninstalls).
+
+    + record: the record's path, in the root-only state folder
+    + content: its text (``record_content``)
+    + owner: the OMERO.web account (owner of ``legacy_record``)
+    + legacy_record: ``OMERODIR/etc/omeroweb-deploy-apps.json``
+
+    **Example:** ``recorded_apps(record="/var/lib/omeroweb-deploy/apps-<hash>.json",
+    content=record_content(venv, apps), owner="omero-web",
+    legacy_record="/opt/omero/web/omero-web/etc/omeroweb-deploy-apps.json")``
+    """
+    if file_matches(record, content, "600", "root", "root"):
+        return
+    if absent(record):
+        yield remove_as(owner, legacy_record)
+    yield from stage(content, record)
+    yield install_staged(record, "root", "root", "600")
 
 
 @deploy("OMERO.web apps")
@@ -130,12 +168,17 @@ def apps(ctx: Context | None = None) -> list:
         return []
     settings = ctx.settings
     listed = [{"app": app["app"], "distribution": distribution(app["spec"])} for app in settings.apps]
+    record = ctx.install.apps_record
+    want(files=[record])  # (read with the host's other root-owned paths)
     changed = uninstall_removed_apps(
         name="Uninstall OMERO.web apps removed from the data",
         venv=settings.venv,
-        record=ctx.install.apps_record,
+        record=record,
         apps=listed,
-        owner=settings.user,
         protected=[distribution(spec) for spec in ctx.pip_specs],
     )
+    # (not a change OMERO.web needs a restart for)
+    recorded_apps(name="Record the deployed OMERO.web apps (root's)", record=record,
+                  content=record_content(settings.venv, listed), owner=settings.user,
+                  legacy_record=ctx.install.legacy_apps_record)
     return [changed]

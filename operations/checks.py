@@ -21,6 +21,7 @@ import math
 import os
 import re
 from types import MappingProxyType
+from urllib.parse import unquote, urlsplit
 from typing import Any, Callable, Mapping
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -336,6 +337,34 @@ def url_like(scheme: str) -> Callable[[Any], str]:
     return checker
 
 
+#: Host names of a Redis on the host itself (the deploy installs and locks it).
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def is_local(url: str) -> bool:
+    """Whether a URL names this host (loopback)."""
+    try:
+        return (urlsplit(url).hostname or "") in LOCAL_HOSTS
+    except ValueError:
+        return False
+
+
+def local_redis_url_problem(url: str) -> str | None:
+    """Why a URL of the Redis the deploy installs cannot be its configuration (None: it can): the
+    password it requires is the URL's (as redis-py reads it, unquoted), written in Redis's own
+    configuration; the deploy sets the password of Redis's default user."""
+    parts = urlsplit(url)
+    if parts.username not in (None, "", "default"):
+        return (f"omero_web_redis_url = {url!r}: a local Redis (the deploy's) has one password, for its default "
+                "user: leave the user name out (redis://:PASSWORD@127.0.0.1:6379/0)")
+    password = unquote(parts.password or "")
+    if parts.password is not None and not re.fullmatch(r"[!-~]{8,}", password):
+        return ("omero_web_redis_url: the password of a local Redis must be 8 or more printable ASCII characters "
+                "without spaces (percent-encoded in the URL where needed), or left out: the deploy then makes one "
+                "on the host")
+    return None
+
+
 def url_list(value: Any) -> tuple[str, ...]:
     return tuple(url(item) for item in str_list(value))
 
@@ -445,13 +474,20 @@ def ice_wheel(value: Any) -> str:
     raise Invalid("expected a .whl URL or a local .whl file path")
 
 
+def sha256_hex(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9A-Fa-f]{64}", value):
+        raise Invalid("expected a SHA-256: 64 hexadecimal digits (as `sha256sum` prints it)")
+    return value.lower()
+
+
 # --- omero.* properties and JSON values ---------------------------------------------------------
 
 _MAX_DEPTH = 16
 
 
 def _json_data(where: str, value: Any, depth: int = 0) -> None:
-    """Strings without control characters, finite numbers, lists and string-keyed mappings, all the way down."""
+    """Strings without control characters, finite numbers, booleans, lists and string-keyed mappings (no
+    null), all the way down."""
     if depth > _MAX_DEPTH:
         raise Invalid(f"{where}expected at most {_MAX_DEPTH} levels of nested lists and mappings")
     if isinstance(value, str):
@@ -470,7 +506,11 @@ def _json_data(where: str, value: Any, depth: int = 0) -> None:
     elif isinstance(value, (list, tuple)):
         for item in value:
             _json_data(where, item, depth + 1)
-    elif not (value is None or isinstance(value, (bool, int))):
+    elif value is None:
+        # OMERO.web reads a null item as a value (an app label None, a link None) and fails at
+        # start; only a whole property set to None means something (unset)
+        raise Invalid(f"{where}expected no JSON null (None) inside a list or mapping: leave the item out")
+    elif not isinstance(value, (bool, int)):
         raise Invalid(f"{where}expected only strings, numbers, booleans, lists and mappings inside the value, "
                       f"not {type(value).__name__} {value!r}")
 

@@ -24,9 +24,9 @@ from pyinfra import host, state
 from pyinfra.api import deploy, operation
 
 from .context import Context, current
-from .facts import OmeroConfig, q
+from .facts import OmeroConfig, wanted_secrets
 from .features import CONFIG_TAGS
-from .install import OmeroInstall
+from .install import HOST_SECRET_TOKEN, OmeroInstall, untrusted_failure
 from .properties import corrupted_record_failure, desired_config, plan_changes, record_problem, secret_keys
 from .uploads import remove_as, write_as
 
@@ -34,21 +34,27 @@ TAGS = CONFIG_TAGS
 
 
 @operation()
-def omero_config(install: OmeroInstall, to_set: dict, to_append: dict, secrets: list[str]):
+def omero_config(install: OmeroInstall, to_set: dict, to_append: dict, secrets: list[str],
+                 host_secret_file: str | None = None):
     """
     Apply OMERO.web configuration idempotently (see the module docstring for the rules).
 
     + install: the OMERO.web install
     + to_set: property -> value as stored (None unsets)
     + to_append: list property -> items to ensure
-    + secrets: property names whose values must never be shown
+    + secrets: property names whose values must never be shown (compared on the host)
+    + host_secret_file: root-only file whose ``requirepass`` replaces ``HOST_SECRET_TOKEN`` in
+      the values, on the host (a password made there, e.g. the local Redis's)
+
+    **Example:** ``omero_config(install=OmeroInstall("/opt/omero/web/venv3", "/opt/omero/web/omero-web",
+    "omero-web"), to_set={"omero.web.public.enabled": "true"}, to_append={}, secrets=[])``
     """
     # pyinfra prints facts' arguments from -v on: an OmeroInstall's repr shows paths only
-    fact = host.get_fact(OmeroConfig, install=install, record=install.managed_record, secret_keys=secrets)
+    # secrets are compared on the host: their wanted values travel on the command's standard input
+    fact = host.get_fact(OmeroConfig, install=install, record=install.managed_record, secret_keys=secrets,
+                         host_secret_file=host_secret_file, _stdin=wanted_secrets(to_set, secrets))
     if fact and fact.get("untrusted"):
-        message = (f"omeroweb-deploy: refusing to run {install.python} as root: the virtualenv holds files "
-                   "another account owns or can change (chown -R root:root and chmod -R go-w it)")
-        yield f"echo {q(message)} >&2; exit 1"
+        yield untrusted_failure(install.venv, fact["untrusted"])
         return
     if fact is None:
         if state.is_executing:
@@ -70,7 +76,8 @@ def omero_config(install: OmeroInstall, to_set: dict, to_append: dict, secrets: 
         # written as the OMERO.web user into its owner-only folder: root never writes there
         staged = f"{install.staging}/config.properties"
         body = "".join(f"{k}={v}\n" for k, v in sorted(changes["set"].items()))
-        yield from write_as(install.user, body, staged, "600")
+        uses_host_secret = host_secret_file and any(HOST_SECRET_TOKEN in v for v in changes["set"].values())
+        yield from write_as(install.user, body, staged, "600", host_secret=host_secret_file if uses_host_secret else None)
         commands.append(["config", "load", "-q", staged])
         then = remove_as(install.user, staged)
     commands += [["config", "set", key] for key in changes["unset"]]
@@ -95,5 +102,6 @@ def config(ctx: Context | None = None) -> list:
         to_set=to_set,
         to_append=to_append,
         secrets=secret_keys(ctx, to_set),
+        host_secret_file=ctx.features.host_secret_file,
     )
     return [applied]

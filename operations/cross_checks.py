@@ -15,7 +15,7 @@ import os
 from typing import Any
 
 from .appends import append_sources
-from .checks import inside
+from .checks import inside, is_local, local_redis_url_problem
 
 #: OMERO.web's default ``omero.web.application_server.port``: Gunicorn's port, NGINX's upstream.
 APPLICATION_SERVER_PORT = 4080
@@ -60,8 +60,14 @@ def problems(v: Any) -> list[str]:
         )
     if v.ice_wheel and v.ice_source != "wheel":
         found.append(
-            f"omero_web_ice_wheel = {v.ice_wheel!r} is only used with omero_web_ice_source = 'wheel': "
+            # (not the value: a URL may hold credentials)
+            "omero_web_ice_wheel is only used with omero_web_ice_source = 'wheel': "
             "set that too, or remove omero_web_ice_wheel"
+        )
+    if v.ice_wheel_sha256 and v.ice_source == "build":
+        found.append(
+            "omero_web_ice_wheel_sha256 is the SHA-256 of a fetched or given wheel, and omero_web_ice_source = 'build' "
+            "uses none: remove it, or set omero_web_ice_source to 'wheel' or 'auto'"
         )
     both = set(v.tags) & set(v.skip_tags)
     if both:
@@ -170,6 +176,8 @@ def feature_checks(v: Any) -> list[str]:
                 f"{key} = {value} is also OMERO.web's application server port (omero_web_application_server_port, "
                 "4080 unless set): NGINX and Gunicorn cannot both listen there; choose another port for one of them"
             )
+    if v.redis and is_local(v.redis_url):
+        found.extend(filter(None, [local_redis_url_problem(v.redis_url)]))
     if v.cors_origins and v.cors_allow_all:
         found.append(
             f"omero_web_cors_origins = {list(v.cors_origins)!r} and omero_web_cors_allow_all = True exclude "

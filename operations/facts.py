@@ -20,7 +20,7 @@ from pyinfra.api import FactBase
 from .profile import HostFacts
 from .ownership import as_user, trusted_venv
 from .secrets import SECRET_NAME
-from .install import OmeroInstall
+from .install import HOST_SECRET_TOKEN, OmeroInstall, host_secret_line
 
 q = shlex.quote
 
@@ -39,6 +39,11 @@ class HostInventory(FactBase):
             'command -v getenforce >/dev/null 2>&1 && echo "selinux=$(getenforce)"; '
             # the release number decides the unit's sandbox (units.py): read here, once
             'command -v systemctl >/dev/null 2>&1 && echo "systemd=$(systemctl --version 2>/dev/null | head -n 1)"; '
+            # the OpenSSL NGINX uses decides the TLS curves (features.https): NGINX's own
+            # report when it is installed, else the libssl libraries present
+            "command -v nginx >/dev/null 2>&1 && echo \"nginx=$(nginx -V 2>&1 | grep 'built with')\"; "
+            "for f in /lib*/libssl.so.* /usr/lib*/libssl.so.* /lib/*/libssl.so.* /usr/lib/*/libssl.so.*; do "
+            '[ -e "$f" ] && echo "libssl=${f##*/libssl.so.}"; done; '
             f"for p in {probes}; do [ -x \"$p\" ] && "
             "echo \"python=$p $(\"$p\" -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])' 2>/dev/null)\"; "
             "done; true"
@@ -59,6 +64,8 @@ class HostInventory(FactBase):
                 os_release[key] = value.strip().strip('"')
             elif key == "binary":
                 values["binaries"].add(value)
+            elif key == "libssl":
+                values.setdefault("libssl", set()).add(value)
             elif key == "python":
                 path, _, version = value.partition(" ")
                 if version.count(".") == 1:
@@ -74,6 +81,7 @@ class HostInventory(FactBase):
             selinux=values.get("selinux"),
             python_versions=values["pythons"],
             systemd_version=_systemd_release(values.get("systemd", "")),
+            openssl_version=openssl_release(values.get("nginx", ""), values.get("libssl", ())),
         )
 
 
@@ -81,6 +89,25 @@ def _systemd_release(line: str) -> Optional[int]:
     """``systemd 252 (252.33-1~deb12u1)`` -> 252 (the first line of ``systemctl --version``)."""
     match = re.match(r"systemd (\d+)", line.strip())
     return int(match.group(1)) if match else None
+
+
+def openssl_release(nginx_built_with: str, libssl_sonames=()) -> Optional[tuple[int, int]]:
+    """
+    The OpenSSL release NGINX uses, as (major, minor): from ``nginx -V``'s ``built with OpenSSL
+    1.0.2k-fips ...`` line (its ``running with`` release when it says one), else the newest of
+    the libssl sonames found (``3``, ``1.1``, ``1.0.2k``; ``10`` is RHEL's soname for 1.0.x),
+    else None (NGINX and libssl not installed yet).
+    """
+    found = re.findall(r"OpenSSL (\d+)\.(\d+)", nginx_built_with)
+    if found:
+        return int(found[-1][0]), int(found[-1][1])
+    releases = []
+    for soname in libssl_sonames:
+        if soname == "10":
+            releases.append((1, 0))
+        elif match := re.match(r"(\d+)(?:\.(\d+))?", soname):
+            releases.append((int(match.group(1)), int(match.group(2) or 0)))
+    return max(releases, default=None)
 
 
 _CAT_OR_NULL = 'cat -- "$1" 2>/dev/null || echo null'
@@ -213,6 +240,48 @@ class PathExists(FactBase):
         return list(output)
 
 
+class TlsCertificate(FactBase):
+    """
+    A certificate and its key as ``openssl`` reads them: whether both files exist, the
+    certificate self-signed (its signature checked with its own key: a CA's certificate
+    naming the same subject is not), its lifetime in days (notAfter - notBefore), and
+    whether it ends within ``seconds`` (``-checkend``, or unreadable).
+    """
+
+    def command(self, certificate: str, key: str, seconds: int):
+        c = q(certificate)
+        return (
+            f"[ -f {q(key)} ] && echo key=yes; [ -f {c} ] || exit 0; echo certificate=yes; "
+            f"openssl x509 -in {c} -noout -startdate -enddate 2>/dev/null; "
+            f"openssl verify -no_check_time -check_ss_sig -CAfile {c} {c} >/dev/null 2>&1 && echo self_signed=yes; "
+            f"openssl x509 -in {c} -noout -checkend {int(seconds)} >/dev/null 2>&1 && echo ending=no || echo ending=yes"
+        )
+
+    def default(self) -> dict:
+        return self.process([])
+
+    def process(self, output) -> dict:
+        values = dict((k.strip(), v.strip()) for k, _, v in (line.partition("=") for line in output))
+        lifetime = None
+        if values.get("notBefore") and values.get("notAfter"):
+            start, end = (_certificate_time(values[k]) for k in ("notBefore", "notAfter"))
+            lifetime = (end - start).total_seconds() / 86400
+        return {
+            "certificate": values.get("certificate") == "yes",
+            "key": values.get("key") == "yes",
+            "self_signed": values.get("self_signed") == "yes",
+            "lifetime_days": lifetime,
+            "ending": values.get("ending") != "no",
+        }
+
+
+def _certificate_time(text: str):
+    """``Dec  7 16:51:53 2026 GMT`` (``openssl x509 -startdate``) as a datetime."""
+    from datetime import datetime
+
+    return datetime.strptime(" ".join(text.split()), "%b %d %H:%M:%S %Y %Z")
+
+
 _TAIL = 'tail -n 20 -- "$1"'
 
 
@@ -270,22 +339,27 @@ class CommandReport(FactBase):
 # Run as the install's account by the venv's python (-I: nothing from the account's HOME or
 # environment): reads config.xml (argv[1]) as `omero config get` shows it (omero/config.py,
 # ConfigXml: the profile named by "omero.config.profile" in "__ACTIVE__", else "default";
-# "omero.config.*" left out) without starting the CLI (0.6 s), and reads on stdin the install's
-# own defaults as "key=value" lines (`omero config parse --defaults --no-web`, for an
-# OMERO.server). argv[2:]: "secret", the secret-name regex and the declared secret keys (every
-# value in clear but the secrets'), or "clear" and the keys in clear (every other value a hash
-# only). Prints {"config": {key: {"sha256", "value": clear value or null}}, "defaults": {key:
-# clear default}}.
+# "omero.config.*" left out) without starting the CLI (0.6 s). argv[2], JSON: "name" (the
+# secret-name regex), "declared" (keys declared secret) and "clear" (null: every value in clear
+# but the secrets'; a list: only those keys' values, the others as a hash). Standard input:
+# line 1, JSON {key: wanted value} for the secret keys (from the control machine, never on a
+# command line); line 2, the host's own secret (HOST_SECRET_TOKEN in a wanted value stands for
+# it); then the install's defaults as "key=value" lines (`omero config parse --defaults
+# --no-web`, for an OMERO.server). A secret's value leaves the host neither in clear nor as a
+# digest (a digest of a weak password can be guessed offline from a saved log): it is compared
+# here with the wanted value, {"same": true|false}. Prints {"config": {key: {"sha256", "value"}
+# or {"same"}}, "defaults": {key: clear default}}.
 CONFIG_READER = r"""# omeroweb-deploy: config.xml reader
 import hashlib, json, os, re, sys
 from xml.etree.ElementTree import parse
-path, mode, args = sys.argv[1], sys.argv[2], sys.argv[3:]
-if mode == "secret":
-    name, secret = re.compile(args[0], re.I), set(args[1:])
-    shown = lambda key: not (key in secret or name.search(key))
-else:
-    clear = set(args)
-    shown = lambda key: key in clear
+path, rule = sys.argv[1], json.loads(sys.argv[2])
+name, declared, clear = re.compile(rule["name"], re.I), set(rule["declared"]), rule["clear"]
+secret = lambda key: key in declared or bool(name.search(key))
+shown = (lambda key: not secret(key)) if clear is None else (lambda key: key in clear and not secret(key))
+lines = sys.stdin.read().split("\n")
+wanted = json.loads(lines[0]) if lines[0].strip() else {}
+host_secret = lines[1] if len(lines) > 1 else ""
+resolve = lambda value: value.replace(@TOKEN@, host_secret) if host_secret else value
 def values(element):
     return {p.get("name"): p.get("value", "") for p in element.findall("./property") if "name" in p.attrib}
 stored = {}
@@ -295,15 +369,22 @@ if os.path.isfile(path) and os.path.getsize(path):
     profile = values(active).get("omero.config.profile", "default") if active is not None else "default"
     if profile in profiles:
         stored = values(profiles[profile])
-config = {key: {"sha256": hashlib.sha256(value.encode()).hexdigest(), "value": value if shown(key) else None}
-          for key, value in stored.items() if key not in ("omero.config.version", "omero.config.profile")}
+config = {}
+for key, value in stored.items():
+    if key in ("omero.config.version", "omero.config.profile"):
+        continue
+    if secret(key) or key in wanted:
+        config[key] = {"same": key in wanted and resolve(wanted[key]) == value}
+    else:
+        config[key] = {"sha256": hashlib.sha256(value.encode()).hexdigest(), "value": value if shown(key) else None}
 defaults = {}
-for line in sys.stdin.read().splitlines():
+for line in lines[2:]:
     key, sep, value = line.partition("=")
     if sep and shown(key):
         defaults[key] = value
 print(json.dumps({"config": config, "defaults": defaults}))
 """
+CONFIG_READER = CONFIG_READER.replace("@TOKEN@", repr(HOST_SECRET_TOKEN))
 
 
 UNTRUSTED = "@@untrusted-venv"
@@ -312,33 +393,37 @@ UNTRUSTED = "@@untrusted-venv"
 class OmeroConfig(FactBase):
     """
     The configuration of an OMERO install (OMERO.web's, or an OMERO.server's) and the deploy's
-    record of what it manages there: ``{"config": {key: {"sha256", "value"}}, "defaults": {...},
-    "managed": the record's content or None}``, plus ``"managed_error"`` when the record is cut
-    short, empty or not JSON. Values are compared by hash: with ``secret_keys`` (OMERO.web, whose
-    list values the diff reads) every value is in clear but the secrets' (names matching the
-    secret rule, and ``secret_keys``); with ``clear_keys`` (OMERO.server) only those values and
-    their defaults are. ``None`` when ``VENV/bin/omero`` is missing; ``{"untrusted": True}`` when
-    the venv holds anything another account owns or can change (the sections after this one run
-    its python as root). config.xml is read by ``CONFIG_READER`` as the install's account.
+    record of what it manages there: ``{"config": {key: {"sha256", "value"} or {"same"}},
+    "defaults": {...}, "managed": the record's content or None}``, plus ``"managed_error"`` when
+    the record is cut short, empty or not JSON. Secrets (names matching the secret rule, and
+    ``secret_keys``) are compared on the host with the wanted values the caller sends on
+    standard input (``host.get_fact(..., _stdin=wanted_secrets(...))``): ``{"same": bool}``, no
+    value, no digest. With ``clear_keys`` (OMERO.server) only those values and their defaults are
+    in clear, the others hashed. ``host_secret_file``: where the host's own secret is
+    (``HOST_SECRET_TOKEN``). ``None`` when ``VENV/bin/omero`` is missing; ``{"untrusted": path}``
+    when the venv holds ``path``, which another account owns or can change. config.xml is read
+    by ``CONFIG_READER`` as the install's account.
     """
 
-    def command(self, install: OmeroInstall, record: str, secret_keys=(), clear_keys=None):
-        rule = ["clear", *sorted(clear_keys)] if clear_keys is not None else ["secret", SECRET_NAME, *secret_keys]
-        reader = install.python_cmd("-I", "-c", CONFIG_READER, install.config_xml, *rule)
-        defaults = f"{install.omero_cmd('config', 'parse', '--defaults', '--no-web')} | " if clear_keys else ""
-        omero = q(install.omero)
-        return (
-            f"if [ -x {omero} ] && ! {trusted_venv(install.venv)}; then echo {UNTRUSTED}; "
-            f"elif [ -x {omero} ]; then "
-            f"{{ {defaults}{reader}{'' if defaults else ' < /dev/null'}; }} || exit 1; "
-            # the record is in OMERODIR, the account's: read as that account, never as root
-            f"echo '---'; {as_user(install.user, _CAT_OR_NULL, record)}; fi"
-        )
+    def command(self, install: OmeroInstall, record: str, secret_keys=(), clear_keys=None,
+                host_secret_file: str | None = None):
+        rule = json.dumps({"name": SECRET_NAME, "declared": sorted(secret_keys),
+                           "clear": None if clear_keys is None else sorted(clear_keys)}, sort_keys=True)
+        reader = install.python_cmd("-I", "-c", CONFIG_READER, install.config_xml, rule)
+        defaults = f"{install.omero_cmd('config', 'parse', '--defaults', '--no-web')}; " if clear_keys is not None else ""
+        # line 1 from the control machine (pyinfra's stdin), line 2 read by root: printf and
+        # read are shell builtins, so neither reaches a command line
+        stdin = f"{{ IFS= read -r wanted; printf '%s\\n' \"$wanted\"; {host_secret_line(host_secret_file) if host_secret_file else 'echo'}; {defaults}}}"
+        body = (f"{{ {stdin} | {reader}; }} || exit 1; "
+                # the record is in OMERODIR, the account's: read as that account, never as root
+                f"echo '---'; {as_user(install.user, _CAT_OR_NULL, record)}")
+        return (f"if [ -x {q(install.omero)} ]; then "
+                + install.trusted(body, refuse=f'printf \'%s %s\\n\' {UNTRUSTED} "$untrusted"') + "; fi")
 
     def process(self, output) -> Optional[dict]:
         text = "\n".join(output)
-        if text.strip() == UNTRUSTED:
-            return {"untrusted": True}
+        if text.startswith(UNTRUSTED + " "):
+            return {"untrusted": text[len(UNTRUSTED) + 1:].strip()}
         if not text.strip():
             return None
         # issue 12 (6): a record cut short, empty or not JSON (disk full, a hand edit) is reported
@@ -352,6 +437,11 @@ class OmeroConfig(FactBase):
             return {**config, "managed": json.loads(managed)}
         except ValueError as exc:
             return {**config, "managed": None, "managed_error": f"not JSON: {exc}"}
+
+
+def wanted_secrets(to_set, secret_keys) -> str:
+    """``OmeroConfig``'s standard input: the wanted values of the secret keys, one JSON line."""
+    return json.dumps({k: v for k, v in sorted(to_set.items()) if k in set(secret_keys) and v is not None}) + "\n"
 
 
 _CAT = 'cat -- "$1"'

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Callable
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from . import appends
+from .checks import is_local
+from .install import HOST_SECRET_TOKEN, REDIS_AUTH_CONF
 from .profile import DistroProfile
 from .settings import Settings
 
@@ -33,6 +35,8 @@ class Contribution:
     packages: tuple = ()
     nginx: tuple = ()
     secrets: tuple = ()
+    #: A root-only file on the host whose secret ``HOST_SECRET_TOKEN`` stands for in ``set``.
+    host_secret_file: str | None = None
 
 
 # --- Gunicorn -------------------------------------------------------------------------------
@@ -65,25 +69,38 @@ def gunicorn(s: Settings, profile: DistroProfile) -> Contribution:
 # Walkthrough "Configuring OMERO.web", session engine: django-redis in the release that fits
 # the installed Django (the walkthrough's <4.9 pin is stale), omero.web.caches and the cache
 # session engine; the distro's Redis server when the URL is local (operations/redis.py). A
-# password in the URL makes omero.web.caches a secret.
+# local Redis requires a password (it holds every session, pickled: any local account could
+# read them or plant code for OMERO.web to unpickle): the URL's, or one made on the host that
+# never leaves it (HOST_SECRET_TOKEN in the URL stands for it). A password makes
+# omero.web.caches a secret.
 
 CACHE_SESSIONS = "django.contrib.sessions.backends.cache"
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
-def is_local(url: str) -> bool:
-    return (urlsplit(url).hostname or "") in LOCAL_HOSTS
+def generated_password(url: str) -> bool:
+    """Whether the Redis at ``url`` is this host's and its password is made on the host (none in the URL)."""
+    return is_local(url) and not urlsplit(url).password
+
+
+def with_password(url: str, password: str) -> str:
+    """``url`` with ``password`` in its user information (its user name, if any, kept)."""
+    parts = urlsplit(url)
+    netloc = f"{parts.username or ''}:{password}@{parts.netloc.rpartition('@')[2]}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def redis(s: Settings, profile: DistroProfile) -> Contribution:
     if not s.redis:
         return Contribution()
-    caches = {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": s.redis_url}}
+    generated = generated_password(s.redis_url)
+    location = with_password(s.redis_url, HOST_SECRET_TOKEN) if generated else s.redis_url
+    caches = {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": location}}
     return Contribution(
         set={"omero.web.caches": caches, "omero.web.session_engine": CACHE_SESSIONS},
         pip=(s.django_redis_spec,),
         packages=(profile.redis_package,) if is_local(s.redis_url) else (),
-        secrets=("omero.web.caches",) if urlsplit(s.redis_url).password else (),
+        secrets=("omero.web.caches",) if generated or urlsplit(s.redis_url).password else (),
+        host_secret_file=REDIS_AUTH_CONF if generated else None,
     )
 
 
@@ -134,6 +151,16 @@ CIPHERS = ":".join((
     "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
 ))
 HSTS_MAX_AGE = 63072000  # two years, as Mozilla's configuration
+#: Mozilla's intermediate curves (guidelines 6.0); NGINX's default (``auto``) adds secp521r1 and X448.
+CURVES = ("X25519", "prime256v1", "secp384r1")
+
+
+def tls_curves(profile: DistroProfile) -> tuple[str, ...]:
+    """Mozilla's curves the host's OpenSSL knows: X25519 needs 1.1.0 (``nginx -t`` fails naming it
+    on 1.0.2, as CentOS 7's); an unknown release (nothing installed yet) is a current one."""
+    if profile.openssl_version is not None and profile.openssl_version < (1, 1):
+        return tuple(c for c in CURVES if c != "X25519")
+    return CURVES
 
 
 def https(s: Settings, profile: DistroProfile) -> Contribution:
@@ -153,6 +180,7 @@ def https(s: Settings, profile: DistroProfile) -> Contribution:
             f"ssl_protocols {PROTOCOLS};",
             f"ssl_ciphers {CIPHERS};",
             "ssl_prefer_server_ciphers off;",
+            f"ssl_ecdh_curve {':'.join(tls_curves(profile))};",
             "ssl_session_timeout 1d;",
             "ssl_session_cache shared:omeroweb_tls:10m;",
             "ssl_session_tickets off;",
@@ -242,6 +270,11 @@ def publishing(s: Settings, profile: DistroProfile) -> Contribution:
 # scripts and viewers do not support one). The server-level add_header lines reach every
 # location because none of the generated site's locations sets one of its own
 # (tests/integration/test_web_hardening.py checks the real responses).
+# NGINX follows no link from a file it serves from disk (the static files, the maintenance
+# page: folders of the OMERO.web account) to a file of another owner: that account cannot make
+# NGINX serve what NGINX's account can read and it cannot (``if_not_owner``: every component
+# of the path is checked, so a link in place of OMERODIR/var/static is refused too; root's
+# links above OMERODIR, to root's folders, are followed).
 
 #: Response headers NGINX sends on every response of the OMERO.web site, exactly once.
 HEADERS: tuple[tuple[str, str], ...] = (
@@ -255,8 +288,13 @@ def header_directives(name: str, value: str) -> tuple[str, str]:
     return (f"proxy_hide_header {name};", f'add_header {name} "{value}" always;')
 
 
+#: Server level: inherited by every location serving files (none of the generated site's sets its own).
+SYMLINKS = "disable_symlinks if_not_owner;"
+
+
 def hardening(s: Settings, profile: DistroProfile) -> Contribution:
-    return Contribution(nginx=tuple(d for name, value in HEADERS for d in header_directives(name, value)))
+    headers = tuple(d for name, value in HEADERS for d in header_directives(name, value))
+    return Contribution(nginx=(*headers, SYMLINKS))
 
 
 # --- All of them ----------------------------------------------------------------------------
@@ -292,6 +330,7 @@ def combined(settings: Settings, profile: DistroProfile) -> Contribution:
     to_set: dict = {}
     to_append: dict = {}
     pip, packages, nginx, secrets = [], [], [], []
+    host_secret_file = None
     for feature in FEATURES:
         part = feature.contribution(settings, profile)
         to_set.update(part.set)
@@ -300,4 +339,6 @@ def combined(settings: Settings, profile: DistroProfile) -> Contribution:
         packages.extend(p for p in part.packages if p not in packages)
         nginx.extend(part.nginx)
         secrets.extend(part.secrets)
-    return Contribution(to_set, to_append, tuple(pip), tuple(packages), tuple(nginx), tuple(secrets))
+        host_secret_file = host_secret_file or part.host_secret_file
+    return Contribution(to_set, to_append, tuple(pip), tuple(packages), tuple(nginx), tuple(secrets),
+                        host_secret_file)

@@ -23,7 +23,8 @@ NGINX_ERROR_LOG = "/var/log/nginx/error.log"
 
 
 @operation()
-def login_page(url: str, timeout: int, install: OmeroInstall, logs: list[tuple[str, str]], restart: str | None = None):
+def login_page(url: str, timeout: int, install: OmeroInstall, python: str, logs: list[tuple[str, str]],
+               restart: str | None = None):
     """
     Wait (polling, up to ``timeout`` seconds) for the OMERO.web login page at ``url``.
     After an upgrade in this run (``<venv>.previous`` exists): healthy, the previous venv is
@@ -32,13 +33,14 @@ def login_page(url: str, timeout: int, install: OmeroInstall, logs: list[tuple[s
 
     + url: URL fetched on the host, through NGINX
     + timeout: seconds to wait
-    + install: the OMERO.web install (its venv's python fetches the URL)
+    + install: the OMERO.web install (its venv, when it was upgraded in this run)
+    + python: the host's own interpreter that fetches the URL (root's: never the venv's)
     + logs: (log file, account that reads it or "" for root) pairs whose tails are shown on failure
     + restart: command restarting OMERO.web
     """
     if not state.is_executing:
         return  # the service may not exist yet when the deploy is planned
-    result = host.get_fact(LoginPage, url=url, timeout=timeout, python=install.python, logs=logs)
+    result = host.get_fact(LoginPage, url=url, timeout=timeout, python=python, logs=logs)
     upgraded = bool(existing(PathExists, [install.previous_venv]))
     healthy = result.splitlines()[:1] == ["ok"]
     if healthy:
@@ -77,6 +79,7 @@ def healthcheck(ctx: Context | None = None) -> None:
         url=site_url(settings) + "/webclient/login/",
         timeout=settings.healthcheck_timeout,
         install=ctx.install,
+        python=ctx.profile.python,
         logs=[(ctx.install.log, settings.user), (NGINX_ERROR_LOG, "")],
         restart=restart_command(ctx.profile.service_manager, reset_failed=True),  # (a rollback's)
     )

@@ -18,7 +18,9 @@ after every operation.
 
 Read as root, read only: ``stat`` and ``sha256sum`` of root-owned paths (links reported,
 never followed), ``systemctl show``, ``getent``, ``dpkg-query``. No secret is printed: file
-contents are hashed.
+contents are hashed with a key (``run_key``: random, made on the control machine for each
+run, sent on the command's standard input, so never in pyinfra's output): a digest in a saved
+log cannot be checked against a guess (a file holding a weak password, e.g. a pip.conf).
 
 Rule for callers: ask for the snapshot before the operation yields any command (``_if``
 callables, or the first lines of a generator), since commands the current operation has
@@ -28,6 +30,7 @@ run are not known until it completes.
 from __future__ import annotations
 
 import hashlib
+import secrets
 import shlex
 import weakref
 from dataclasses import dataclass, field
@@ -40,17 +43,19 @@ from pyinfra.context import ctx_host, ctx_state
 
 q = shlex.quote
 
-# argv: paths. Per path: F|type|user|group|mode|sha256|path (links not followed; sha256 of
-# regular files only); nothing for a missing path.
-_FILES = r"""for p in "$@"; do
+# argv: paths; stdin: the run's key (one line). Per path: F|type|user|group|mode|digest|path
+# (links not followed; the digest, sha256 of the key then the content, of regular files only);
+# nothing for a missing path. printf is a builtin: the key never reaches a command line.
+_FILES = r"""IFS= read -r key || key=
+for p in "$@"; do
 if [ -L "$p" ]; then echo "F|symbolic link|||000|-|$p"
-elif [ -e "$p" ]; then h=-; [ -f "$p" ] && h=$(sha256sum < "$p" | cut -d' ' -f1)
+elif [ -e "$p" ]; then h=-; [ -f "$p" ] && h=$({ printf '%s' "$key"; cat -- "$p"; } | sha256sum | cut -d' ' -f1)
 echo "F|$(stat -c '%F|%U|%G|%a' "$p")|$h|$p"; fi; done"""
 
 
 class HostState(FactBase):
     """
-    ``{"files": {path: {"type", "user", "group", "mode", "sha256"}}, "units": {unit:
+    ``{"files": {path: {"type", "user", "group", "mode", "sha256" (keyed: ``keyed_sha256``)}}, "units": {unit:
     {"SubState", "UnitFileState", "NeedDaemonReload"}}, "passwd": [fields] | None,
     "packages": {name: status}, "listed": [paths matching the globs]}``.
     """
@@ -149,7 +154,7 @@ def snapshot(current: bool = True) -> dict:
     cached = _READ.setdefault(state, {}).get(host.name)
     if cached and cached[1] == key and (cached[0] == mark or not current):
         return cached[2]
-    value = host.get_fact(HostState, **kwargs) or HostState.default()  # a failed read: nothing known
+    value = host.get_fact(HostState, **kwargs, _stdin=run_key()) or HostState.default()  # a failed read: nothing known
     _READ[state][host.name] = (mark, key, value)
     return value
 
@@ -166,6 +171,20 @@ def sha256(content: str | bytes) -> str:
     return hashlib.sha256(content.encode() if isinstance(content, str) else content).hexdigest()
 
 
+#: Per pyinfra run (State): the key of ``HostState``'s file digests.
+_KEYS: "weakref.WeakKeyDictionary[object, str]" = weakref.WeakKeyDictionary()
+
+
+def run_key() -> str:
+    """This run's random key for the digests of file contents (``HostState``), never printed."""
+    return _KEYS.setdefault(ctx_state.get(), secrets.token_hex(32))
+
+
+def keyed_sha256(content: str | bytes) -> str:
+    """The digest ``HostState`` reads for a file holding ``content``: sha256 of this run's key, then it."""
+    return sha256(run_key().encode() + (content.encode() if isinstance(content, str) else content))
+
+
 def octal(mode: str | int) -> str:
     """A mode as ``stat -c %a`` prints it: ``"0644"`` and ``644`` -> ``"644"``."""
     return str(mode).lstrip("0").zfill(3)
@@ -174,7 +193,7 @@ def octal(mode: str | int) -> str:
 def _file_matches(reading: dict, path: str, content: str | bytes, mode: str, user: str | None,
                   group: str | None) -> bool:
     found = reading["files"].get(path)
-    return bool(found and found["type"] == "regular file" and found["sha256"] == sha256(content)
+    return bool(found and found["type"] == "regular file" and found["sha256"] == keyed_sha256(content)
                 and found["mode"] == octal(mode) and (user is None or found["user"] == user)
                 and (group is None or found["group"] == group))
 

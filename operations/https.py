@@ -9,10 +9,11 @@ it is behind HTTPS: secure session and CSRF cookies, ``omero.web.secure_proxy_ss
 (the generated site passes ``X-Forwarded-Proto``) and ``omero.web.secure`` (which makes
 OMERO.web keep its OMERO.server connections encrypted as well).
 
-Not taken from Mozilla's configuration: ``ssl_ecdh_curve X25519:prime256v1:secp384r1``
-(NGINX's default, ``auto``, offers the same curves where OpenSSL has them; an explicit
-X25519 makes ``nginx -t`` fail with OpenSSL 1.0.2, as on CentOS 7) and OCSP stapling
-(certificate-dependent; self-signed and private-CA certificates have no responder).
+Mozilla's curves (``ssl_ecdh_curve X25519:prime256v1:secp384r1``) where NGINX's OpenSSL has
+X25519 (1.1.0 on): X25519 left out on OpenSSL 1.0.2 (CentOS 7), whose ``nginx -t`` fails
+naming it. Not taken from Mozilla's configuration: OCSP stapling (certificate-dependent;
+self-signed and private-CA certificates have no responder). A self-signed certificate is
+valid 365 days (Mozilla's limit is 366) and made again on the deploy run in its last 30 days.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pyinfra.operations import files
 
 from .context import Context, current
 from .features import CERTIFICATE, KEY, TLS_DIR
-from .facts import PathExists, q
+from .facts import TlsCertificate, q
 from .host_state import absent, want
 from .uploads import private_file
 
@@ -50,21 +51,60 @@ def redirect_site(port: int, server_name: str, https_port: int) -> str:
     )
 
 
+#: Days a self-signed certificate is valid: Mozilla's configurations allow at most 366.
+SELF_SIGNED_DAYS = 365
+MAX_LIFETIME_DAYS = 366
+#: A self-signed certificate is made again this long before it ends (on the deploy run then).
+RENEW_BEFORE_SECONDS = 30 * 86400
+
+
+def certificate_wanted(state: dict) -> bool:
+    """
+    Whether a self-signed pair must be made, from ``TlsCertificate``: the certificate or key
+    missing, or a self-signed certificate (the kind this operation makes) ending within
+    ``RENEW_BEFORE_SECONDS`` or valid longer than ``MAX_LIFETIME_DAYS`` (the 825 days of older
+    releases of this deploy). Any other certificate found there is left alone.
+    """
+    if not (state["certificate"] and state["key"]):
+        return True
+    if not state["self_signed"]:
+        return False
+    return state["ending"] or state["lifetime_days"] is None or state["lifetime_days"] > MAX_LIFETIME_DAYS
+
+
 @operation()
 def self_signed_certificate(certificate: str, key: str, common_name: str):
     """
-    Make a self-signed certificate and key (RSA 2048, 825 days) unless both exist.
+    Make a self-signed server certificate (not a CA's) and key (RSA 2048, ``SELF_SIGNED_DAYS``
+    days) when either is missing, or again when the self-signed certificate ends within
+    ``RENEW_BEFORE_SECONDS`` or is valid longer than ``MAX_LIFETIME_DAYS``
+    (``certificate_wanted``); written beside the old pair (root's folder), then renamed over it.
 
     + certificate: PEM certificate path
     + key: PEM key path (0600)
     + common_name: subject CN and DNS name (127.0.0.1 is added as an IP name)
+
+    **Examples:**
+
+    .. code:: python
+
+        self_signed_certificate(name="Make a self-signed TLS certificate",
+                                certificate="/etc/nginx/omeroweb-tls/omeroweb.crt",
+                                key="/etc/nginx/omeroweb-tls/omeroweb.key", common_name="localhost")
     """
-    if len(host.get_fact(PathExists, paths=[certificate, key])) == 2:
+    state = host.get_fact(TlsCertificate, certificate=certificate, key=key, seconds=RENEW_BEFORE_SECONDS)
+    if not certificate_wanted(state):
         return
+    new_key, new_certificate = q(key + ".new"), q(certificate + ".new")
     yield (
-        f"umask 077 && openssl req -x509 -newkey rsa:2048 -nodes -days 825 -keyout {q(key)} -out {q(certificate)} "
+        f"umask 077 && openssl req -x509 -newkey rsa:2048 -nodes -days {SELF_SIGNED_DAYS} "
+        f"-keyout {new_key} -out {new_certificate} "
         f"-subj {q('/CN=' + common_name)} -addext {q(f'subjectAltName=DNS:{common_name},IP:127.0.0.1')} "
-        f"&& chmod 644 {q(certificate)}"
+        # a server's certificate, not a CA's (openssl's default for -x509): verifiers following
+        # the Web PKI rules (sslyze's, through cryptography) refuse a CA certificate as a server's
+        f"-addext 'basicConstraints=critical,CA:FALSE' -addext 'keyUsage=critical,digitalSignature,keyEncipherment' "
+        f"-addext extendedKeyUsage=serverAuth "
+        f"&& chmod 644 {new_certificate} && mv -f {new_key} {q(key)} && mv -f {new_certificate} {q(certificate)}"
     )
 
 

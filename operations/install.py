@@ -8,6 +8,7 @@ written once. The OMERO.web install comes from the data's ``omero_web_venv``,
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,6 +48,77 @@ BUFFER_START = f"(o=$(mktemp -d {STATE_DIR}/output.XXXXXX) || exit 1; ("
 BUFFER_END = '\n) >"$o/out" 2>"$o/err"; rc=$?; cat "$o/out"; cat "$o/err" >&2; rm -rf "$o"; exit $rc)'
 
 
+#: ``find`` test matching what makes a venv unsafe to run its code: a file of another account,
+#: or writable by group or others (links aside: their own mode means nothing).
+NOT_ROOTS_ONLY = r"\( ! -uid 0 -o \( ! -type l -perm /022 \) \)"
+#: How every refusal to run a venv's code begins.
+UNTRUSTED_VENV = "omeroweb-deploy: refusing to run code from"
+#: Sets ``$untrusted`` to the first path that lets an account other than root change what runs
+#: from the venv (``$1``): a folder above it not root's or writable by group or others, the venv
+#: itself a link, a file in it of another account or writable by group or others; empty when
+#: only root can change it. Plain ``sh`` (dash, busybox), no function, names prefixed.
+_FIND_UNTRUSTED = (
+    'owd_v=@VENV@; untrusted=; owd_p=$owd_v; '
+    'while [ -z "$untrusted" ] && [ "$owd_p" != / ]; do owd_p=${owd_p%/*}; [ -n "$owd_p" ] || owd_p=/; '
+    'if [ -e "$owd_p" ] && { [ "$(stat -L -c %u "$owd_p")" != 0 ] '
+    '|| [ $(( 0$(stat -L -c %a "$owd_p") & 022 )) -ne 0 ]; }; then untrusted=$owd_p; fi; done; '
+    'if [ -z "$untrusted" ]; then if [ -L "$owd_v" ]; then untrusted=$owd_v; '
+    f'else untrusted=$(find "$owd_v" {NOT_ROOTS_ONLY} -print 2>/dev/null | head -n 1); fi; fi'
+)
+
+
+def find_untrusted(venv: str) -> str:
+    """Shell setting ``$untrusted`` to what makes ``venv`` unsafe to run (empty: safe); see ``_FIND_UNTRUSTED``."""
+    return _FIND_UNTRUSTED.replace("@VENV@", q(venv))
+
+
+def untrusted_message(venv: str) -> str:
+    """Shell printing (to stdout) why the venv's code is not run, naming ``$untrusted`` with its owner and mode."""
+    fix = f"chown -R root:root {venv} && chmod -R go-w {venv}"
+    text = ("%s %s: %s (owner uid %s, mode %s) is another account's or writable by group or others, so that "
+            f"account could change code that would run; give the virtualenv and the folders above it to root ({fix}), then run again\\n")
+    return (f"printf {q(text)} {q(UNTRUSTED_VENV)} {q(venv)} "
+            '"$untrusted" "$(stat -c %u "$untrusted")" "$(stat -c %a "$untrusted")"')
+
+
+def trusted(venv: str, command: str, refuse: str | None = None) -> str:
+    """
+    ``command``, run only when nothing lets an account other than root change the code it
+    runs from ``venv`` (``find_untrusted``); else ``refuse`` (default: the reason on stderr and
+    ``exit 1``). The one check in front of every use of a venv's code, whoever runs it (root's
+    pip, python and the NGINX site generator; the account's ``omero``; a service start): a
+    ``.pth`` file in site-packages runs at every start of its python. One group command:
+    ``trusted(...) && b``, ``a | trusted(...)`` and a here-document after it work.
+    """
+    refuse = refuse or f"{untrusted_message(venv)} >&2; exit 1"
+    return f"{{ {find_untrusted(venv)}; if [ -n \"$untrusted\" ]; then {refuse}; else {command}; fi; }}"
+
+
+#: Root's own settings for the services the deploy configures (read by those services' accounts).
+ETC_DIR = "/etc/omeroweb-deploy"
+#: The local Redis's password (``requirepass``; root:redis 0640), included by Redis's own
+#: configuration file: given by the data's URL, or made on the host and never leaving it.
+REDIS_AUTH_CONF = f"{ETC_DIR}/redis-auth.conf"
+#: Stands for the host's own secret (the ``requirepass`` of a file such as ``REDIS_AUTH_CONF``,
+#: made on the host) in a property value the control machine plans: replaced on the host when
+#: the value is compared (``facts.CONFIG_READER``) and written (``uploads.write_as``).
+HOST_SECRET_TOKEN = "@@omeroweb-deploy-host-secret@@"
+
+
+def host_secret_line(path: str) -> str:
+    """Shell printing one line: the password of the ``requirepass`` line of ``path`` (read by
+    root; printf is a builtin: it never reaches a command line), or an empty line."""
+    return f"pw=$(sed -n 's/^requirepass //p' {q(path)} 2>/dev/null | head -n 1); printf '%s\\n' \"$pw\""
+
+
+def untrusted_failure(venv: str, path: str) -> str:
+    """Command failing the run because ``path`` lets another account change the code of ``venv``."""
+    message = (f"{UNTRUSTED_VENV} {venv}: {path} is another account's or writable by group or others, so that "
+               f"account could change code that would run; give the virtualenv and the folders above it to root "
+               f"(chown -R root:root {venv} && chmod -R go-w {venv}), then run again")
+    return f"echo {q(message)} >&2; exit 1"
+
+
 def buffered(command: str) -> str:
     """
     ``command`` (in a subshell) with its output held on the host until it ends, then printed:
@@ -83,7 +155,15 @@ class OmeroInstall:
         Its output is held until it ends (``buffered``).
         """
         python = q(self.python)
-        return buffered(f"{python} -m pip install {args} --no-compile && {python} -c {q(COMPILE_PACKAGES)}")
+        return self.trusted(buffered(f"{python} -m pip install {args} --no-compile && {python} -c {q(COMPILE_PACKAGES)}"))
+
+    def trusted(self, command: str, refuse: str | None = None) -> str:
+        """``command`` run only while the venv's code is root's alone (``trusted``)."""
+        return trusted(self.venv, command, refuse)
+
+    def root_python(self, *args: str) -> str:
+        """The venv's ``python ARGS`` run as root (``trusted``: the venv checked first)."""
+        return self.trusted(" ".join(q(a) for a in (self.python, *args)))
 
     @property
     def omero(self) -> str:
@@ -121,7 +201,24 @@ class OmeroInstall:
 
     @property
     def apps_record(self) -> str:
-        """The apps the deploy installed (so that one dropped from the data is uninstalled)."""
+        """
+        The apps the deploy installed in the venv (so that one dropped from the data is
+        uninstalled): root decides from it what to uninstall, so it is root's (0600) in the
+        root-only state folder, one per venv (named after a hash of its path).
+        """
+        return f"{STATE_DIR}/apps-{hashlib.sha256(self.venv.encode()).hexdigest()[:16]}.json"
+
+    @property
+    def apps_rollback(self) -> str:
+        """Root-only folder holding the copy of ``apps_record`` an upgrade keeps for its rollback."""
+        return self.apps_record[:-len(".json")] + ".rollback"
+
+    @property
+    def legacy_apps_record(self) -> str:
+        """
+        Where earlier releases kept ``apps_record``: in OMERODIR, which the account can write.
+        Never read (its names cannot be trusted); removed once the root-only record is made.
+        """
         return f"{self.omerodir}/etc/omeroweb-deploy-apps.json"
 
     @property
@@ -140,8 +237,9 @@ class OmeroInstall:
 
     @property
     def rollback_files(self) -> list[str]:
-        """What an upgrade copies before it changes anything, and puts back when it fails."""
-        return [self.config_xml, self.managed_record, self.apps_record]
+        """What an upgrade copies (as the account) before it changes anything, and puts back
+        when it fails; root's ``apps_record`` is kept by root, in ``apps_rollback``."""
+        return [self.config_xml, self.managed_record]
 
     @property
     def templates(self) -> str:
@@ -183,7 +281,8 @@ class OmeroInstall:
         """
         home = f'"$(getent passwd {q(self.user)} | cut -d: -f6)"'
         tmp = f"TMPDIR={q(tmpdir)} " if tmpdir else ""
-        return (
+        # the venv checked first (``trusted``): what runs as the account is root's code alone
+        return self.trusted(
             f"runuser -u {q(self.user)} -- env {tmp}HOME={home} OMERODIR={q(self.omerodir)} "
             f"PATH={q(self.bin)}:{SYSTEM_PATH} " + " ".join(q(a) for a in (program, *args))
         )

@@ -64,7 +64,9 @@ def cron_escape(command: str) -> str:
 
 def clearsessions_command(install: OmeroInstall) -> str:
     """The command the daily job runs (as the OMERO.web user already), quoted for sh and cron."""
-    command = f"OMERODIR={q(install.omerodir)} PATH={q(install.bin)}:/usr/bin:/bin {q(install.omero)} web clearsessions"
+    # TMPDIR: where OMERO.web keeps its file sessions (the init.d script's, the unit's)
+    command = (f"OMERODIR={q(install.omerodir)} TMPDIR={q(install.tmpdir)} PATH={q(install.bin)}:/usr/bin:/bin "
+               f"{q(install.omero)} web clearsessions")
     return cron_escape(command)
 
 
@@ -106,10 +108,9 @@ def sessions(ctx: Context | None = None) -> None:
 def clearsessions(ctx: Context | None = None) -> None:
     """Purge expired sessions with OMERO.web's management command, as the OMERO.web user."""
     ctx = ctx or current()
-    # the sandboxed unit keeps OMERO.web's file sessions in its own TMPDIR
-    tmpdir = ctx.install.tmpdir if ctx.profile.service_manager == "systemd" else None
+    # the unit and the init.d script keep OMERO.web's file sessions in its own TMPDIR
     server.shell(name="Purge the OMERO.web session cache (omero web clearsessions)",
-                 commands=[ctx.install.omero_cmd("web", "clearsessions", tmpdir=tmpdir)])
+                 commands=[ctx.install.omero_cmd("web", "clearsessions", tmpdir=ctx.install.tmpdir)])
 
 
 @deploy("OMERO.web restart")
@@ -118,6 +119,7 @@ def restart(ctx: Context | None = None) -> None:
     ctx = ctx or current()
     server.shell(
         name="Restart OMERO.web with the host's service manager",
-        commands=[restart_command(ctx.profile.service_manager)],
+        # OMERO.web's code starts as its account: only while the venv is root's alone (``trusted``)
+        commands=[ctx.install.trusted(restart_command(ctx.profile.service_manager))],
     )
     healthcheck(ctx)

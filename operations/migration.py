@@ -8,8 +8,9 @@ if it moves too, ``omero_web_venv``) to the new places.
 - The old OMERODIR is only read: nothing there is changed or removed (delete it yourself
   once the new site is healthy). OMERO.web running from it is stopped, so the service can
   start from the new place on the same port.
-- The deploy's own records (managed property names, deployed apps) move along, so data
-  removed later is still unset / uninstalled.
+- The deploy's record of managed property names moves along, so properties removed from
+  the data later are still unset. Root's record of the deployed apps belongs to the venv
+  (in the root-only state folder), not to OMERODIR: it stays when the venv stays.
 - The export is written owner-only into the private staging folder and deleted once
   loaded; the new OMERODIR records where it was migrated from, so re-runs do nothing.
 """
@@ -64,8 +65,9 @@ def migrate_configuration(install: OmeroInstall, old_omerodir: str):
            + f" && {as_user(user, _RMTREE, copy.omerodir)}")
     yield f"{old.omero_cmd('web', 'stop')} || true"  # frees the port for the service in its new place
     yield f"{install.omero_cmd('config', 'load', export)} && {remove_as(user, export)}"
-    for record, new in ((old.managed_record, install.managed_record), (old.apps_record, install.apps_record)):
-        yield as_user(user, _COPY_RECORD, record, new)
+    # (root's apps record is per venv, in the root-only state folder: a venv kept keeps it, a new
+    # one holds only the data's apps)
+    yield as_user(user, _COPY_RECORD, old.managed_record, install.managed_record)
     yield f"printf '%s\\n' {q(old_omerodir)} | {save_as(user, marker)}"
 
 

@@ -25,7 +25,7 @@ from .properties import NGINX_EXTRA, desired_config
 from .context import Context, current
 from .facts import NginxSite, PathExists, q, site_inputs
 from .host_state import existing, fact_until_change, want_existence
-from .install import STATE_DIR, OmeroInstall
+from .install import STATE_DIR, OmeroInstall, trusted
 from .https import https
 from .service_manager import ensure_service
 from .settings import Settings
@@ -115,7 +115,7 @@ def site_command(settings: Settings, to_set: Mapping[str, str | None]) -> str:
     generate = (
         # (a group, not a subshell: callers embed this in "$(...)", where "$((" is arithmetic)
         f"{{ umask 077 && rm -rf {scratch} && mkdir -p {scratch}/etc/grid "
-        f"&& printf '%s' {q(props)} > {scratch}/site.properties && {env} {run}; }} "
+        f"&& printf '%s' {q(props)} > {scratch}/site.properties && {trusted(settings.venv, f'{env} {run}')}; }} "
         f"| sed {q(f's|{SITE_OMERODIR}/|{settings.omerodir}/|g')}"
     )
     if settings.https:

@@ -34,8 +34,9 @@ from pyinfra.api.exceptions import PyinfraError
 
 from .properties import corrupted_record_failure, plan_changes, record_problem, serialise, sha256
 from .context import Context, current
-from .facts import JsonFile, OmeroConfig, q
-from .install import OmeroInstall
+from .facts import JsonFile, OmeroConfig, wanted_secrets
+from .secrets import secret_names
+from .install import OmeroInstall, untrusted_failure
 from .uploads import mkdirs_as, remove_as, write_as
 
 TAGS = ("omero_server",)
@@ -202,15 +203,19 @@ def _upload_owned(server: OmeroInstall, content: str, path: str):
 
 
 @operation()
-def server_config(server: OmeroInstall, to_set: dict, to_merge: dict):
+def server_config(server: OmeroInstall, to_set: dict, to_merge: dict, secrets: list[str] = ()):
     """
     Apply OMERO.server configuration idempotently (see the module docstring).
 
     + server: the OMERO.server install
     + to_set: property -> value as stored (None unsets)
     + to_merge: list property -> items to ensure in its comma-separated value
+    + secrets: property names declared secret besides those the secret rule names (compared on the host)
     """
-    fact = host.get_fact(OmeroConfig, install=server, record=server_record(server), clear_keys=sorted(set(to_merge)))
+    secret = secret_names(to_set, secrets)
+    # secrets are compared on the host: their wanted values travel on the command's standard input
+    fact = host.get_fact(OmeroConfig, install=server, record=server_record(server), secret_keys=sorted(secrets),
+                         clear_keys=sorted(set(to_merge)), _stdin=wanted_secrets(to_set, secret))
     if fact is None:
         if state.is_executing:
             yield (
@@ -220,10 +225,7 @@ def server_config(server: OmeroInstall, to_set: dict, to_merge: dict):
             return
         fact = {"config": {}, "defaults": {}, "managed": None}
     if fact.get("untrusted"):
-        message = (f"omeroweb-deploy: refusing to run {server.python} as root: the OMERO.server "
-                   "virtualenv holds files another account owns or can change (chown -R root:root and "
-                   "chmod -R go-w it, as its walkthrough creates it)")
-        yield f"echo {q(message)} >&2; exit 1"
+        yield untrusted_failure(server.venv, fact["untrusted"])
         return
     why = fact.get("managed_error") or record_problem(fact["managed"])
     if why:
@@ -310,7 +312,7 @@ def omero_server_settings(ctx: Context | None = None) -> list:
     applied = []
     if to_set or to_merge or host.get_fact(JsonFile, path=server_record(server), user=server.user):
         applied.append(server_config(name="Apply OMERO.server configuration", server=server, to_set=to_set,
-                                     to_merge=to_merge))
+                                     to_merge=to_merge, secrets=sorted(s.secret_config_keys)))
     record = host.get_fact(JsonFile, path=groups_record(server), user=server.user)
     if groups or record:
         if plan_group_changes(groups, record)["apply"] and not s.omero_server_admin_password:

@@ -11,6 +11,8 @@ import shlex
 
 from pyinfra.api import FactBase
 
+from .install import NOT_ROOTS_ONLY, find_untrusted
+
 q = shlex.quote
 
 
@@ -20,19 +22,38 @@ def as_user(user: str, script: str, *args: str) -> str:
     return " ".join([f"runuser -u {q(user)} -- sh -c {q(script)} sh", *(q(a) for a in args)])
 
 
-#: ``find`` test matching what makes a venv unsafe for root to run: a file of another account,
-#: or writable by group or others (links aside). One rule for ``trusted_venv`` and the checks.
-NOT_ROOTS_ONLY = r"\( ! -uid 0 -o \( ! -type l -perm /022 \) \)"
-
-
 def trusted_venv(venv: str) -> str:
     """
-    Shell test, true when root may run the venv's code: nothing in it (if it exists) is another
-    account's or writable by group or others. The facts that run the venv's python as root check
-    it first: pyinfra reads every operation's facts before running any (when it detects changes,
-    i.e. without ``-y``, and with ``--dry``), so before the refusal of an unsafe venv runs.
+    Shell test, true when only root can change the venv's code (``install.find_untrusted``: the
+    folders above it, the venv, every file in it). The facts that run the venv's python as root
+    check it first: pyinfra reads every operation's facts before running any (when it detects
+    changes, i.e. without ``-y``, and with ``--dry``), so before the refusal of an unsafe venv runs.
     """
-    return f'[ -z "$(find {q(venv)} {NOT_ROOTS_ONLY} -print 2>/dev/null | head -n 1)" ]'
+    return f'{{ {find_untrusted(venv)}; [ -z "$untrusted" ]; }}'
+
+
+class SameContent(FactBase):
+    """
+    Whether ``path`` is a regular file holding exactly the content sent on the command's
+    standard input (``_stdin=SameContent.stdin(content)``), compared on the host: a secret's
+    content never reaches a command line, and neither it nor a digest of it (a weak password
+    can be guessed offline from a digest in a saved log) comes back, only ``same``. Read as root.
+    """
+
+    default = bool
+
+    @staticmethod
+    def stdin(content: str | bytes) -> str:
+        """The standard input for ``content``: one line of hex (pyinfra ends what it sends with a newline)."""
+        return (content.encode() if isinstance(content, str) else content).hex()
+
+    def command(self, path: str):
+        # `[` and the variables stay in the shell: nothing compared reaches a command line
+        return (f'if [ -f {q(path)} ] && [ ! -L {q(path)} ] && '
+                f'[ "$(od -An -v -tx1 {q(path)} | tr -d "[:space:]")" = "$(cat)" ]; then echo same; fi; true')
+
+    def process(self, output) -> bool:
+        return list(output)[:1] == ["same"]
 
 
 # Run as the account: argv = 0|1 (hash regular files), paths; prints type|mode|sha256|path.

@@ -94,6 +94,7 @@ class HostFacts:
     selinux: Optional[str] = None  # getenforce output, None when absent
     python_versions: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     systemd_version: Optional[int] = None  # ``systemctl --version``'s release number, None without it
+    openssl_version: Optional[tuple[int, int]] = None  # NGINX's OpenSSL (else the newest libssl), None unknown
 
 
 @dataclass(frozen=True)
@@ -121,9 +122,12 @@ class DistroProfile:
     selinux_packages: tuple[str, ...]
     redis_package: str  # the distro's Redis server
     redis_service: str
+    redis_conf: str  # the Redis server's own configuration file (it includes the deploy's)
+    redis_user: str  # the account (and group) the Redis server runs as
     cron_package: str
     cron_service: str
     systemd_version: Optional[int] = None  # the host's systemd release (unit sandboxing), None without it
+    openssl_version: Optional[tuple[int, int]] = None  # the OpenSSL NGINX uses (TLS curves), None unknown
 
     @property
     def label(self) -> str:
@@ -191,6 +195,7 @@ def build_profile(facts: HostFacts, settings: Settings) -> DistroProfile:
         ca_dir, ca_update = "/usr/local/share/ca-certificates", "update-ca-certificates"
         ca_bundle, selinux_packages = "/etc/ssl/certs/ca-certificates.crt", ()
         redis_package = redis_service = "redis-server"
+        redis_conf = "/etc/redis/redis.conf"
         cron_package = cron_service = "cron"
     else:
         package_manager = "yum" if version == "7" else "dnf"
@@ -202,6 +207,8 @@ def build_profile(facts: HostFacts, settings: Settings) -> DistroProfile:
         ca_bundle = "/etc/pki/tls/certs/ca-bundle.crt"
         selinux_packages = ("policycoreutils-python",) if version == "7" else ("policycoreutils-python-utils",)
         redis_package = redis_service = "redis"  # EPEL on 7, AppStream on 8 and 9
+        # Redis 6 moved it into a folder of its own (AppStream 9; 8's redis:5 module keeps /etc)
+        redis_conf = "/etc/redis/redis.conf" if version not in ("7", "8") else "/etc/redis.conf"
         cron_package, cron_service = "cronie", "crond"
 
     return DistroProfile(
@@ -228,9 +235,12 @@ def build_profile(facts: HostFacts, settings: Settings) -> DistroProfile:
         selinux_packages=selinux_packages,
         redis_package=redis_package,
         redis_service=redis_service,
+        redis_conf=redis_conf,
+        redis_user="redis",
         cron_package=cron_package,
         cron_service=cron_service,
         systemd_version=facts.systemd_version,
+        openssl_version=facts.openssl_version,
     )
 
 

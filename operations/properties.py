@@ -79,13 +79,23 @@ def secret_values(ctx) -> Secrets:
     to_set, _ = desired_config(ctx)
     values = [v for k, v in to_set.items() if v is not None and k in secret_keys(ctx, to_set)]
     values += [s.public_password, s.omero_server_admin_password,
-               *(url_password(url) for url in (s.redis_url, s.pip_index_url, *s.pip_extra_index_urls))]
+               *(url_password(url) for url in (s.redis_url, s.pip_index_url, *s.pip_extra_index_urls, s.ice_wheel))]
     values += [serialise(v) for k, v in s.omero_server_config.items() if is_secret_name(k, s.secret_config_keys)]
     return Secrets(v for v in values if v)
 
 
 def sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+def differs(current: Mapping[str, Any] | None, value: str) -> bool:
+    """Whether a property read from a host (``facts.OmeroConfig``: a secret compared on the host,
+    ``{"same"}``, else its hash) differs from ``value``, or is missing."""
+    if not current:
+        return True
+    if "same" in current:
+        return not current["same"]
+    return current.get("sha256") != sha256(value)
 
 
 def plan_changes(
@@ -99,7 +109,7 @@ def plan_changes(
     append and remove, and the new record of managed names.
     """
     managed = managed or {"set": [], "append": {}}
-    set_now = {k: v for k, v in to_set.items() if v is not None and current_config.get(k, {}).get("sha256") != sha256(v)}
+    set_now = {k: v for k, v in to_set.items() if v is not None and differs(current_config.get(k), v)}
     unset = sorted(
         {k for k, v in to_set.items() if v is None and k in current_config}
         | {k for k in managed.get("set", []) if k not in to_set and k in current_config}

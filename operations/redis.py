@@ -4,25 +4,164 @@ distro's Redis server is installed, enabled and started when the URL points at t
 (``omero_web_redis_url`` on 127.0.0.1 / localhost); ``django-redis`` is installed in the
 version that works with the installed Django (pip resolves it with omero-web pinned: the
 walkthrough's ``<4.9`` pin is stale); ``omero.web.caches`` and ``omero.web.session_engine``
-are set. A password in the URL makes ``omero.web.caches`` a secret property.
+are set.
+
+A Redis the deploy installs answers OMERO.web only: it holds every OMERO.web session
+(pickled by django-redis), so an account that can talk to it can act as any signed-in user
+and plant a value OMERO.web unpickles. It requires a password (``requirepass``), written in
+``REDIS_AUTH_CONF`` (root:redis, 0640), which the distro's Redis configuration includes as its
+last line: the URL's password when it has one, else one made on the host on the first run,
+which never leaves it (the configuration section writes it into ``omero.web.caches`` on the
+host, ``HOST_SECRET_TOKEN``). Redis restarts when either changes; its data stays (saved at
+shutdown).
+
+    pyinfra inventories/<site>.py operations.redis.redis
 """
 
 from __future__ import annotations
 
-from pyinfra.api import deploy
+from urllib.parse import unquote, urlsplit
+
+from pyinfra import host
+from pyinfra.api import FactBase, deploy, operation
+from pyinfra.operations import files, server
 
 from .context import Context, current
-from .features import is_local
-from .service_manager import ensure_service
+from .facts import q
+from .checks import is_local
+from .features import generated_password
+from .install import ETC_DIR, REDIS_AUTH_CONF
+from .ownership import as_user
+from .service_manager import ensure_service, restart_command
+from .uploads import install_staged, private_file, staged_path
 
 TAGS = ("redis",)
+#: The first line of a password file the deploy made on the host (never rewritten while it is there).
+GENERATED = "# omeroweb-deploy: Redis password made on this host; it never leaves it"
+#: The first line of a password file with the data's password.
+FROM_DATA = "# omeroweb-deploy: Redis password from omero_web_redis_url"
+#: Bytes of randomness in a password made on the host (hex: twice as many characters).
+PASSWORD_BYTES = 32
+
+
+def redis_quote(value: str) -> str:
+    """A value as a double-quoted string of Redis's configuration file (``sdssplitargs``)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def auth_conf_from_data(url: str) -> str:
+    """The password file's content for a URL that has a password (redis-py unquotes it, so does this)."""
+    return f"{FROM_DATA}\nrequirepass {redis_quote(unquote(urlsplit(url).password or ''))}\n"
+
+
+class RedisAuthState(FactBase):
+    """
+    What the deploy's Redis password file and the Redis configuration that includes it are,
+    without a word of the password: ``{"auth": "generated" | "other" | None (missing),
+    "auth_owner": "user:group:mode", "included": bool}``.
+    """
+
+    default = staticmethod(lambda: {"auth": None, "auth_owner": None, "included": False})
+
+    def command(self, auth: str, conf: str):
+        return (
+            f"if [ -f {q(auth)} ] && [ ! -L {q(auth)} ]; then "
+            f"if [ \"$(head -n 1 {q(auth)})\" = {q(GENERATED)} ] && grep -q '^requirepass [0-9a-f]' {q(auth)}; "
+            "then echo auth=generated; else echo auth=other; fi; "
+            f"echo \"owner=$(stat -c %U:%G:%a {q(auth)})\"; fi; "
+            f"grep -qxF {q(f'include {auth}')} {q(conf)} 2>/dev/null && echo included=yes; true"
+        )
+
+    def process(self, output) -> dict:
+        found = self.default()
+        for line in output:
+            key, _, value = line.partition("=")
+            if key == "auth" and value in ("generated", "other"):
+                found["auth"] = value
+            elif key == "owner":
+                found["auth_owner"] = value
+            elif key == "included":
+                found["included"] = value == "yes"
+        return found
+
+
+@operation()
+def generated_auth(auth: str, conf: str, group: str):
+    """
+    A Redis password made on the host, kept in ``auth`` (root:``group``, 0640) unless one made
+    there already is: read from ``/dev/urandom`` into a shell variable and written with the
+    shell's own ``printf``, so it never reaches a command line, the output or a world-readable file.
+
+    + auth: the password file (``requirepass``)
+    + conf: the Redis configuration that includes it
+    + group: Redis's group (it reads the file)
+
+    **Example:** ``generated_auth(auth="/etc/omeroweb-deploy/redis-auth.conf",
+    conf="/etc/redis/redis.conf", group="redis")``
+    """
+    found = host.get_fact(RedisAuthState, auth=auth, conf=conf)
+    if found["auth"] == "generated" and found["auth_owner"] == f"root:{group}:640":
+        return
+    staged = staged_path(auth)
+    if found["auth"] == "generated":  # the same password, given back to root and Redis's group
+        yield f"cp -p {q(auth)} {q(staged)} && {install_staged(auth, 'root', group, '640')}"
+        return
+    hex_length = 2 * PASSWORD_BYTES
+    yield (f"umask 077 && pw=$(od -An -v -N{PASSWORD_BYTES} -tx1 /dev/urandom | tr -d ' \\n') && [ ${{#pw}} -eq {hex_length} ] && "
+           f"printf '%s\\nrequirepass %s\\n' {q(GENERATED)} \"$pw\" > {q(staged)} && "
+           + install_staged(auth, "root", group, "640"))
+
+
+# Run as the account that may write Redis's configuration: argv = file, line to append.
+_APPEND = 'cd / && printf "\\n%s\\n" "$2" >> "$1"'
+
+
+@operation()
+def included(conf: str, auth: str, account: str):
+    """
+    ``include AUTH`` at the end of the Redis configuration ``conf`` (its last word wins), unless
+    there. Written by root only where root alone can change the file and its folder; elsewhere
+    (Debian gives ``/etc/redis`` to Redis's account, 2770) by that account, never through a
+    path it could redirect.
+
+    + conf: Redis's own configuration file
+    + auth: the file it must include
+    + account: Redis's account
+
+    **Example:** ``included(conf="/etc/redis/redis.conf", auth="/etc/omeroweb-deploy/redis-auth.conf",
+    account="redis")``
+    """
+    if host.get_fact(RedisAuthState, auth=auth, conf=conf)["included"]:
+        return
+    line = f"include {auth}"
+    folder = conf.rsplit("/", 1)[0] or "/"
+    roots_alone = (f"[ ! -L {q(conf)} ] && [ \"$(stat -c %u {q(folder)}):$(stat -c %u {q(conf)})\" = 0:0 ] "
+                   f"&& [ $(( 0$(stat -c %a {q(folder)}) & 022 )) -eq 0 ] && [ $(( 0$(stat -c %a {q(conf)}) & 022 )) -eq 0 ]")
+    yield (f"if grep -qxF {q(line)} {q(conf)}; then :; elif {roots_alone}; then printf '\\n%s\\n' {q(line)} >> {q(conf)}; "
+           f"else {as_user(account, _APPEND, conf, line)}; fi")
 
 
 @deploy("Redis for OMERO.web")
 def redis(ctx: Context | None = None) -> None:
-    """The local Redis server enabled at boot and running (its package comes with the prerequisites)."""
+    """The local Redis server requiring its password, enabled at boot and running (its package
+    comes with the prerequisites)."""
     ctx = ctx or current()
-    settings = ctx.settings
+    settings, profile = ctx.settings, ctx.profile
     if not (settings.redis and is_local(settings.redis_url) and ctx.selected(*TAGS)):
         return
-    ensure_service(ctx.profile, ctx.profile.redis_service)
+    group = profile.redis_user
+    files.directory(name=f"Create {ETC_DIR}", path=ETC_DIR, user="root", group="root", mode="755")
+    if generated_password(settings.redis_url):
+        auth = generated_auth(name="Redis password made on this host", auth=REDIS_AUTH_CONF, conf=profile.redis_conf,
+                              group=group)
+    else:
+        auth = private_file(name="Redis password from omero_web_redis_url", dest=REDIS_AUTH_CONF,
+                            content=auth_conf_from_data(settings.redis_url), mode="640", group=group)
+    include = included(name=f"{profile.redis_conf} includes {REDIS_AUTH_CONF}", conf=profile.redis_conf,
+                       auth=REDIS_AUTH_CONF, account=profile.redis_user)
+    ensure_service(profile, profile.redis_service)
+    # started first (the walkthrough's step; RHEL's package does not start it), then restarted
+    # when its password or the include changed: Redis reads them when it starts
+    server.shell(name=f"Restart {profile.redis_service} (its password)",
+                 commands=[restart_command(profile.service_manager, profile.redis_service)],
+                 _if=lambda: auth.did_change() or include.did_change())

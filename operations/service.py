@@ -46,11 +46,12 @@ def service(ctx: Context | None = None, app_changes: list | None = None) -> list
         return []
     settings, profile = ctx.settings, ctx.profile
     keep_sessions = keeps_sessions(ctx)
+    # ReadWritePaths= must exist (else the start fails with 226/NAMESPACE) and, under
+    # ProtectSystem=strict, the service cannot make them: made here, as the account. The
+    # owner-only TMPDIR (file sessions, named after their keys) for the init.d script too.
+    directories_as(name="Create OMERO.web's writable folders", user=settings.user,
+                   paths={**{path: "755" for path in writable_paths(ctx.install)}, ctx.install.tmpdir: "700"})
     if profile.service_manager == "systemd":
-        # ReadWritePaths= must exist (else the start fails with 226/NAMESPACE) and, under
-        # ProtectSystem=strict, the service cannot make them: made here, as the account.
-        directories_as(name="Create OMERO.web's writable folders", user=settings.user,
-                       paths={**{path: "755" for path in writable_paths(ctx.install)}, ctx.install.tmpdir: "700"})
         variables = unit_variables(ctx.install, ctx.profile.systemd_version, keep_sessions=keep_sessions)
         script = root_template(
             name="Install the omero-web systemd unit",
@@ -71,5 +72,5 @@ def service(ctx: Context | None = None, app_changes: list | None = None) -> list
     rollback = failure_command(ctx.install, restart_command(profile.service_manager, reset_failed=True),
                                "OMERO.web did not restart after the upgrade (see above).")
     ensure_service(profile, SERVICE, restart_when=[script, *(app_changes or [])], on_restart_failure=rollback,
-                   units_changed=[script])
+                   units_changed=[script], checked=ctx.install.trusted)
     return [script]

@@ -8,9 +8,12 @@ give up (see ``units.START_LIMITS``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pyinfra import host
 from pyinfra.api import operation
 from pyinfra.facts.files import FindLinks
+from pyinfra.facts.sysvinit import InitdStatus
 from pyinfra.operations import server, systemd, sysvinit
 
 from .facts import q
@@ -47,11 +50,15 @@ def initd_enabled(service: str, enable_command: list[str]):
 
 
 def ensure_service(profile: DistroProfile, service: str, restart_when=(), reload_when=(),
-                   on_restart_failure: str | None = None, units_changed=()):
+                   on_restart_failure: str | None = None, units_changed=(),
+                   checked: Callable[[str], str] | None = None):
     """Service enabled and running with the profile's service manager; restarted / reloaded
     when any given operation changed (``on_restart_failure``: shell run when the restart
     fails, ending the command failing). ``units_changed``: the operations installing its
-    systemd unit files, after which systemd must read them again before a restart."""
+    systemd unit files, after which systemd must read them again before a restart.
+    ``checked``: wraps each command that starts the service (``OmeroInstall.trusted``: the
+    code it runs is root's alone)."""
+    starts = checked or (lambda command: command)
     handler = f" || {{ {on_restart_failure}; }}" if on_restart_failure else ""
     restart_if = lambda: any(op.did_change() for op in restart_when)  # noqa: E731
     reload_if = lambda: any(op.did_change() for op in reload_when)  # noqa: E731
@@ -76,9 +83,9 @@ def ensure_service(profile: DistroProfile, service: str, restart_when=(), reload
             # a restart on purpose clears the start-rate count first (START_LIMITS): only a crash
             # loop, not a deploy after a few manual restarts, makes systemd give up
             restarted = server.shell(name=f"Restart {service}", _if=lambda: restart_if() or stale_unit(),
-                                     commands=[restart_command("systemd", service, reset_failed=True) + handler])
+                                     commands=[starts(restart_command("systemd", service, reset_failed=True) + handler)])
         # a restart that succeeded started it (one that failed stopped this host's run)
-        server.shell(name=f"{service} running", commands=[f"systemctl start {q(unit)}"],
+        server.shell(name=f"{service} running", commands=[starts(f"systemctl start {q(unit)}")],
                      _if=lambda: not (restarted and restarted.did_change()) and not unit_running(unit))
         if reload_when:
             systemd.service(name=f"Reload {service}", service=service, reloaded=True, _if=reload_if)
@@ -89,10 +96,16 @@ def ensure_service(profile: DistroProfile, service: str, restart_when=(), reload
     else:
         enable = ["chkconfig", "--add", service]
     initd_enabled(name=f"{service} enabled at boot", service=service, enable_command=enable)
-    if restart_when and handler:
-        server.shell(name=f"Restart {service}", _if=restart_if, commands=[f"/etc/init.d/{service} restart{handler}"])
+    if restart_when and (handler or checked):
+        server.shell(name=f"Restart {service}", _if=restart_if,
+                     commands=[starts(f"/etc/init.d/{service} restart{handler}")])
     elif restart_when:
         sysvinit.service(name=f"Restart {service}", service=service, restarted=True, _if=restart_if)
-    sysvinit.service(name=f"{service} running", service=service, running=True)
+    if checked:  # what sysvinit.service(running=True) does, its start checked first
+        status = host.get_fact(InitdStatus).get(service)
+        server.shell(name=f"{service} running", commands=[starts(f"/etc/init.d/{service} start")],
+                     _if=lambda: status is not True)
+    else:
+        sysvinit.service(name=f"{service} running", service=service, running=True)
     if reload_when:
         sysvinit.service(name=f"Reload {service}", service=service, reloaded=True, _if=reload_if)

@@ -176,6 +176,9 @@ class Settings(BaseModel):
         "host's Python), `auto` (the distro's prebuilt wheel if there is one, falling back to `build`).", "venv")
     ice_wheel: Annotated[Optional[str], Rule(checks.optional(checks.ice_wheel))] = key(
         None, "Ice wheel URL or local `.whl` file, required with `omero_web_ice_source: wheel`.", "venv")
+    ice_wheel_sha256: Annotated[Optional[str], Rule(checks.optional(checks.sha256_hex))] = key(
+        None, "SHA-256 the Ice wheel must have: the one at `omero_web_ice_wheel` (a URL or a local file), or the "
+        "distro's prebuilt wheel with `omero_web_ice_source: auto`; any other is refused, naming it.", "venv")
     ice_cache_dir: Line = key(
         "~/.cache/omeroweb-deploy/wheels",
         "Control-machine folder where built Ice wheels are kept per distro + Python ABI and shared with the fleet.",
@@ -229,7 +232,9 @@ class Settings(BaseModel):
         "`omero.web.session_engine`; installs and starts the distro's Redis server when the URL is local.", "redis")
     redis_url: Annotated[str, Rule(checks.url_like("redis"))] = key(
         "redis://127.0.0.1:6379/0",
-        "Redis location for `omero.web.caches` (a password in it makes the property secret).", "redis")
+        "Redis location for `omero.web.caches` (always a secret property with a local Redis). A local Redis "
+        "(127.0.0.1, localhost, ::1) is the deploy's and requires a password: the URL's (8+ printable ASCII "
+        "characters, no user name or `default`), else one made on the host that never leaves it.", "redis")
     django_redis_spec: PipSpec = key(
         "django-redis", "pip requirement for django-redis (resolved against the installed Django).", "redis")
     # CORS

@@ -32,8 +32,8 @@ from pyinfra.api import deploy, operation
 from .properties import desired_config, secret_keys, secret_values
 from .context import Context, current, run_registry
 from .facts import CommandReport, q
-from .install import OmeroInstall
-from .ownership import as_user, trusted_venv
+from .install import UNTRUSTED_VENV, OmeroInstall
+from .ownership import as_user
 from .secrets import MASK, SECRET_NAME, Secrets, mask_config_lines, mask_text
 from .healthcheck import NGINX_ERROR_LOG
 from .units import SERVICE
@@ -42,8 +42,6 @@ from .settings import ValidationError
 DIR_KEY = "omero_web_troubleshoot_dir"
 TAIL_LINES = 200
 UNSUPPORTED = "unsupported: this omero-web has no 'omero web diagnostics' subcommand"
-UNTRUSTED_VENV = ("not read: the virtualenv holds files of another account or writable by others, "
-                  "whose code root would run (the deploy refuses such a venv)")
 
 # Reads `omero config get` on stdin and masks secret values: argv = mask, name regex, secret keys.
 _MASK_CONFIG = r"""
@@ -59,16 +57,15 @@ def pieces(install: OmeroInstall, service_manager: str, secret_keys=()) -> dict[
     """Piece name -> read-only shell command (run as root) that produces it (``secret_keys``:
     property names masked besides those the secret rule names)."""
     omero = install.omero_cmd
-    mask = " ".join(q(a) for a in (install.python, "-c", _MASK_CONFIG, MASK, SECRET_NAME, *sorted(set(secret_keys))))
+    mask = install.root_python("-c", _MASK_CONFIG, MASK, SECRET_NAME, *sorted(set(secret_keys)))
     found: dict[str, str] = {
         "omero-web-status": omero("web", "status"),
         "omero-web-diagnostics": (
             f"if {omero('web', '-h')} 2>&1 | grep -qw diagnostics; "
             f"then {omero('web', 'diagnostics')}; else echo {q(UNSUPPORTED)}; fi"
         ),
-        # the mask runs the venv's python as root: only in a venv no other account can change
-        "omero-config": (f"if {trusted_venv(install.venv)}; then {omero('config', 'get')} 2>&1 | {mask}; "
-                         f"else echo {q(UNTRUSTED_VENV)}; fi"),
+        # (every use of the venv's code, the mask's python as root too, only in a venv root alone can change)
+        "omero-config": f"{omero('config', 'get')} 2>&1 | {mask}",
     }
     if service_manager == "systemd":
         found["service-status"] = f"systemctl status {SERVICE} --no-pager -l"
@@ -112,8 +109,10 @@ def collect(commands: dict[str, str], folder: str, secret_keys: list[str], known
     if not state.is_executing:
         return  # read when the operation runs, not when it is planned
     os.makedirs(folder, exist_ok=True)
+    refused = []
     for piece, command in commands.items():
         lines = host.get_fact(CommandReport, command=command)
+        refused += [line for line in lines if line.startswith(UNTRUSTED_VENV) and line not in refused]
         if piece == "omero-config":
             lines = mask_config_lines(lines, secret_keys, known or ())
         else:
@@ -121,7 +120,8 @@ def collect(commands: dict[str, str], folder: str, secret_keys: list[str], known
         with open(os.path.join(folder, f"{piece}.txt"), "w", encoding="utf-8") as handle:
             handle.write("\n".join(lines) + "\n")
     host.log(f"troubleshooting data ({len(commands)} files) written to {folder}")
-    yield from ()
+    for refusal in refused:  # the pieces that need the venv's code were not read: the run says why
+        yield f"echo {q(refusal)} >&2; exit 1"
 
 
 @deploy("OMERO.web troubleshooting")

@@ -159,7 +159,7 @@ def initd_variables(install: OmeroInstall, keep_sessions: bool = False) -> dict:
     """The values of templates/omero-web.init.j2, each quoted for sh (the script quotes
     them again, with printf %q, for the command ``su -c`` parses)."""
     return dict(omero_user=q(install.user), omero=q(install.omero), omerodir=q(install.omerodir), venv=q(install.venv),
-                start=start_arguments(keep_sessions))
+                tmpdir=q(install.tmpdir), start=start_arguments(keep_sessions))
 
 
 def unit_variables(install: OmeroInstall, systemd_version: int | None = None, keep_sessions: bool = False) -> dict:

@@ -6,8 +6,9 @@ anything:
 - the configuration is exported with ``omero config get --show-password`` to
   ``OMERODIR/etc/backups/config-<UTC time>.properties`` (mode 0600, owner omero-web, in a
   0700 folder) and the installed packages are listed beside it (``packages-<time>.txt``);
-- ``etc/grid/config.xml`` and the deploy's two records (managed names, apps) are copied,
-  as the OMERO.web user, into ``OMERODIR/etc/backups/rollback/`` (0700);
+- ``etc/grid/config.xml`` and the managed-names record are copied, as the OMERO.web user,
+  into ``OMERODIR/etc/backups/rollback/`` (0700); root's apps record, by root, beside it in
+  the root-only state folder;
 - the virtualenv is copied to ``<venv>.previous``.
 
 Both copies are made only when none exists: after a failed or interrupted upgrade the
@@ -30,7 +31,7 @@ from pyinfra.api import operation
 
 from .facts import CommandReport, PathExists, VenvReport, q
 from .host_state import existing, fact_until_change
-from .install import OmeroInstall
+from .install import OmeroInstall, trusted
 from .ownership import as_user
 from .uploads import mkdirs_as, save_output_as
 
@@ -54,20 +55,28 @@ _RESTORE = (
 )
 
 
+def _as_root(script: str, *args: str) -> str:
+    """``script`` run by root's sh (for root's own records, in the root-only state folder)."""
+    return "sh -c " + " ".join(q(a) for a in (script, "sh", *args))
+
+
 def snapshot(install: OmeroInstall) -> str:
-    """Command keeping the configuration and records for a rollback, unless a copy exists."""
-    return as_user(install.user, _SNAPSHOT, install.rollback_dir, *install.rollback_files)
+    """Command keeping the configuration and records for a rollback, unless a copy exists:
+    OMERODIR's as the OMERO.web user, root's apps record as root."""
+    return (f"{as_user(install.user, _SNAPSHOT, install.rollback_dir, *install.rollback_files)} "
+            f"&& {_as_root(_SNAPSHOT, install.apps_rollback, install.apps_record)}")
 
 
 def restore(install: OmeroInstall) -> str:
-    """Command putting the kept configuration and records back (as the OMERO.web user)."""
-    return as_user(install.user, _RESTORE, install.rollback_dir, *install.rollback_files)
+    """Command putting the kept configuration and records back (OMERODIR's as the OMERO.web user)."""
+    return (f"{as_user(install.user, _RESTORE, install.rollback_dir, *install.rollback_files)} "
+            f"&& {_as_root(_RESTORE, install.apps_rollback, install.apps_record)}")
 
 
 def drop_copies(install: OmeroInstall) -> str:
-    """Command removing both copies (the snapshot first: a copy without it is retaken)."""
+    """Command removing both copies (the snapshots first: a copy without them is retaken)."""
     remove = as_user(install.user, 'cd / && rm -rf "$1"', install.rollback_dir)
-    return f"{remove} && rm -rf {q(install.previous_venv)}"
+    return f"{remove} && rm -rf {q(install.apps_rollback)} {q(install.previous_venv)}"
 
 
 @operation()
@@ -91,7 +100,7 @@ def before_upgrade(install: OmeroInstall, specs: list[str]):
     # (umask 077 there: the export holds secrets), never written by root.
     yield mkdirs_as(user, "700", folder)
     yield save_output_as(user, install.omero_cmd("config", "get", "--show-password"), config)
-    yield save_output_as(user, f"{q(install.python)} -m pip freeze", packages)
+    yield save_output_as(user, install.root_python("-m", "pip", "freeze"), packages)
     yield snapshot(install)
     # Only when no copy exists (an existing one is the good copy of a failed or interrupted
     # upgrade); made under another name, then renamed: a half-made copy is never taken for one.
@@ -129,7 +138,7 @@ def pip_failure_command(install: OmeroInstall, restart: str) -> str:
     """
     venv, previous = install.venv, install.previous_venv
     freeze = "bin/python -m pip freeze --all 2>/dev/null"
-    same = f'[ "$({q(venv)}/{freeze})" = "$({q(previous)}/{freeze})" ]'
+    same = f'[ "$({trusted(venv, q(venv) + "/" + freeze)})" = "$({trusted(previous, q(previous) + "/" + freeze)})" ]'
     rollback = rollback_command(install, restart, "pip failed halfway through the upgrade (its error is above).")
     return (f"if [ -d {q(previous)} ]; then if {same}; then {drop_copies(install)} "
             f"&& echo 'pip changed nothing: nothing to roll back, OMERO.web not restarted'; else {rollback}; fi; fi; exit 1")
@@ -148,7 +157,7 @@ def verify_upgrade(install: OmeroInstall, restart: str):
         return
     if not existing(PathExists, [install.previous_venv]):
         return
-    check = f"{q(install.python)} -c 'import omeroweb' && {install.omero_cmd('web', '-h')} > /dev/null"
+    check = f"{install.root_python('-c', 'import omeroweb')} && {install.omero_cmd('web', '-h')} > /dev/null"
     output = host.get_fact(CommandReport, command=check)
     if output[-1:] != ["[exit status 0]"]:
         yield rollback_command(install, restart, "The upgraded OMERO.web does not start:\n" + "\n".join(output))

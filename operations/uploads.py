@@ -26,12 +26,12 @@ from operator import itemgetter
 
 from pyinfra import host, logger, state
 from pyinfra.api import FileUploadCommand, StringCommand, operation
-from pyinfra.facts.files import File, FileContents, Sha256File
+from pyinfra.facts.files import File, FileContents
 from pyinfra.operations.util.files import generate_color_diff
 
-from .install import ROOT_STAGING
+from .install import HOST_SECRET_TOKEN, ROOT_STAGING
 from .host_state import file_matches, octal, rendered, sha256, user_paths, want, want_user_paths
-from .ownership import UserPaths, UserTree, as_user
+from .ownership import SameContent, UserPaths, UserTree, as_user
 
 q = shlex.quote
 
@@ -95,14 +95,24 @@ def stage(content: str | bytes, dest: str):
     yield from private_upload(content, staged_path(dest))
 
 
-def write_as(user: str, content: str | bytes, dest: str, mode: str = "600"):
+def write_as(user: str, content: str | bytes, dest: str, mode: str = "600", host_secret: str | None = None):
     """
     Commands writing ``content`` to ``dest`` as ``user``: staged privately in the root-only
     folder, then written by the account from root's open file (temporary name, then rename:
-    a link in the way is refused, never written through).
+    a link in the way is refused, never written through). ``host_secret``: a root-only file
+    whose ``requirepass`` replaces ``HOST_SECRET_TOKEN`` in ``content`` on the host (the
+    secret never leaves it); the write fails when that file has none.
     """
     staged = staged_path(dest)
     yield from stage(content, dest)
+    if host_secret:
+        program = (f'FILENAME == ARGV[1] {{ if (sub(/^requirepass /, "")) pw = $0; next }} '
+                   f'pw == "" {{ exit 3 }} {{ gsub(/{HOST_SECRET_TOKEN}/, pw); print }}')
+        resolved = f"{staged}.resolved"
+        yield (f"(umask 077 && awk {q(program)} {q(host_secret)} {q(staged)} > {q(resolved)}) "
+               f"&& {as_user(user, _WRITE, dest, mode)} < {q(resolved)}; rc=$?; rm -f {q(staged)} {q(resolved)}; "
+               f"[ $rc -ne 3 ] || echo {q(f'omeroweb-deploy: {host_secret} holds no requirepass line')} >&2; exit $rc")
+        return
     yield f"{as_user(user, _WRITE, dest, mode)} < {q(staged)}; rc=$?; rm -f {q(staged)}; exit $rc"
 
 
@@ -181,8 +191,9 @@ def file_as_op(user: str, dest: str, content: str, mode: str = "644"):
 def private_file(dest: str, content: str, mode: str = "600", user: str = "root", group: str = "root"):
     """
     A root-owned file whose content is a secret (a TLS key, a pip.conf with credentials):
-    compared by hash, uploaded only through owner-only places, never diffed or printed.
-    Its folder must be root's.
+    compared on the host (``SameContent``: neither the content nor a digest of it comes
+    back), uploaded only through owner-only places, never diffed or printed. Its folder
+    must be root's.
 
     + dest: the file's path
     + content: the file's text
@@ -194,7 +205,8 @@ def private_file(dest: str, content: str, mode: str = "600", user: str = "root",
     if info is False:  # a link or a folder in its place
         yield f"echo {q(f'{REFUSED} to write {dest}: it is a symbolic link or not a regular file')} >&2; exit 1"
         return
-    same = info and host.get_fact(Sha256File, path=dest) == sha256(content)
+    # compared on the host: the content goes on standard input, only "same" or not comes back
+    same = info and host.get_fact(SameContent, path=dest, _stdin=SameContent.stdin(content))
     if same and info["user"] == user and info["group"] == group and octal(info["mode"]) == octal(mode):
         return
     yield from stage(content, dest)

@@ -75,3 +75,22 @@ def screenshots(tmp_path_factory):
         folder.mkdir(parents=True, exist_ok=True)
         return folder
     return tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture
+def trusted_tmp():
+    """A new folder only root can change, up to ``/`` (``tmp_path`` is below ``/tmp``, which every
+    account can write): where a test makes a venv whose code the deploy may run
+    (``install.trusted``). Needs root; removed after the test."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    base = Path("/var/cache/omeroweb-deploy-tests")
+    base.mkdir(mode=0o755, parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(dir=base))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

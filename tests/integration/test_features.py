@@ -250,20 +250,62 @@ def test_omero_web_told_it_is_behind_https(full):
     assert found["FORCE_SCRIPT_NAME"] == "/omero" and found["STATIC_URL"] == "/omero/static/"
 
 
-# Redis
+# Redis: the deploy's own, with the password it made on the host (none in the URL)
 
-def test_redis_holds_the_sessions(full):
-    # A session needs a login, and no OMERO.server runs here: create one through the
-    # session engine OMERO.web configures (its own settings, as Gunicorn loads them).
+REDIS_AUTH = "/etc/omeroweb-deploy/redis-auth.conf"
+#: root reads the password the deploy made into redis-cli's environment (never a command line)
+AS_ROOT_WITH_PASSWORD = f"REDISCLI_AUTH=$(sed -n 's/^requirepass //p' {REDIS_AUTH}) "
+
+
+def session_store(target, code: str) -> str:
+    """Run ``code`` with ``store`` = OMERO.web's own session engine (its settings, as Gunicorn
+    loads them), as the OMERO.web account; its last line of output."""
     script = ("import os, django; os.environ['DJANGO_SETTINGS_MODULE'] = 'omeroweb.settings'; django.setup(); "
               "from importlib import import_module; from django.conf import settings; "
-              "s = import_module(settings.SESSION_ENGINE).SessionStore(); s['probe'] = 1; s.create(); "
-              "print(s.session_key)")
-    key = ssh_ok(full, "cd /tmp && runuser -u omero-web -- env OMERODIR=/opt/omero/web/omero-web "
-                       f"/opt/omero/web/venv3/bin/python -c \"{script}\"").splitlines()[-1]
-    keys = ssh_ok(full, "redis-cli --scan").split()
+              f"store = import_module(settings.SESSION_ENGINE).SessionStore; {code}")
+    return ssh_ok(target, "cd /tmp && runuser -u omero-web -- env OMERODIR=/opt/omero/web/omero-web "
+                          f"/opt/omero/web/venv3/bin/python -c \"{script}\"").splitlines()[-1]
+
+
+def new_session(target) -> str:
+    """A session created through OMERO.web's session store (a login needs an OMERO.server): its key."""
+    return session_store(target, "s = store(); s['probe'] = 1; s.create(); print(s.session_key)")
+
+
+def generated_redis_password(target) -> str:
+    return ssh_ok(target, f"sed -n 's/^requirepass //p' {REDIS_AUTH}")
+
+
+def test_redis_holds_the_sessions_and_they_round_trip(full):
+    key = new_session(full)
+    # read back by OMERO.web's own session store, as the OMERO.web account
+    assert session_store(full, f"print(store(session_key='{key}').load().get('probe'))") == "1"
+    keys = ssh_ok(full, AS_ROOT_WITH_PASSWORD + "redis-cli --scan").split()
     assert any(k.endswith("django.contrib.sessions.cache" + key) for k in keys), keys
     assert ssh_ok(full, "systemctl is-enabled redis-server") == "enabled"
+
+
+def test_redis_answers_no_other_local_account(full):
+    new_session(full)
+    for account in ("nobody", "omero-web", "www-data"):  # OMERO.web's account too, without its password
+        for command in ("ping", "dbsize", "--scan", "get x"):
+            code, out = full.ssh(f"cd / && runuser -u {account} -- redis-cli -h 127.0.0.1 -p 6379 {command} 2>&1")
+            assert "NOAUTH" in out and "PONG" not in out, (account, command, out)
+    # ...and over IPv6's loopback, where Debian's Redis listens too
+    code, out = full.ssh("cd / && runuser -u nobody -- redis-cli -h ::1 dbsize 2>&1")
+    assert "NOAUTH" in out or "Connection refused" in out, out
+    assert ssh_ok(full, AS_ROOT_WITH_PASSWORD + "redis-cli ping") == "PONG"
+
+
+def test_redis_password_made_on_the_host_is_root_s_and_never_printed(full, fleet):
+    password = generated_redis_password(full)
+    assert len(password) == 64 and int(password, 16) >= 0
+    assert ssh_ok(full, f"stat -c '%U:%G %a' {REDIS_AUTH} /etc/omeroweb-deploy") == "root:redis 640\nroot:root 755"
+    assert ssh_ok(full, "tail -n 1 /etc/redis/redis.conf") == f"include {REDIS_AUTH}"
+    assert password not in fleet["first"].output
+    # OMERO.web was given it: its cache location holds it (config.xml is the account's, 0700 folder)
+    assert ssh_ok(full, "stat -c %a /opt/omero/web/omero-web/etc/grid") == "700"
+    assert password in omero(full, "config", "get", "--show-password", "omero.web.caches")
 
 
 # CORS
@@ -442,6 +484,35 @@ def test_maintenance_page_in_a_browser_while_omeroweb_is_stopped(full, fleet, vi
             break
         time.sleep(1)
     assert login.status_code == 200
+
+
+# A host an earlier release deployed: its Redis open to every local account
+
+OPEN_CACHES = '{"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:6379/0"}}'
+
+
+def omero_web_pid(target) -> str:
+    return ssh_ok(target, "systemctl show -p MainPID --value omero-web")
+
+
+def test_redis_left_open_by_an_earlier_release_is_locked_keeping_its_sessions(fleet, full):
+    # as an earlier release left it: no password in Redis, none in OMERO.web's cache location
+    ssh_ok(full, f"sed -i '\\#^include {REDIS_AUTH}$#d' /etc/redis/redis.conf && rm {REDIS_AUTH} "
+                 "&& systemctl restart redis-server")
+    omero(full, "config", "set", "omero.web.caches", f"'{OPEN_CACHES}'")
+    ssh_ok(full, "systemctl restart omero-web")
+    assert ssh_ok(full, "cd / && runuser -u nobody -- redis-cli ping") == "PONG"  # (open, as it was)
+    key, pid = new_session(full), omero_web_pid(full)
+    locked = run_pyinfra(fleet["inventory"]("relock"), log=fleet["workdir"] / "relock.log")
+    assert locked.returncode == 0, locked.tail()
+    code, out = full.ssh("cd / && runuser -u nobody -- redis-cli dbsize 2>&1")
+    assert "NOAUTH" in out, out
+    # the session stored before is still there, read by OMERO.web's own store: nothing lost
+    assert session_store(full, f"print(store(session_key='{key}').load().get('probe'))") == "1"
+    # OMERO.web restarted once, onto the new cache location
+    assert omero_web_pid(full) != pid
+    assert locked.rows()["Restart omero-web"][1] == 1, locked.changed_operations()
+    assert generated_redis_password(full) not in locked.output
 
 
 # Idempotency, then taking features away

@@ -90,7 +90,6 @@ HOSTILE = {
 PLANTED = {
     "etc/omeroweb-deploy-managed.json": "/etc/shadow",
     "etc/.omeroweb-deploy/config.properties": "/root/canary-1",
-    "etc/omeroweb-deploy-apps.json": "/root/canary-2",
     "etc/templates/error/maintainance.html": "/root/canary-3",
     f"etc/templates/custom/{TEMPLATE}": "/root/canary-4",
     "etc/backups": "/root",  # a folder: only an upgrade writes there
@@ -182,18 +181,14 @@ def outside_omerodir_owned_by_web(target) -> list[str]:
 
 
 def prepare(target, tls_lines) -> None:
-    """Sudo user, Redis with a password, the accounts and folders of step 2, the canaries, the sampler."""
+    """Sudo user, the accounts and folders of step 2, the canaries, the sampler."""
     # This environment has no user namespaces, which Debian's redis-server unit asks for
-    # (PrivateUsers=true): a drop-in first (see test_features.py). Redis is installed here,
-    # before the deploy, so that it can be given a password (the deploy installs it too).
+    # (PrivateUsers=true): a drop-in first (see test_features.py). The deploy installs Redis
+    # and gives it the URL's password: nothing of Redis is configured here.
     sh(target, "mkdir -p /etc/systemd/system/redis-server.service.d && printf '[Service]\\nPrivateUsers=false\\n' "
                "> /etc/systemd/system/redis-server.service.d/no-userns.conf "
-               "&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sudo redis-server "
-               ">/dev/null")
-    put(target, "/root/.redis-requirepass", f"requirepass {REDIS_PASSWORD}\n".encode())
-    put(target, "/root/.redispw", REDIS_PASSWORD.encode())
-    sh(target, "cat /root/.redis-requirepass >> /etc/redis/redis.conf && rm /root/.redis-requirepass "
-               "&& systemctl restart redis-server")
+               "&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sudo >/dev/null")
+    put(target, "/root/.redispw", REDIS_PASSWORD.encode())  # the test's own copy, for redis-cli
     # the SSH user: passwordless sudo, root's SSH key
     sh(target, f"useradd -m -s /bin/bash {SSH_USER} "
                f"&& install -d -m 700 -o {SSH_USER} -g {SSH_USER} /home/{SSH_USER}/.ssh "
@@ -353,7 +348,9 @@ def snapshot(target, tls) -> dict:
         "staged": sh(target, f"find {STAGING} -mindepth 1; [ ! -e {ROOT_STAGING} ] || find {ROOT_STAGING} -mindepth 1"),
         "pip_index": sh(target, f"grep -c '^index-url = https://omeroweb-deploy-test:' {VENV}/pip.conf || true"),
         "login": login_ok(target, tls),
-        "redis_noauth": target.exec("redis-cli ping")[1].strip(),
+        "redis_noauth": {f"{account} {command}": target.exec(f"cd / && runuser -u {account} -- redis-cli {command}")[1]
+                         for account in ("nobody", USER) for command in ("ping", "dbsize")},
+        "redis_auth": sh(target, "stat -c '%U:%G %a' /etc/omeroweb-deploy/redis-auth.conf"),
         "redis_session": (code, session.strip().splitlines()[-1] if session.strip() else ""),
         "redis_keys": sh(target, "REDISCLI_AUTH=$(cat /root/.redispw) redis-cli --scan"),
         "secret_key_sha256": config_sha256(target, "omero.web.secret_key"),
@@ -407,7 +404,7 @@ def planted_links(target, deploy, data: dict, tls) -> dict:
         rec["runs"]["links-converge"] = rec["last"] = deploy("-vv", "--diff", **ROOT, **data)
     rec["healthy"] = login_ok(target, tls)
     rec["written"] = sh(target, f"cd {OMERODIR} && stat -c '%n %F %U %a' etc/omeroweb-deploy-managed.json "
-                                "etc/omeroweb-deploy-apps.json etc/templates/error/maintainance.html; "
+                                "etc/templates/error/maintainance.html; "
                                 "ls -A etc/.omeroweb-deploy; ls -d etc/backups 2>/dev/null || true")
     rec["secret_key_sha256"] = config_sha256(target, "omero.web.secret_key")
     rec["runs"]["links-again"] = deploy(**ROOT, **data)
@@ -488,9 +485,11 @@ def test_deploy_with_secrets_succeeds_and_rerun_changes_nothing(record):
     assert snap["secret_key_sha256"] == hashlib.sha256(SECRET_KEY.encode()).hexdigest()
 
 
-def test_redis_password_is_used(record):
+def test_redis_requires_the_password_of_the_url(record):
     snap = record["secrets"]
-    assert "NOAUTH" in snap["redis_noauth"]  # the local Redis asks for the password...
+    for probe, out in snap["redis_noauth"].items():  # the deploy's Redis asks any other client for it...
+        assert "NOAUTH" in out and "PONG" not in out, (probe, out)
+    assert snap["redis_auth"] == "root:redis 640"
     code, session = snap["redis_session"]
     assert code == 0, session
     assert any(key.endswith("django.contrib.sessions.cache" + session) for key in snap["redis_keys"].split())
@@ -518,6 +517,23 @@ def test_no_secret_in_pyinfra_output(record):
              for what, value in secret_values(record).items() if value in output]
     assert leaks == [], f"secrets printed by pyinfra (run, secret): {leaks}"
     assert "Loaded fact operations.facts.OmeroConfig" in record["runs"]["secrets-again"].output  # -v shows facts
+
+
+def test_no_digest_of_a_secret_in_pyinfra_output(record):
+    # a digest of a weak secret in a saved log can be guessed offline: secrets are compared on
+    # the host, and neither their values nor any hash of them (of the value, of a file holding
+    # it, of a property line) comes back, at -vvv included
+    forms = {}
+    for what, value in secret_values(record).items():
+        for form in (value, value + "\n", f"requirepass {value}\n", f"requirepass \"{value}\"\n"):
+            for digest in (hashlib.sha256, hashlib.sha1, hashlib.md5):
+                forms[digest(form.encode()).hexdigest()] = what
+    # the files holding secrets as the deploy wrote them (pip.conf, the TLS key, Redis's password)
+    for path in (f"{VENV}/pip.conf", TLS_KEY, "/etc/omeroweb-deploy/redis-auth.conf"):
+        forms[sh(record["target"], f"sha256sum < {path} | cut -c1-64")] = path
+    leaks = [(run, what) for run, output in all_outputs(record).items()
+             for digest, what in forms.items() if digest in output]
+    assert leaks == [], f"digests of secrets printed by pyinfra (run, secret): {leaks}"
 
 
 def test_no_secret_on_a_command_line(record):
@@ -624,8 +640,9 @@ def test_planted_links_are_refused_or_replaced_never_written_through(record):
         assert outcome.startswith(("refused", "replaced: regular file omero-web")), (rel, outcome)
     # each writer met its link: records, staged configuration, maintenance page and upgrade
     # backups are refused; the custom templates are a copy, so a link there is replaced
+    # (the apps record is root's, outside OMERODIR: test_local_accounts.py)
     for rel in ("etc/omeroweb-deploy-managed.json", "etc/.omeroweb-deploy/config.properties",
-                "etc/omeroweb-deploy-apps.json", "etc/templates/error/maintainance.html", "etc/backups"):
+                "etc/templates/error/maintainance.html", "etc/backups"):
         assert links["outcome"].get(rel, "").startswith("refused"), (rel, links["outcome"])
     assert links["template"].splitlines() == ["regular file omero-web 644",
                                               "<p>omeroweb-deploy security test template</p>"]
@@ -658,6 +675,5 @@ def test_after_removing_the_links_the_deploy_converges(record):
     # what the deploy writes in OMERODIR is there again, the account's own regular files
     assert links["written"].splitlines() == [
         f"etc/omeroweb-deploy-managed.json regular file {USER} 600",
-        f"etc/omeroweb-deploy-apps.json regular file {USER} 644",
         f"etc/templates/error/maintainance.html regular file {USER} 644",
     ], links["written"]  # (the staging folder empty, no etc/backups: the upgrade never ran)

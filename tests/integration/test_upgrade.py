@@ -138,8 +138,9 @@ def test_failed_upgrade_rolls_back(target, deploy):
     deploy.assert_rerun_changes_nothing(omero_web_version_spec=f"omero-web>={NEW}")
 
 
-RECORDS = ("/opt/omero/web/omero-web/etc/omeroweb-deploy-managed.json",
-           "/opt/omero/web/omero-web/etc/omeroweb-deploy-apps.json")
+# the managed names (the account's, in OMERODIR) and the deployed apps (root's, per venv)
+APPS_RECORD = f"/var/lib/omeroweb-deploy/apps-{hashlib.sha256(VENV.encode()).hexdigest()[:16]}"
+RECORDS = ("/opt/omero/web/omero-web/etc/omeroweb-deploy-managed.json", f"{APPS_RECORD}.json")
 
 
 def state_of(target) -> dict:
@@ -155,7 +156,8 @@ def assert_rolled_back(target, run, before: dict, because: str) -> None:
     assert because in run.output, run.tail()
     assert state_of(target) == before
     assert "OMERO.web - Login" in login(target)
-    assert ssh(target, f"ls -d {VENV}.previous* {BACKUPS}/rollback 2>/dev/null || echo none") == "none"
+    assert ssh(target, f"ls -d {VENV}.previous* {BACKUPS}/rollback {APPS_RECORD}.rollback 2>/dev/null || echo none") \
+        == "none"
 
 
 def back_to_old_data(deploy) -> None:

@@ -16,7 +16,14 @@ once with HTTPS and a self-signed certificate, checked from outside (docs/securi
   page while OMERO.web is stopped: HSTS for two years or more, nosniff, Referrer-Policy,
   ``X-Frame-Options`` from OMERO.web only (none from NGINX), ``Server: nginx`` without a
   version;
-- a second run changes nothing.
+- links: NGINX serves no file through a link the web account planted to another owner's
+  file (``disable_symlinks if_not_owner``), in the static folder, in place of it, or in the
+  maintenance page's folder; its links to its own files are still served (the control);
+- sslyze (a real external checker, pinned, in a virtualenv of its own) finds the site
+  compliant with Mozilla's intermediate configuration, the site's certificate as trust anchor:
+  Mozilla's curves only, a certificate valid at most 366 days;
+- a second run changes nothing; an 825-day self-signed certificate of an older release is
+  made again (365 days) and served, and the run after that changes nothing.
 """
 
 from __future__ import annotations
@@ -24,11 +31,14 @@ from __future__ import annotations
 import re
 import socket
 import ssl
+import subprocess
+import sys
 import time
 
 import pytest
 import requests
 
+from testbed.cache import cache_dir, file_lock
 from testbed.images import ensure_image
 from testbed.targets import remove_targets, start_systemd_target
 from testbed.pyinfra_run import Deployer, ssh_ok
@@ -50,6 +60,11 @@ SANDBOX = {
     "RemoveIPC": "yes", "SystemCallArchitectures": "native", "SystemCallErrorNumber": "1",
     "CapabilityBoundingSet": "", "AmbientCapabilities": "", "RuntimeDirectory": "omero-web", "UMask": "0022",
 }
+#: The TLS checker, in a virtualenv of its own (it pins its own nassl and cryptography).
+SSLYZE = "sslyze==6.3.1"
+#: Mozilla's limit on a certificate's lifetime (notAfter - notBefore), in days.
+MAX_CERTIFICATE_DAYS = 366
+TLS_DIR = "/etc/nginx/omeroweb-tls"
 MOZILLA_TLS12_SUITES = {
     "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
     "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
@@ -68,7 +83,7 @@ def web(docker_engine, tmp_path_factory):
         print(f"hardened deploy with HTTPS: {first.seconds:.0f}s")
         certificate = tmp_path_factory.mktemp("tls") / "omeroweb.crt"
         certificate.write_text(ssh_ok(target, "cat /etc/nginx/omeroweb-tls/omeroweb.crt") + "\n")
-        yield {"target": target, "deploy": deploy, "ca": str(certificate)}
+        yield {"target": target, "deploy": deploy, "ca": str(certificate), "workdir": certificate.parent}
     finally:
         remove_targets([target])
 
@@ -244,8 +259,139 @@ def test_plain_http_redirects(web):
     assert headers(response, "Server") == ["nginx"]
 
 
+# links planted by the web account
+
+CANARY_DIR = "/srv/omeroweb-canary"
+
+
+@pytest.fixture
+def canary(web):
+    """A root-owned file NGINX's account can read (so a followed link would serve it); its text."""
+    text = f"canary-{time.monotonic_ns()}"
+    ssh_ok(web["target"], f"install -d -m 755 {CANARY_DIR} && printf '%s\\n' {text} > {CANARY_DIR}/secret.txt "
+                          f"&& chmod 644 {CANARY_DIR}/secret.txt")
+    return text
+
+
+def as_web(web, script: str) -> str:
+    return ssh_ok(web["target"], f"cd {OMERODIR} && runuser -u omero-web -- sh -c '{script}'")
+
+
+def assert_not_served(response: requests.Response, text: str, where: str) -> None:
+    assert text not in response.text, (where, response.status_code)
+
+
+def test_links_of_the_web_account_to_other_owners_files_are_not_served(web, canary):
+    # collectstatic (omero web start) copies: no links there that the rule would refuse
+    assert ssh_ok(web["target"], f"find {OMERODIR}/var/static -type l | wc -l") == "0"
+    as_web(web, f"ln -s {CANARY_DIR}/secret.txt var/static/leak.txt && echo own-static > var/static/own.txt "
+                "&& ln -s own.txt var/static/own-link.txt")
+    try:
+        leak = get(web, "/static/leak.txt")
+        assert leak.status_code in (403, 404), leak.status_code
+        assert_not_served(leak, canary, "link in the static folder")
+        own = get(web, "/static/own-link.txt")  # the control: links are followed where allowed
+        assert own.status_code == 200 and own.text == "own-static\n"
+        # the whole folder replaced by a link (the web account owns OMERODIR/var)
+        as_web(web, f"mv var/static var/static.real && ln -s {CANARY_DIR} var/static")
+        try:
+            swapped = get(web, "/static/secret.txt")
+            assert swapped.status_code in (403, 404), swapped.status_code
+            assert_not_served(swapped, canary, "static folder replaced by a link")
+        finally:
+            as_web(web, "rm var/static && mv var/static.real var/static")
+    finally:
+        as_web(web, "rm -f var/static/leak.txt var/static/own.txt var/static/own-link.txt")
+    assert get(web, STATIC).status_code == 200
+
+
+def test_links_in_the_maintenance_page_folder_are_not_served(web, canary):
+    error = "etc/templates/error"
+    as_web(web, f"ln -s {CANARY_DIR}/secret.txt {error}/leak.txt && echo own-error > {error}/own.txt "
+                f"&& ln -s own.txt {error}/own-link.txt")
+    target = web["target"]
+    ssh_ok(target, "systemctl stop omero-web")
+    try:
+        # with OMERO.web down, any name is looked up in the maintenance page's folder
+        leak = get(web, "/leak.txt")
+        assert_not_served(leak, canary, "link in the maintenance page's folder")
+        assert "Maintenance" in leak.text  # the fallback, as for a missing file
+        own = get(web, "/own-link.txt")
+        assert own.text == "own-error\n", own.status_code  # the control
+    finally:
+        ssh_ok(target, "systemctl start omero-web")
+        as_web(web, f"rm -f {error}/leak.txt {error}/own.txt {error}/own-link.txt")
+    assert wait_for_login(web).status_code == 200
+
+
+# Mozilla's intermediate configuration, checked by sslyze
+
+@pytest.fixture(scope="session")
+def sslyze() -> str:
+    """sslyze's command, installed once in a virtualenv of its own in the test cache."""
+    venv = cache_dir() / ("sslyze-" + SSLYZE.split("==")[1])
+    with file_lock("sslyze"):
+        if not (venv / "bin" / "sslyze").exists():
+            subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+            subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", "--prefer-binary", SSLYZE],
+                           check=True)
+    return str(venv / "bin" / "sslyze")
+
+
+def served_certificate(web) -> dict:
+    with handshake(web, ssl.TLSVersion.TLSv1_3) as tls:
+        return tls.getpeercert()
+
+
+def lifetime_days(certificate: dict) -> float:
+    return (ssl.cert_time_to_seconds(certificate["notAfter"]) - ssl.cert_time_to_seconds(certificate["notBefore"])) / 86400
+
+
+def test_served_certificate_valid_at_most_366_days(web):
+    days = lifetime_days(served_certificate(web))
+    print(f"served certificate valid {days:.0f} days")
+    assert days <= MAX_CERTIFICATE_DAYS
+
+
+def test_sslyze_finds_the_site_compliant_with_mozilla_intermediate(web, sslyze):
+    # connect to 127.0.0.1, name the server as its certificate does (HOST:PORT{IP})
+    server = f"localhost:{web['target'].ports[443]}{{127.0.0.1}}"
+    result = subprocess.run([sslyze, "--mozilla_config=intermediate", "--certinfo_ca_file", web["ca"], server],
+                            capture_output=True, text=True, timeout=600)
+    report = result.stdout + result.stderr
+    print(report)
+    assert result.returncode == 0, report
+    assert re.search(r"OK - Compliant", report), report
+    assert "Not compliant" not in report, report
+
+
 # idempotency (last: it re-runs the deploy)
 
 def test_second_run_changes_nothing(web):
     again = web["deploy"].assert_rerun_changes_nothing()
     print(f"re-run: {again.seconds:.0f}s, 0 changed")
+
+
+def test_an_825_day_certificate_of_an_older_release_is_made_again(web):
+    target = web["target"]
+    # the pair an older release of this deploy made: self-signed, 825 days
+    ssh_ok(target, f"cd {TLS_DIR} && openssl req -x509 -newkey rsa:2048 -nodes -days 825 -keyout omeroweb.key "
+                   "-out omeroweb.crt -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 "
+                   "2>/dev/null && systemctl reload nginx")
+    old = ssh_ok(target, f"cat {TLS_DIR}/omeroweb.crt")
+    web["ca"] = write_certificate(web, old)
+    assert round(lifetime_days(served_certificate(web))) == 825
+    renewed = web["deploy"]()
+    assert renewed.returncode == 0, renewed.tail()
+    assert "Make a self-signed TLS certificate" in " ".join(renewed.changed_operations())
+    new = ssh_ok(target, f"cat {TLS_DIR}/omeroweb.crt")
+    assert new != old and ssh_ok(target, f"stat -c '%a %U' {TLS_DIR}/omeroweb.key") == "600 root"
+    web["ca"] = write_certificate(web, new)
+    assert round(lifetime_days(served_certificate(web))) == 365  # NGINX reloaded: the new one is served
+    web["deploy"].assert_rerun_changes_nothing()
+
+
+def write_certificate(web, pem: str) -> str:
+    path = web["workdir"] / f"served-{time.monotonic_ns()}.crt"
+    path.write_text(pem + "\n")
+    return str(path)

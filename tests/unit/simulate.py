@@ -103,6 +103,7 @@ class Simulation:
     uploads: dict[str, str]  # remote path -> content (text uploads) or local source path
     operations: list[str]
     buffered: list[str] = field(default_factory=list)  # the commands run with their output held, as run
+    raw: list[str] = field(default_factory=list)  # every command as run (held output and venv checks included)
 
     def find(self, pattern: str) -> list[str]:
         """Commands matching ``pattern`` (the distro-profile probe, which names every tool, excluded)."""
@@ -136,6 +137,26 @@ def unbuffered(command: str) -> str:
     return _BUFFERED.sub(lambda match: match.group(1), command)
 
 
+#: Where a command run only in a trusted venv begins (``install.trusted``), up to that command.
+VENV_GUARD = re.compile(r'\{ owd_v=\S+; untrusted=; .*?; if \[ -n "\$untrusted" \]; then .*?; else ')
+_GUARD_END = "; fi; }"
+
+
+def unguarded(command: str) -> str:
+    """The command with the commands in it that run only in a trusted venv (``install.trusted``)
+    as they are themselves (the check before each is pinned by its own tests)."""
+    while match := VENV_GUARD.search(command):
+        start = match.end()
+        end = start
+        while True:  # the guard's own end: the first after which braces balance
+            end = command.index(_GUARD_END, end)
+            if command.count("{", start, end) == command.count("}", start, end):
+                break
+            end += 1
+        command = command[:match.start()] + command[start:end] + command[end + len(_GUARD_END):]
+    return command
+
+
 def _recording_put_file(self, filename_or_io, remote_filename, *args, **kwargs):
     if isinstance(filename_or_io, (str, os.PathLike)):
         with open(filename_or_io, "rb") as handle:  # wheels are binary
@@ -151,7 +172,7 @@ def _recording_put_file(self, filename_or_io, remote_filename, *args, **kwargs):
 
 # What a staged upload becomes: written as an account (``uploads.write_as``: ``... sh DEST
 # MODE < STAGED``) or moved into place by root (``uploads.install_staged``: ``mv -fTZ STAGED DEST``).
-_LANDED = re.compile(r" sh (?P<dest>/\S+) \d+ < (?P<staged>/\S+);|mv -fTZ (?P<staged2>/\S+) (?P<dest2>/\S+)")
+_LANDED = re.compile(r" sh (?P<dest>/\S+) \d+ < (?P<staged>/\S+?)(?:\.resolved)?;|mv -fTZ (?P<staged2>/\S+) (?P<dest2>/\S+)")
 
 
 def land_staged_uploads(commands: list[str], uploads: dict) -> dict:
@@ -210,6 +231,7 @@ def simulate(host: SimulatedHost, data: dict | None = None, name: str = "@fake/w
         connector = inventory.get_host(name).connector
         operations = [", ".join(state.get_op_meta(h).names) for h in state.get_op_order()]
         # the commands themselves: held output (install.buffered) is checked on its own
-        commands = [unbuffered(c) for c in connector.executed_commands]
+        commands = [unguarded(unbuffered(c)) for c in connector.executed_commands]
         return Simulation(commands, land_staged_uploads(commands, connector.uploads), operations,
-                          [c for c in connector.executed_commands if unbuffered(c) != c])
+                          [c for c in connector.executed_commands if unbuffered(c) != c],
+                          list(connector.executed_commands))

@@ -221,14 +221,19 @@ def test_simulated_run_with_a_corrupted_record_changes_no_configuration(record):
 CONFIG_XML = Path(__file__).parent / "data" / "config-xml"
 
 
-def read_config(path: Path | str, *rule: str, defaults: str = "") -> dict:
-    """The fact's config.xml reader, run here as on a host (by a python of the host's kind)."""
+def read_config(path: Path | str, declared=(), clear=None, wanted=None, host_secret: str = "",
+                defaults: str = "") -> dict:
+    """The fact's config.xml reader, run here as on a host (by a python of the host's kind),
+    its standard input as the fact's command makes it (wanted secrets, host secret, defaults)."""
     import subprocess
     import sys
 
     from operations.facts import CONFIG_READER
+    from operations.secrets import SECRET_NAME
 
-    return json.loads(subprocess.run([sys.executable, "-I", "-c", CONFIG_READER, str(path), *rule], input=defaults,
+    rule = json.dumps({"name": SECRET_NAME, "declared": list(declared), "clear": clear})
+    stdin = f"{json.dumps(wanted) if wanted is not None else ''}\n{host_secret}\n{defaults}"
+    return json.loads(subprocess.run([sys.executable, "-I", "-c", CONFIG_READER, str(path), rule], input=stdin,
                                      capture_output=True, text=True, check=True).stdout)
 
 
@@ -239,28 +244,43 @@ def test_config_reader_reads_what_omero_config_get_shows(name):
     the reader finds the values `omero config get` shows (ConfigXml: the active profile, the
     omero.config.* keys left out), values with quotes, '=', '&', '<', non-ASCII and a newline.
     """
-    from operations.secrets import SECRET_NAME
-
     expected = json.loads((CONFIG_XML / "expected.json").read_text())[name]["values"]
-    read = read_config(CONFIG_XML / f"{name}.xml", "secret", SECRET_NAME, "omero.web.server_list")
+    secrets = ("omero.web.public.password", "omero.web.secret_key", "omero.web.server_list")
+    # the wanted secrets (the control machine's, on stdin): the first right, the others wrong or not sent
+    right = next(k for k in secrets if k in expected)
+    wanted = {right: expected[right], "omero.web.secret_key" if right != "omero.web.secret_key" else "x": "other"}
+    read = read_config(CONFIG_XML / f"{name}.xml", declared=["omero.web.server_list"], wanted=wanted)
     assert sorted(read["config"]) == sorted(expected) and read["defaults"] == {}
     for key, value in expected.items():
-        assert read["config"][key]["sha256"] == sha256(value), key
-        secret = key in ("omero.web.public.password", "omero.web.secret_key", "omero.web.server_list")
-        assert read["config"][key]["value"] == (None if secret else value), key
-    for value in (v for k, v in expected.items() if k.endswith(("password", "secret_key"))):
-        assert value not in json.dumps(read)
+        if key in secrets:  # compared on the host: neither the value nor a digest of it comes back
+            assert read["config"][key] == {"same": key == right}, key
+        else:
+            assert read["config"][key] == {"sha256": sha256(value), "value": value}, key
+    for value in (v for k, v in expected.items() if k in secrets):
+        assert value not in json.dumps(read) and sha256(value) not in json.dumps(read)
+
+
+def test_config_reader_puts_the_hosts_own_secret_in_place_of_its_token(tmp_path):
+    from operations.install import HOST_SECRET_TOKEN
+
+    xml = tmp_path / "config.xml"
+    xml.write_text('<icegrid><properties id="default"><property name="omero.web.caches" '
+                   'value="redis://:f00d@127.0.0.1:6379/0"/></properties></icegrid>')
+    wanted = {"omero.web.caches": f"redis://:{HOST_SECRET_TOKEN}@127.0.0.1:6379/0"}
+    declared = ["omero.web.caches"]
+    assert read_config(xml, declared, wanted=wanted, host_secret="f00d")["config"]["omero.web.caches"] == {"same": True}
+    for other in ("beef", ""):  # another password on the host, or none yet
+        assert read_config(xml, declared, wanted=wanted, host_secret=other)["config"]["omero.web.caches"] == {
+            "same": False}
 
 
 def test_config_reader_clear_keys_defaults_and_a_missing_or_empty_file(tmp_path):
-    from operations.secrets import SECRET_NAME
-
     xml = CONFIG_XML / "default-profile.xml"
-    server = read_config(xml, "clear", "omero.web.prefix", "omero.web.debug",
+    server = read_config(xml, clear=["omero.web.prefix", "omero.web.debug"],
                          defaults="omero.web.debug=false\nomero.web.caches=redis://:x@h/0\nnot a property\n")
     assert server["config"]["omero.web.prefix"] == {"sha256": sha256("/omero"), "value": "/omero"}
     assert server["config"]["omero.web.login_view"]["value"] is None
     assert server["defaults"] == {"omero.web.debug": "false"}
     (tmp_path / "empty.xml").write_text("")
     for path in (tmp_path / "missing.xml", tmp_path / "empty.xml"):
-        assert read_config(path, "secret", SECRET_NAME) == {"config": {}, "defaults": {}}
+        assert read_config(path) == {"config": {}, "defaults": {}}

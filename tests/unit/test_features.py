@@ -8,7 +8,6 @@ effects; these cover the distros no container can run here.
 from __future__ import annotations
 
 import json
-import re
 from types import SimpleNamespace
 
 import pytest
@@ -105,7 +104,7 @@ def test_rhel_initd_host_gets_cron_and_the_distro_redis(tls_files):
     installs = " ".join(sim.find(r"dnf .*install"))
     assert "redis" in installs and "cronie" in installs
     cron = sim.uploads["/etc/cron.d/omero-web-clearsessions"]
-    assert "30 2 * * * omero-web OMERODIR=/opt/omero/web/omero-web" in cron
+    assert "30 2 * * * omero-web OMERODIR=/opt/omero/web/omero-web TMPDIR=/opt/omero/web/omero-web/var/tmp " in cron
     assert cron.rstrip().endswith("omero web clearsessions")
     assert sim.find(r"/etc/init.d/crond start") or sim.find(r"crond")
     assert "/etc/systemd/system/omero-web-clearsessions.timer" not in sim.uploads
@@ -120,7 +119,8 @@ def test_features_off_by_default_add_nothing():
     assert json.loads(props["omero.web.nginx_server_extra_config"]) == [
         "error_page 502 @maintenance;", "server_tokens off;",
         "proxy_hide_header X-Content-Type-Options;", 'add_header X-Content-Type-Options "nosniff" always;',
-        "proxy_hide_header Referrer-Policy;", 'add_header Referrer-Policy "same-origin" always;']
+        "proxy_hide_header Referrer-Policy;", 'add_header Referrer-Policy "same-origin" always;',
+        "disable_symlinks if_not_owner;"]
     assert not sim.find(r"(?s)\"omero\", \"web\", \"config\", template.*sed -E")
     assert "/etc/nginx/conf.d/omeroweb-http-redirect.conf" not in sim.uploads
 
@@ -143,19 +143,6 @@ def test_self_signed_certificate_made_on_the_host():
     made = sim.find(r"openssl req -x509")
     assert made and "umask 077" in made[0] and "subjectAltName=DNS:localhost,IP:127.0.0.1" in made[0]
     assert "openssl" in sim.find(r"apt-get .*install")[0]
-
-
-def test_removed_app_is_uninstalled_once():
-    record = "/opt/omero/web/omero-web/etc/omeroweb-deploy-apps.json"
-    previous = json.dumps([{"app": "omero_figure", "distribution": "omero-figure"}])
-    # the record is read as the OMERO.web user (runuser ... cat), never as root
-    host = SimulatedHost("debian", "12", extra_responses={
-        re.compile(r"^runuser -u omero-web -- sh -c .*#record.* " + re.escape(record)): ["#record", *previous.splitlines()]})
-    sim = simulate(host, {})
-    assert sim.find(r"pip uninstall --yes omero-figure")
-    assert json.loads(sim.uploads[record]) == []
-    kept = simulate(host, {"omero_web_apps": [{"spec": "omero-figure", "app": "omero_figure"}]})
-    assert not kept.find(r"pip uninstall") and record not in kept.uploads
 
 
 def test_host_roles_from_groups():
@@ -196,42 +183,6 @@ def test_redis_password_is_a_secret():
     settings = validate({"omero_web_redis": True, "omero_web_redis_url": f"redis://:{secret}@127.0.0.1:6379/0"})
     profile = SimpleNamespace(redis_package="redis-server")
     assert features.redis(settings, profile).secrets == ("omero.web.caches",)
-
-
-def test_forged_apps_record_uninstalls_only_apps():
-    """The record is in OMERODIR, the OMERO.web user's: what it names is not trusted blindly."""
-    record = "/opt/omero/web/omero-web/etc/omeroweb-deploy-apps.json"
-    forged = json.dumps([{"app": "x", "distribution": name} for name in
-                         ("omero-figure", "omero-web", "OMERO_WEB", "whitenoise", "zeroc-ice", "pip", "-r /etc/x",
-                          "django-redis")] + ["not a mapping", {"distribution": 7}])
-    host = SimulatedHost("debian", "12", extra_responses={
-        re.compile(r"^runuser -u omero-web -- sh -c .*#record.* " + re.escape(record)): ["#record", forged]})
-    sim = simulate(host, {"omero_web_redis": True})  # django-redis: a feature's requirement, kept
-    assert [c.split("pip uninstall --yes ", 1)[1] for c in sim.find(r"pip uninstall")] == ["omero-figure"]
-
-
-@pytest.mark.parametrize("content", [['[{"app": "omero_figure", "distri'], [], ["{}"], ["not json"]])
-def test_corrupted_apps_record_fails_naming_it_and_uninstalls_nothing(content):
-    """issue 12 (6): a record cut short, emptied or edited must not uninstall anything, nor be replaced silently."""
-    record = "/opt/omero/web/omero-web/etc/omeroweb-deploy-apps.json"
-    host = SimulatedHost("debian", "12", extra_responses={
-        re.compile(r"^runuser -u omero-web -- sh -c .*#record.* " + re.escape(record)): ["#record", *content]})
-    sim = simulate(host, {})
-    failure = sim.find(r"is corrupted")
-    assert len(failure) == 1 and record in failure[0] and f"rm {record}" in failure[0] and "no app was uninstalled" in failure[0]
-    assert not sim.find(r"pip uninstall") and record not in sim.uploads
-    # no record at all (a first deploy): nothing to report
-    assert not simulate(SimulatedHost("debian", "12"), {}).find(r"is corrupted")
-
-
-def test_link_planted_as_apps_record_is_refused_not_read():
-    """The OMERO.web account owns OMERODIR: a link where the record goes is refused like every write there."""
-    record = "/opt/omero/web/omero-web/etc/omeroweb-deploy-apps.json"
-    host = SimulatedHost("debian", "12", extra_responses={
-        re.compile(r"^runuser -u omero-web -- sh -c .*#not-a-file.* " + re.escape(record)): ["#not-a-file"]})
-    sim = simulate(host, {})
-    refusal = sim.find(r"omeroweb-deploy: refusing to use " + re.escape(record) + ": it is a symbolic link")
-    assert len(refusal) == 1 and not sim.find(r"pip uninstall") and record not in sim.uploads
 
 
 @pytest.mark.parametrize("value, staged", [(False, "false"), (True, "true")])

@@ -6,6 +6,7 @@ HTTPS features. tests/integration/test_web_hardening.py proves their effect on D
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -234,6 +235,7 @@ def test_headers_sent_once_on_every_response_without_x_frame_options():
         'add_header X-Content-Type-Options "nosniff" always;',
         "proxy_hide_header Referrer-Policy;",
         'add_header Referrer-Policy "same-origin" always;',
+        "disable_symlinks if_not_owner;",
     )
     assert not [d for d in nginx if "X-Frame-Options" in d]  # Django sends it: never twice
     assert not [d for d in nginx if d.startswith(("client_max_body_size", "client_body_buffer_size",
@@ -242,12 +244,156 @@ def test_headers_sent_once_on_every_response_without_x_frame_options():
 
 
 def test_mozilla_intermediate_tls_with_https():
-    nginx = features.https(https_settings(), None).nginx
+    nginx = features.https(https_settings(), profile_with((3, 0))).nginx
     for directive in ("ssl_protocols TLSv1.2 TLSv1.3;", f"ssl_ciphers {MOZILLA_INTERMEDIATE_CIPHERS};",
-                      "ssl_prefer_server_ciphers off;", "ssl_session_timeout 1d;",
+                      "ssl_prefer_server_ciphers off;", "ssl_ecdh_curve X25519:prime256v1:secp384r1;",
+                      "ssl_session_timeout 1d;",
                       "ssl_session_cache shared:omeroweb_tls:10m;", "ssl_session_tickets off;",
                       "proxy_hide_header Strict-Transport-Security;",
                       'add_header Strict-Transport-Security "max-age=63072000" always;'):
         assert nginx.count(directive) == 1, directive
     assert not [d for d in nginx if re.search(r"TLSv1(\.1)?[ ;]", d)]
-    assert features.https(validate({}), None).nginx == ()
+    assert features.https(validate({}), profile_with((3, 0))).nginx == ()
+
+
+# TLS curves: Mozilla's list where NGINX's OpenSSL knows it (a fact, not the distro's name)
+
+def profile_with(openssl_version):
+    from operations.profile import HostFacts, build_profile
+    facts = HostFacts(os_release={"ID": "debian", "VERSION_ID": "12"}, arch="x86_64", pid1="systemd", cpus=2,
+                      openssl_version=openssl_version)
+    return build_profile(facts, validate({}))
+
+
+@pytest.mark.parametrize("openssl, curves", [
+    ((3, 0), "X25519:prime256v1:secp384r1"),
+    ((1, 1), "X25519:prime256v1:secp384r1"),
+    (None, "X25519:prime256v1:secp384r1"),  # nothing installed yet: every supported release but EL 7 has 1.1+
+    ((1, 0), "prime256v1:secp384r1"),  # OpenSSL 1.0.2 (CentOS 7): nginx -t fails naming X25519
+])
+def test_mozilla_curves_the_hosts_openssl_knows(openssl, curves):
+    nginx = features.https(https_settings(), profile_with(openssl)).nginx
+    assert [d for d in nginx if d.startswith("ssl_ecdh_curve")] == [f"ssl_ecdh_curve {curves};"]
+    assert not [d for d in nginx if re.search(r"secp521r1|X448", d)]
+
+
+@pytest.mark.parametrize("lines, release", [
+    (["nginx=built with OpenSSL 3.0.15 3 Sep 2024", "libssl=3"], (3, 0)),
+    (["nginx=built with OpenSSL 1.0.2k-fips  26 Jan 2017", "libssl=10", "libssl=1.0.2k", "libssl=1.1"], (1, 0)),
+    (["nginx=built with OpenSSL 1.1.1  11 Sep 2018 (running with OpenSSL 1.1.1f  31 Mar 2020)"], (1, 1)),
+    (["libssl=10", "libssl=1.0.2k"], (1, 0)),  # before NGINX is installed: the libraries present
+    (["libssl=1.0.2", "libssl=1.1"], (1, 1)),
+    (["libssl=3", "libssl=3"], (3, 0)),
+    ([], None),
+])
+def test_openssl_release_read_from_nginx_then_libssl(lines, release):
+    from operations.facts import HostInventory
+    output = ["[os-release]", "ID=debian", "VERSION_ID=12", "[facts]", "arch=x86_64", "pid1=systemd", "cpus=2", *lines]
+    assert HostInventory().process(output).openssl_version == release
+
+
+def extra_config_commands(sim) -> list[str]:
+    """The site generator's commands (its input: the server block's extra configuration)."""
+    return [c for c in sim.commands if "omero.web.nginx_server_extra_config=" in c and "site.properties" in c]
+
+
+def test_simulated_centos7_gets_the_curves_its_openssl_knows():
+    host = SimulatedHost("centos", "7", pythons={"/usr/bin/python3": "3.6"}, systemd_version="systemd 219")
+    host.extra_responses = {"echo '[os-release]'": [*host.inventory_facts(),
+                                                   "nginx=built with OpenSSL 1.0.2k-fips  26 Jan 2017"]}
+    old = extra_config_commands(simulate(host, {"omero_web_https": True, "omero_web_tls_self_signed": True}))
+    assert old and all("ssl_ecdh_curve prime256v1:secp384r1;" in c and "X25519" not in c for c in old)
+    new_host = SimulatedHost("debian", "12")
+    new_host.extra_responses = {"echo '[os-release]'": [*new_host.inventory_facts(), "libssl=3"]}
+    new = extra_config_commands(simulate(new_host, {"omero_web_https": True, "omero_web_tls_self_signed": True}))
+    assert new and all("ssl_ecdh_curve X25519:prime256v1:secp384r1;" in c for c in new)
+
+
+# Links: NGINX serves no file through a link of the OMERO.web account to another owner's file
+
+def test_symlinks_refused_at_server_level_on_every_deploy():
+    for data in ({}, {"omero_web_https": True, "omero_web_tls_self_signed": True}):
+        assert features.combined(validate(data), profile_with((3, 0))).nginx.count(features.SYMLINKS) == 1
+    generator = extra_config_commands(simulate(SimulatedHost("debian", "12")))
+    assert generator and all("disable_symlinks if_not_owner;" in c for c in generator)
+
+
+# The self-signed certificate: 365 days, made again before it ends; any other certificate left alone
+
+def openssl(*args: str, cwd) -> None:
+    import subprocess
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def self_signed(tmp_path, days: int, name: str = "omeroweb") -> tuple[str, str]:
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", str(days), "-keyout", f"{name}.key",
+            "-out", f"{name}.crt", "-subj", "/CN=localhost", cwd=tmp_path)
+    return str(tmp_path / f"{name}.crt"), str(tmp_path / f"{name}.key")
+
+
+def certificate_state(certificate: str, key: str) -> dict:
+    """``TlsCertificate`` read with this machine's openssl, as on a host."""
+    import subprocess
+    from operations.facts import TlsCertificate
+    from operations.https import RENEW_BEFORE_SECONDS
+    command = TlsCertificate().command(certificate=certificate, key=key, seconds=RENEW_BEFORE_SECONDS)
+    out = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True).stdout
+    return TlsCertificate().process(out.splitlines())
+
+
+def test_certificate_facts_and_when_a_self_signed_one_is_made_again(tmp_path):
+    from operations.https import certificate_wanted
+    current = certificate_state(*self_signed(tmp_path, 365))
+    assert current == {"certificate": True, "key": True, "self_signed": True, "lifetime_days": 365.0, "ending": False}
+    assert not certificate_wanted(current)
+    old = certificate_state(*self_signed(tmp_path, 825, "old"))  # made by earlier releases of this deploy
+    assert old["lifetime_days"] == 825.0 and not old["ending"] and certificate_wanted(old)
+    ending = certificate_state(*self_signed(tmp_path, 29, "ending"))  # within the last 30 days
+    assert ending["ending"] and certificate_wanted(ending)
+    assert certificate_wanted(certificate_state(str(tmp_path / "none.crt"), str(tmp_path / "none.key")))
+    assert certificate_wanted(certificate_state(str(tmp_path / "omeroweb.crt"), str(tmp_path / "none.key")))
+
+
+def test_a_certificate_signed_by_a_ca_is_never_replaced(tmp_path):
+    from operations.https import certificate_wanted
+    ca_certificate, ca_key = self_signed(tmp_path, 3650, "ca")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "site.key", "-out", "site.csr", "-subj", "/CN=localhost",
+            cwd=tmp_path)
+    for days, name in ((825, "long"), (10, "ending")):
+        openssl("x509", "-req", "-in", "site.csr", "-CA", ca_certificate, "-CAkey", ca_key, "-CAcreateserial",
+                "-days", str(days), "-out", f"{name}.crt", cwd=tmp_path)
+        state = certificate_state(str(tmp_path / f"{name}.crt"), str(tmp_path / "site.key"))
+        assert not state["self_signed"] and not certificate_wanted(state), (name, state)
+
+
+def test_self_signed_certificate_operation_replaces_an_825_day_pair_once(tmp_path, monkeypatch):
+    import subprocess
+    from operations import https
+
+    class Host:
+        @staticmethod
+        def get_fact(fact, **kwargs):
+            return certificate_state(kwargs["certificate"], kwargs["key"])
+
+    monkeypatch.setattr(https, "host", Host)
+    certificate, key = self_signed(tmp_path, 825)
+
+    def run() -> list[str]:
+        commands = [str(c) for c in https.self_signed_certificate._inner(certificate, key, "localhost")]
+        for command in commands:
+            subprocess.run(["sh", "-c", command], check=True, capture_output=True)
+        return commands
+
+    assert len(run()) == 1
+    state = certificate_state(certificate, key)
+    assert state["lifetime_days"] == https.SELF_SIGNED_DAYS <= https.MAX_LIFETIME_DAYS and not state["ending"]
+    assert oct(os.stat(key).st_mode & 0o777) == "0o600" and oct(os.stat(certificate).st_mode & 0o777) == "0o644"
+    # the new key is the new certificate's, and nothing is left beside them
+    modulus = [subprocess.run(["openssl", kind, "-in", path, "-noout", "-modulus"], capture_output=True, text=True,
+                              check=True).stdout for kind, path in (("x509", certificate), ("rsa", key))]
+    assert modulus[0] == modulus[1]
+    text = subprocess.run(["openssl", "x509", "-in", certificate, "-noout", "-text"], capture_output=True, text=True,
+                          check=True).stdout
+    assert "CA:FALSE" in text and "TLS Web Server Authentication" in text  # a server's, not a CA's
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["omeroweb.crt", "omeroweb.key"]
+    assert run() == []  # valid and within Mozilla's limit: a re-run changes nothing

@@ -341,7 +341,7 @@ def test_good_values_still_validate():
         "omero_web_secret_config_keys": "omero.web.secret_key, omero.web.sentry_dsn",
         "omero_web_cors_origins": ["https://a.example.org:8443"],
         "omero_web_redis": True,
-        "omero_web_redis_url": "redis://:p%40ss@127.0.0.1:6379/1",
+        "omero_web_redis_url": "redis://:p%40ssw0rd-long@127.0.0.1:6379/1",
         "omero_web_prefix": "/omero",
         "omero_web_login_logo": "https://www.openmicroscopy.org/img/logos/omero-logomark.svg",
         "omero_web_login_redirect": {"redirect": ["webindex"], "viewname": "load_template", "args": ["userdata"],

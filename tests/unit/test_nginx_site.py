@@ -81,14 +81,14 @@ def sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def test_generated_once_on_a_fresh_host_then_never_while_nothing_changes(tmp_path, monkeypatch):
-    host = Host(tmp_path)
+def test_generated_once_on_a_fresh_host_then_never_while_nothing_changes(trusted_tmp, monkeypatch):
+    host = Host(trusted_tmp)
     # no site yet: the fact does not run the generator (the operation must install it anyway)
     assert host.fact() == {"installed": None, "inputs": host.fact()["inputs"], "generated": None, "recorded": False}
     assert host.fact()["inputs"] and host.runs == 0
     host.run(host.operations(monkeypatch))
     assert host.runs == 1  # generated once, by the operation
-    assert Path(host.site).read_text() == (tmp_path / "site.txt").read_text()
+    assert Path(host.site).read_text() == (trusted_tmp / "site.txt").read_text()
     recorded = Path(host.record).read_text().splitlines()[0].split()
     assert recorded == [host.fact()["inputs"], sha(Path(host.site).read_text())]
     assert oct(Path(host.record).stat().st_mode & 0o777) == "0o600"
@@ -100,8 +100,8 @@ def test_generated_once_on_a_fresh_host_then_never_while_nothing_changes(tmp_pat
 
 @pytest.mark.parametrize("change", ["site edited by hand", "template", "generator code", "OMERO.web version",
                                     "data (the generate command)", "record removed"])
-def test_any_input_changed_runs_the_generator_again(tmp_path, monkeypatch, change):
-    host = Host(tmp_path)
+def test_any_input_changed_runs_the_generator_again(trusted_tmp, monkeypatch, change):
+    host = Host(trusted_tmp)
     host.run(host.operations(monkeypatch))
     generate = host.generate
     if change == "site edited by hand":
@@ -128,11 +128,11 @@ def test_any_input_changed_runs_the_generator_again(tmp_path, monkeypatch, chang
         assert host.site + ".deploy-new" not in commands[0] and host.record + ".new" in commands[0]
     host.run(commands)
     assert host.fact(generate)["recorded"] and host.operations(monkeypatch, generate) == []
-    assert Path(host.site).read_text() == (tmp_path / "site.txt").read_text()
+    assert Path(host.site).read_text() == (trusted_tmp / "site.txt").read_text()
 
 
-def test_a_venv_another_account_can_change_is_not_read_or_run(tmp_path):
-    host = Host(tmp_path)
+def test_a_venv_another_account_can_change_is_not_read_or_run(trusted_tmp):
+    host = Host(trusted_tmp)
     Path(host.site).write_text("x")
     (host.packages / "omero/plugins/web.py").chmod(0o666)
     assert host.fact() == {"installed": sha("x"), "inputs": None, "generated": None, "recorded": False}
@@ -145,10 +145,10 @@ def test_host_output_is_taken_as_hashes_only():
     assert "cut -d' ' -f1" in site_inputs(OmeroInstall("/v", "/d", "u"), "x")
 
 
-def test_inputs_seen_before_stay_recorded_so_a_rollback_changes_nothing(tmp_path, monkeypatch):
+def test_inputs_seen_before_stay_recorded_so_a_rollback_changes_nothing(trusted_tmp, monkeypatch):
     """An upgrade changes the venv (new inputs, same site: recorded), then is rolled back: the
     old inputs are still in the record, the generator does not run; the record keeps 4 lines."""
-    host = Host(tmp_path)
+    host = Host(trusted_tmp)
     host.run(host.operations(monkeypatch))
     web = host.packages / "omero/plugins/web.py"
     for version in range(1, 6):

@@ -25,6 +25,7 @@ from pyinfra_cli.util import load_func
 
 from operations import facts
 from operations.install import OmeroInstall
+from operations.secrets import SECRET_NAME
 from operations.properties import sha256
 from tests.unit.walkthrough_steps import CLIENT_CONFIG  # the walkthrough's 4.8.7 to 4.8.10
 from operations.omero_server import GROUP_SCRIPT, omero_server_settings, plan_group_changes, plan_server_changes
@@ -99,9 +100,11 @@ def server_config_output(config: dict, record, defaults: dict | None = None, tmp
     with tempfile.NamedTemporaryFile("w", suffix=".xml") as xml:
         xml.write(config_xml(stored))
         xml.flush()
+        rule = json.dumps({"name": SECRET_NAME, "declared": [], "clear": [SCRIPTS]})
+        # standard input as the fact's command makes it: no wanted secret, no host secret, the defaults
         hashed = subprocess.run(
-            [sys.executable, "-I", "-c", facts.CONFIG_READER, xml.name, "clear", SCRIPTS],
-            input="\n".join(lines) + "\n", capture_output=True, text=True, check=True,
+            [sys.executable, "-I", "-c", facts.CONFIG_READER, xml.name, rule],
+            input="\n\n" + "\n".join(lines) + "\n", capture_output=True, text=True, check=True,
         ).stdout.splitlines()
     return [*hashed, "---", json.dumps(record)]
 
@@ -171,7 +174,7 @@ def run(hosts: dict[str, SimulatedHost], data: dict, groups: dict[str, list[str]
         for name in hosts:
             fake = inventory.get_host(name)
             assert state.get_results_for_host(fake).error_ops == 0
-            result.commands[name] = list(fake.connector.executed_commands)
+            result.commands[name] = [simulate.unguarded(simulate.unbuffered(c)) for c in fake.connector.executed_commands]
             result.uploads[name] = land_staged_uploads(result.commands[name], fake.connector.uploads)
             order = [h for h in state.get_op_order() if fake in state.ops and h in state.ops[fake]]
             result.operations[name] = [", ".join(state.get_op_meta(h).names) for h in order]
@@ -205,8 +208,10 @@ def test_server_host_gets_the_walkthrough_settings_and_a_web_host_nothing(caplog
     assert json.loads(result.uploads[SERVER][RECORD]) == FIRST_RECORD
     assert result.operations[SERVER] == [f"{SECTION} | Apply OMERO.server configuration"]
     # The facts ran as the server user against the server's OMERODIR
-    assert result.find(SERVER, re.escape(f"{{ {OMERO} config parse --defaults --no-web | {AS_SERVER}/opt/omero/server/venv3/bin/python -I -c "))
-    assert result.find(SERVER, re.escape(f"{ETC}/grid/config.xml clear "))
+    # (its standard input: the wanted secrets, the host's own secret line, then the defaults)
+    assert result.find(SERVER, re.escape(f"; echo; {OMERO} config parse --defaults --no-web; }} | ")
+                       + r".*" + re.escape(f"{AS_SERVER}/opt/omero/server/venv3/bin/python -I -c "))
+    assert result.find(SERVER, re.escape(f"{ETC}/grid/config.xml ") + r"'\{.*clear.: \[")
     # OMERO.server reads its configuration at start: the run says so and restarts nothing
     assert not result.find(SERVER, r"restart|admin (start|stop)")
     assert any("restart it" in r.getMessage() and SERVER in r.getMessage() for r in caplog.records)
@@ -286,21 +291,22 @@ def test_corrupted_server_record_fails_naming_it_before_any_change(caplog):
 
 
 def test_server_venv_another_account_can_change_is_never_run_as_root(caplog):
-    message = (
-        "omeroweb-deploy: refusing to run /opt/omero/server/venv3/bin/python as root: the OMERO.server "
-        "virtualenv holds files another account owns or can change (chown -R root:root and "
-        "chmod -R go-w it, as its walkthrough creates it)"
-    )
+    from operations.install import untrusted_failure
+
+    planted = "/opt/omero/server/venv3/lib/python3.11/site-packages/x.pth"
+    failure = untrusted_failure("/opt/omero/server/venv3", planted)
+    message = failure.split("'")[1]
+    assert planted in message and "refusing to run code from /opt/omero/server/venv3" in message
     host = server_host()
     host.extra_responses = {
-        READER: [facts.UNTRUSTED],  # the fact's own check, on the host, said so
-        re.compile(f"^echo {re.escape(repr(message))} >&2; exit 1$"): {"success": False, "stderr": message},
+        READER: [f"{facts.UNTRUSTED} {planted}"],  # the fact's own check, on the host, said so
+        re.compile(f"^{re.escape(failure)}$"): {"success": False, "stderr": message},
         **{k: v for k, v in host.extra_responses.items() if k != READER},
     }
     with pytest.raises(PyinfraError, match="No hosts remaining"):
         run({SERVER: host}, DATA)
     assert message in caplog.text
-    assert facts.OmeroConfig().process([facts.UNTRUSTED]) == {"untrusted": True}
+    assert facts.OmeroConfig().process([f"{facts.UNTRUSTED} {planted}"]) == {"untrusted": planted}
     # the check comes before anything runs the venv's python
     probe = facts.OmeroConfig().command(OmeroInstall("/v", "/d", "omero-server"), "/d/r.json")
     assert probe.index(facts.UNTRUSTED) < probe.index("/v/bin/python")
@@ -309,8 +315,9 @@ def test_server_venv_another_account_can_change_is_never_run_as_root(caplog):
 def test_fact_reports_only_hashes_of_values_it_does_not_merge():
     lines = server_config_output({"omero.client.ui.tree.orphans.name": "X"}, None)
     fact = facts.OmeroConfig().process(lines)
-    assert DB_PASSWORD not in "\n".join(lines)
-    assert fact["config"]["omero.db.pass"] == {"sha256": sha256(DB_PASSWORD), "value": None}
+    assert DB_PASSWORD not in "\n".join(lines) and sha256(DB_PASSWORD) not in "\n".join(lines)
+    # a secret: neither its value nor a digest of it leaves the host (none wanted here: not the same)
+    assert fact["config"]["omero.db.pass"] == {"same": False}
     assert fact["config"]["omero.client.ui.tree.orphans.name"]["value"] is None
     assert fact["defaults"] == {SCRIPTS: DEFAULT_SCRIPTS}
     assert fact["managed"] is None

@@ -19,6 +19,7 @@ from pyinfra_cli.util import load_func
 
 from operations import settings as settings_module
 from operations import troubleshoot as ts
+from tests.unit.simulate import unguarded
 from operations.facts import q
 from operations.install import OmeroInstall
 from operations.maintenance import clearsessions, restart
@@ -86,6 +87,11 @@ class StubOmero(OmeroInstall):
     def omero_cmd(self, *args: str, tmpdir: str | None = None) -> str:
         return " ".join(q(a) for a in (str(Path(self.venv).parent / "omero"), *args))
 
+    def trusted(self, command: str, refuse: str | None = None) -> str:
+        # (a venv of the user running the tests, in /tmp: root's only on a real host, where
+        # tests/unit/test_venv_guard.py checks it)
+        return command
+
 
 def run(func, hosts: dict[str, SimulatedHost], data: dict, cwd: Path) -> Run:
     """Plan and execute ``func`` as ``pyinfra INVENTORY module.func`` does, on fake hosts."""
@@ -94,7 +100,8 @@ def run(func, hosts: dict[str, SimulatedHost], data: dict, cwd: Path) -> Run:
         for name in hosts:
             fake = inventory.get_host(name)
             assert state.get_results_for_host(fake).error_ops == 0
-            commands[name] = list(fake.connector.executed_commands)
+            # (the venv check before each use of the venv's code: tests/unit/test_venv_guard.py)
+            commands[name] = [unguarded(c) for c in fake.connector.executed_commands]
             metas = [state.get_op_data_for_host(fake, h).operation_meta for h in state.get_op_order()]
             changed[name] = sum(meta.did_change() for meta in metas)
         return Run(commands, changed)
@@ -159,8 +166,6 @@ def local_host(tmp_path, monkeypatch):
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").symlink_to(sys.executable)
     stub = tmp_path / "omero"
-    # (a venv of the user running the tests: root's only on a real host)
-    monkeypatch.setattr(ts, "trusted_venv", lambda venv: "true")
     # (validation refuses install folders in /tmp: these are local stand-ins, set after it)
     settings = validate(DATA, "local").replace(venv=str(venv), omerodir=str(tmp_path / "omerodir"))
 
@@ -209,7 +214,7 @@ def test_clearsessions_runs_the_management_command_as_the_omero_web_user(tmp_pat
     # (with the systemd unit's TMPDIR, where its file sessions are)
     settings = validate({})
     install = OmeroInstall(settings.venv, settings.omerodir, settings.user)
-    expected = install.omero_cmd("web", "clearsessions", tmpdir="/opt/omero/web/omero-web/var/tmp")
+    expected = unguarded(install.omero_cmd("web", "clearsessions", tmpdir="/opt/omero/web/omero-web/var/tmp"))
     assert expected.startswith("runuser -u omero-web -- env TMPDIR=/opt/omero/web/omero-web/var/tmp ")
     assert expected.endswith(
         " OMERODIR=/opt/omero/web/omero-web PATH=/opt/omero/web/venv3/bin:/usr/local/bin:/usr/bin:/bin"

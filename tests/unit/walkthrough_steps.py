@@ -166,7 +166,10 @@ def venv_steps(ice_url: str) -> list[dict]:
         step("venv", section, "python3 -mvenv /opt/omero/web/venv3",
              {"commands": [r"/usr/bin/python3 -m venv /opt/omero/web/venv3( |$)"]}),
         step("ice-wheel", section, "/opt/omero/web/venv3/bin/pip install --upgrade " + ice_url,
-             {"commands": [r"/opt/omero/web/venv3/bin/python -m pip download .*" + ice_url.replace(".", r"\."),
+             # the URL in a root-only file (it may hold credentials), never on a command line
+             {"upload": {"/var/cache/omeroweb-deploy/ice/wheel-url.txt": ["^" + ice_url.replace(".", r"\.") + "$"]},
+              "commands": [r"/opt/omero/web/venv3/bin/python -m pip download .* -r /var/cache/omeroweb-deploy/ice/"
+                           r"wheel-url\.txt ",
                            # alone, or on a fresh install with OMERO.web's requirements (one pip run)
                            r"^/opt/omero/web/venv3/bin/python -m pip install (--no-deps --force-reinstall|--upgrade .*) "
                            r"\S*/zeroc_ice-\*\.whl --no-compile && "]}),
@@ -190,8 +193,7 @@ def configuring_steps(websession: str, caches_typo: str | None) -> list[dict]:
              'omero web config nginx --http "${WEBPORT}" --servername "${WEBSERVER_NAME}" > '
              "/opt/omero/web/omero-web/nginx.conf.tmp", deviation="nginx-scratch-omerodir"),
         step("redis-caches", section, """omero config set omero.web.caches '{"default": {"BACKEND": "django_redis.""",
-             {"config": {"omero.web.caches": r'\{"default": \{"BACKEND": "django_redis\.cache\.RedisCache", '
-                                             r'"LOCATION": "redis://127\.0\.0\.1:6379/0"\}\}'}}, data=REDIS),
+             deviation="redis-password", data=REDIS),
         step("redis-session-engine", section,
              "omero config set omero.web.session_engine django.contrib.sessions.backends.cache",
              {"config": {"omero.web.session_engine": r"django\.contrib\.sessions\.backends\.cache"}}, data=REDIS),
@@ -301,8 +303,7 @@ def running_steps(whitenoise_typo: str | None) -> list[dict]:
         step("django-redis-pin", section, "'django-redis<4.9'", deviation="django-redis-version", data=REDIS),
         step("redis-caches-again", section, """omero config set omero.web.caches '{"default": {"BACKEND": """
              """"django_redis.cache.RedisCache", "LOCATION": "redis://127.0.0.1:6379/0"}}'""",
-             {"config": {"omero.web.caches": r'\{"default": \{"BACKEND": "django_redis\.cache\.RedisCache", '
-                                             r'"LOCATION": "redis://127\.0\.0\.1:6379/0"\}\}'}}, data=REDIS),
+             deviation="redis-password", data=REDIS),
         step("redis-session-engine-again", section,
              "omero config set omero.web.session_engine 'django.contrib.sessions.backends.cache'",
              {"config": {"omero.web.session_engine": r"django\.contrib\.sessions\.backends\.cache"}}, data=REDIS),
@@ -413,8 +414,9 @@ def initd_steps(v: dict) -> list[dict]:
         step("initd-start-keep-sessions", section, 'web start" &> /dev/null', deviation="keep-sessions"),
         step("initd-restart", section, "restart)", {"upload": {INITD: [r"restart\)\s+stop\s+start\s+;;"]}}),
         step("initd-user-command", section, ". ${VENVDIR}/bin/activate;OMERODIR=${OMERODIR} ${OMERO}",
-             {"upload": {INITD: [r"su - \"\$\{OMERO_USER\}\" .*-c \"\$\(printf '\. %q/bin/activate; OMERODIR=%q %q web' "
-                                 r"\\\n\s+\"\$\{VENVDIR\}\" \"\$\{OMERODIR\}\" \"\$\{OMERO\}\"; printf ' %q' \"\$@\"\)\""]}}),
+             # (after the TMPDIR of OMERO.web's file sessions: a private folder, not /tmp)
+             {"upload": {INITD: [r"su - \"\$\{OMERO_USER\}\" .*-c \"\$\(printf '.*; \. %q/bin/activate; OMERODIR=%q %q web' "
+                                 r"\\\n\s+(\S+ )*\"\$\{VENVDIR\}\" \"\$\{OMERODIR\}\" \"\$\{OMERO\}\"; printf ' %q' \"\$@\"\)\""]}}),
     ]
     for n, (typo, text) in enumerate(v["echo"]):
         if typo:
@@ -453,7 +455,8 @@ def maintaining_steps(systemd: bool) -> list[dict]:
                                                                           r"web clearsessions$"]},
                  "commands": [r"^systemctl enable omero-web-clearsessions\.timer$"]}
     else:
-        daily = {"lines": {CRON: [r"\d+ \d+ \* \* \* omero-web OMERODIR=/opt/omero/web/omero-web \S+ "
+        # (then OMERO.web's TMPDIR, where its file sessions are, and PATH)
+        daily = {"lines": {CRON: [r"\d+ \d+ \* \* \* omero-web OMERODIR=/opt/omero/web/omero-web (\S+ )+"
                                   r"/opt/omero/web/venv3/bin/omero web clearsessions"]}}
     return [
         step("session-expire", section, 'omero config set omero.web.session_expire_at_browser_close "True"',

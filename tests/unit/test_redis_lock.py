@@ -1,0 +1,116 @@
+"""
+The Redis the deploy installs answers OMERO.web only: its password (the URL's, or one made on
+the host that never leaves it), what OMERO.web is given, and what the plan does with it.
+The real Redis is checked by tests/integration/test_features.py and test_security.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+
+import pytest
+
+from operations import features
+from operations.install import HOST_SECRET_TOKEN, REDIS_AUTH_CONF, ROOT_STAGING
+from operations.redis import FROM_DATA, GENERATED, auth_conf_from_data
+from operations.settings import ValidationError, validate
+from operations.uploads import write_as
+from tests.unit.simulate import SimulatedHost, simulate
+
+REDIS = {"omero_web_redis": True}
+
+
+def contribution(**data):
+    settings = validate({**REDIS, **data})
+    profile = type("Profile", (), {"redis_package": "redis-server"})()
+    return features.redis(settings, profile)
+
+
+def location(part) -> str:
+    return part.set["omero.web.caches"]["default"]["LOCATION"]
+
+
+def test_a_local_redis_without_a_password_in_the_url_gets_one_made_on_the_host():
+    part = contribution()
+    assert location(part) == f"redis://:{HOST_SECRET_TOKEN}@127.0.0.1:6379/0"
+    assert part.host_secret_file == REDIS_AUTH_CONF
+    assert "omero.web.caches" in part.secrets and part.packages == ("redis-server",)
+
+
+def test_the_urls_password_is_the_one_redis_requires():
+    part = contribution(omero_web_redis_url="redis://:s3cret-Pass@localhost:6379/1")
+    assert location(part) == "redis://:s3cret-Pass@localhost:6379/1"
+    assert part.host_secret_file is None and "omero.web.caches" in part.secrets
+    # written for Redis as redis-py reads the URL (unquoted), quoted for Redis's configuration
+    assert auth_conf_from_data("redis://:a%22b%5Cc%40d-long@127.0.0.1/0") == \
+        f'{FROM_DATA}\nrequirepass "a\\"b\\\\c@d-long"\n'
+
+
+def test_a_redis_elsewhere_is_left_to_its_owner():
+    part = contribution(omero_web_redis_url="redis://cache.example.org:6379/0")
+    assert location(part) == "redis://cache.example.org:6379/0"
+    assert part.host_secret_file is None and part.packages == () and part.secrets == ()
+
+
+@pytest.mark.parametrize("url, message", [
+    ("redis://bob:s3cret-Pass@127.0.0.1:6379/0", "leave the user name out"),
+    ("redis://:short@127.0.0.1:6379/0", "8 or more printable ASCII"),
+    ("redis://:with%20space-inside@localhost/0", "8 or more printable ASCII"),
+    ("redis://:new%0Aline-inside@localhost/0", "8 or more printable ASCII"),
+])
+def test_a_local_url_redis_could_not_require_is_refused_before_connecting(url, message):
+    with pytest.raises(ValidationError, match=message):
+        validate({**REDIS, "omero_web_redis_url": url})
+    validate({**REDIS, "omero_web_redis_url": "redis://default:s3cret-Pass@127.0.0.1:6379/0"})
+
+
+def test_the_plan_makes_the_password_on_the_host_and_never_carries_it():
+    sim = simulate(SimulatedHost("debian", "12"), REDIS)
+    made = sim.find(r"od -An -v -N32 -tx1 /dev/urandom")
+    assert len(made) == 1 and "printf" in made[0] and GENERATED in made[0]
+    assert f"mv -fTZ {ROOT_STAGING}/" in made[0] and f"chown root:redis" in made[0]
+    # Redis's own configuration includes it, written as Redis's account where that account owns it
+    (include,) = [c for c in sim.find(re.escape(f"include {REDIS_AUTH_CONF}")) if "printf" in c]
+    assert "runuser -u redis" in include and "/etc/redis/redis.conf" in include
+    # OMERO.web's cache location: the token in what leaves the control machine, the host's
+    # password put in its place on the host (awk reads it from the root-only file)
+    staged = [content for content in sim.uploads.values() if "omero.web.caches=" in content]
+    assert staged and all(HOST_SECRET_TOKEN in content for content in staged)
+    (write,) = sim.find(r"awk .*requirepass")
+    assert REDIS_AUTH_CONF in write
+    assert sim.find(r"systemctl restart redis-server")
+
+
+def test_the_plan_with_the_urls_password_writes_it_root_s_and_redis_s_only():
+    sim = simulate(SimulatedHost("debian", "12"), {**REDIS, "omero_web_redis_url": "redis://:s3cret-Pass@127.0.0.1/0"})
+    assert not sim.find(r"/dev/urandom|awk ")
+    assert sim.uploads[REDIS_AUTH_CONF] == f'{FROM_DATA}\nrequirepass "s3cret-Pass"\n'
+    (moved,) = sim.find(r"mv -fTZ \S+ " + re.escape(REDIS_AUTH_CONF))
+    assert "chown root:redis" in moved and "chmod 640" in moved
+    assert not [c for c in sim.commands if "s3cret-Pass" in c]  # never on a command line
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs the write as an account, as root does")
+def test_the_hosts_password_is_put_in_place_on_the_host(tmp_path, monkeypatch):
+    """``write_as`` with ``host_secret``, run by a real sh (the account's write as root here)."""
+    from operations import uploads
+
+    monkeypatch.setattr(uploads, "stage", lambda content, dest: iter(()))  # (the upload: written here)
+    secret_file, dest = tmp_path / "auth.conf", tmp_path / "out.properties"
+    content = f"omero.web.caches={json.dumps({'LOCATION': f'redis://:{HOST_SECRET_TOKEN}@127.0.0.1/0'})}\n"
+    commands = list(write_as("root", content, str(dest), "600", host_secret=str(secret_file)))
+    write = commands[-1].replace(ROOT_STAGING, str(tmp_path))
+    staged = write.split("awk ", 1)[1].split(" > ", 1)[0].split()[-1]
+    for password, status in (("f00dcafe" * 8, 0), (None, 3)):
+        (tmp_path / os.path.basename(staged)).write_text(content)
+        secret_file.write_text(f"{GENERATED}\n" + (f"requirepass {password}\n" if password else ""))
+        done = subprocess.run(["sh", "-c", write], capture_output=True, text=True)
+        assert done.returncode == status, done.stderr
+        if password:
+            assert dest.read_text() == content.replace(HOST_SECRET_TOKEN, password)
+        else:
+            assert "holds no requirepass line" in done.stderr
+        assert not list(tmp_path.glob("*.resolved"))  # the resolved copy never stays
