@@ -329,8 +329,10 @@ def build_script(ctx: Context) -> str:
         # the URL (credentials and all) only in a root-only file, removed once read
         expected = q(ctx.settings.ice_wheel_sha256 or "")
         url_file = f"{work}/{WHEEL_URL_FILE}"
-        fetch = (f"{{ {q(ctx.install.python)} -m pip download --no-deps --retries 1 --timeout 20 -r {url_file} "
-                 f"-d {work}/wheelhouse; fetched=$?; rm -f {url_file}; [ $fetched -eq 0 ]; }}")
+        # (the venv's pip, as root: only while the venv is root's alone, ``install.trusted``)
+        download = ctx.install.root_python("-m", "pip", "download", "--no-deps", "--retries", "1", "--timeout", "20",
+                                           "-r", f"{REMOTE_WORKDIR}/{WHEEL_URL_FILE}", "-d", f"{REMOTE_WORKDIR}/wheelhouse")
+        fetch = f"{{ {download}; fetched=$?; rm -f {url_file}; [ $fetched -eq 0 ]; }}"
         if ctx.settings.ice_source == "wheel":
             build = f"{fetch} && ice_keep_wheel {work}/wheelhouse {expected}"  # never silently replaced by a build
         else:

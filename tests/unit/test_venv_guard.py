@@ -123,9 +123,10 @@ def unchecked(commands: list[str]) -> list[str]:
      "omero_web_wsgi_worker_class": "gevent", "omero_web_clearsessions": True},
 ], ids=["default", "tags", "skip-prerequisites", "features"])
 @pytest.mark.parametrize("systemd", [True, False], ids=["systemd", "initd"])
-def test_every_run_of_a_venv_program_in_a_deploy_is_checked_first(data, systemd):
+def test_every_run_of_a_venv_program_in_a_deploy_is_checked_first(data, systemd, tmp_path):
     host = SimulatedHost("debian", "12", systemd=systemd, existing_paths=(f"{VENV}/bin/omero",))
-    sim = simulate(host, data)
+    # no Ice wheel cached on this machine: the host fetches (with the venv's pip) or builds one
+    sim = simulate(host, {**data, "omero_web_ice_cache_dir": str(tmp_path)})
     assert [c for c in sim.raw if RUNS.search(c)], "the plan runs the venv's programs"
     assert unchecked(sim.raw) == []
 
