@@ -355,8 +355,9 @@ def local_redis_url_problem(url: str) -> str | None:
     configuration; the deploy sets the password of Redis's default user."""
     parts = urlsplit(url)
     if parts.username not in (None, "", "default"):
-        return (f"omero_web_redis_url = {url!r}: a local Redis (the deploy's) has one password, for its default "
-                "user: leave the user name out (redis://:PASSWORD@127.0.0.1:6379/0)")
+        # (the URL itself is not shown: it holds a password)
+        return ("omero_web_redis_url: a local Redis (the deploy's) has one password, for its default user: leave "
+                f"the user name ({parts.username!r}) out (redis://:PASSWORD@127.0.0.1:6379/0)")
     password = unquote(parts.password or "")
     if parts.password is not None and not re.fullmatch(r"[!-~]{8,}", password):
         return ("omero_web_redis_url: the password of a local Redis must be 8 or more printable ASCII characters "

@@ -25,6 +25,7 @@ from pyinfra.api import deploy, operation
 
 from .context import Context, current
 from .facts import OmeroConfig, wanted_secrets
+from .secrets import HiddenStdin
 from .features import CONFIG_TAGS
 from .install import HOST_SECRET_TOKEN, OmeroInstall, untrusted_failure
 from .properties import corrupted_record_failure, desired_config, plan_changes, record_problem, secret_keys
@@ -52,7 +53,8 @@ def omero_config(install: OmeroInstall, to_set: dict, to_append: dict, secrets: 
     # pyinfra prints facts' arguments from -v on: an OmeroInstall's repr shows paths only
     # secrets are compared on the host: their wanted values travel on the command's standard input
     fact = host.get_fact(OmeroConfig, install=install, record=install.managed_record, secret_keys=secrets,
-                         host_secret_file=host_secret_file, _stdin=wanted_secrets(to_set, secrets))
+                         host_secret_file=host_secret_file, _stdin=HiddenStdin(wanted_secrets(to_set, secrets)),
+                         _get_pty=False)
     if fact and fact.get("untrusted"):
         yield untrusted_failure(install.venv, fact["untrusted"])
         return
@@ -73,6 +75,8 @@ def omero_config(install: OmeroInstall, to_set: dict, to_append: dict, secrets: 
         return
     commands, then = [], None
     if changes["set"]:
+        # the venv checked before secrets are staged (a refusal later would leave them there)
+        yield install.trusted("true")
         # written as the OMERO.web user into its owner-only folder: root never writes there
         staged = f"{install.staging}/config.properties"
         body = "".join(f"{k}={v}\n" for k, v in sorted(changes["set"].items()))

@@ -41,6 +41,8 @@ from pyinfra.api import FactBase
 from pyinfra.api.util import get_template
 from pyinfra.context import ctx_host, ctx_state
 
+from .secrets import HiddenStdin
+
 q = shlex.quote
 
 # argv: paths; stdin: the run's key (one line). Per path: F|type|user|group|mode|digest|path
@@ -154,7 +156,8 @@ def snapshot(current: bool = True) -> dict:
     cached = _READ.setdefault(state, {}).get(host.name)
     if cached and cached[1] == key and (cached[0] == mark or not current):
         return cached[2]
-    value = host.get_fact(HostState, **kwargs, _stdin=run_key()) or HostState.default()  # a failed read: nothing known
+    value = (host.get_fact(HostState, **kwargs, _stdin=HiddenStdin(run_key()), _get_pty=False)
+             or HostState.default())  # a failed read: nothing known
     _READ[state][host.name] = (mark, key, value)
     return value
 

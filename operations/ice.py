@@ -215,7 +215,8 @@ def build_with_packages(package_manager: str, packages: tuple[str, ...], steps: 
     )
 
 
-# Shell functions of the fetch-or-build script (root's), defined once at its start.
+# Shell functions of the fetch-or-build script (root's), defined once at its start; their
+# variables are named ice_* (sh has no locals: the package clean-up's $status is the script's).
 # ice_uid_runs UID: whether a process of UID runs (a zombie, already dead, does not count).
 # ice_build_account_gone: no build account left (a leftover of an interrupted build: its processes
 #   killed first, since userdel does not always refuse an account with processes, then the
@@ -223,21 +224,21 @@ def build_with_packages(package_manager: str, packages: tuple[str, ...], steps: 
 # ice_keep_wheel DIR [SHA256]: the one wheel in DIR (root's) checked against SHA256 when given,
 #   its SHA-256 recorded beside it (``sha256sum`` format) for every later use to check.
 _FUNCTIONS = r"""ice_uid_runs() {
-  for status in /proc/[0-9]*/status; do
-    awk -v uid="$1" '/^State:/ { zombie = ($2 == "Z") } /^Uid:/ { exit !($2 == uid && !zombie) }' "$status" 2>/dev/null \
+  for ice_proc in /proc/[0-9]*/status; do
+    awk -v uid="$1" '/^State:/ { zombie = ($2 == "Z") } /^Uid:/ { exit !($2 == uid && !zombie) }' "$ice_proc" 2>/dev/null \
       && return 0
   done
   return 1
 }
 ice_build_account_gone() {
-  entry=$(getent passwd @ACCOUNT@) || return 0
-  if [ "$(printf '%s\n' "$entry" | cut -d: -f5)" != @COMMENT@ ]; then
+  ice_entry=$(getent passwd @ACCOUNT@) || return 0
+  if [ "$(printf '%s\n' "$ice_entry" | cut -d: -f5)" != @COMMENT@ ]; then
     echo "omeroweb-deploy: refusing to use the account @ACCOUNT@ for the Ice build: it exists and omeroweb-deploy did not make it (its comment is not '@COMMENT_TEXT@'): remove or rename it, then run again" >&2
     return 1
   fi
-  uid=$(printf '%s\n' "$entry" | cut -d: -f3); n=0
-  while runuser -u @ACCOUNT@ -- sh -c 'kill -9 -1' 2>/dev/null; ice_uid_runs "$uid"; do
-    n=$((n + 1)); [ $n -le 20 ] || { echo "omeroweb-deploy: processes of @ACCOUNT@ (uid $uid) outlive SIGKILL" >&2; return 1; }
+  ice_uid=$(printf '%s\n' "$ice_entry" | cut -d: -f3); ice_n=0
+  while runuser -u @ACCOUNT@ -- sh -c 'kill -9 -1' 2>/dev/null; ice_uid_runs "$ice_uid"; do
+    ice_n=$((ice_n + 1)); [ $ice_n -le 20 ] || { echo "omeroweb-deploy: processes of @ACCOUNT@ (uid $ice_uid) outlive SIGKILL" >&2; return 1; }
     sleep 0.5
   done
   userdel @ACCOUNT@ && if getent group @ACCOUNT@ >/dev/null; then groupdel @ACCOUNT@; fi
@@ -247,12 +248,12 @@ ice_keep_wheel() {
   if [ $# -ne 2 ] || [ ! -f "$1" ] || [ -L "$1" ]; then
     echo "omeroweb-deploy: expected one Ice wheel, found: $*" >&2; return 1
   fi
-  got=$(sha256sum < "$1" | cut -d' ' -f1)
-  if [ -n "$2" ] && [ "$got" != "$2" ]; then
-    echo "omeroweb-deploy: refusing the Ice wheel ${1##*/}: its SHA-256 is $got, omero_web_ice_wheel_sha256 is $2" >&2
+  ice_got=$(sha256sum < "$1" | cut -d' ' -f1)
+  if [ -n "$2" ] && [ "$ice_got" != "$2" ]; then
+    echo "omeroweb-deploy: refusing the Ice wheel ${1##*/}: its SHA-256 is $ice_got, omero_web_ice_wheel_sha256 is $2" >&2
     rm -f "$1"; return 1
   fi
-  echo "$got  ${1##*/}" > "$1.sha256"
+  echo "$ice_got  ${1##*/}" > "$1.sha256"
 }
 """
 

@@ -54,16 +54,19 @@ NOT_ROOTS_ONLY = r"\( ! -uid 0 -o \( ! -type l -perm /022 \) \)"
 #: How every refusal to run a venv's code begins.
 UNTRUSTED_VENV = "omeroweb-deploy: refusing to run code from"
 #: Sets ``$untrusted`` to the first path that lets an account other than root change what runs
-#: from the venv (``$1``): a folder above it not root's or writable by group or others, the venv
-#: itself a link, a file in it of another account or writable by group or others; empty when
-#: only root can change it. Plain ``sh`` (dash, busybox), no function, names prefixed.
+#: from the venv (``owd_v``): a folder above it not root's or writable by group or others, both
+#: on the path as written and on the path it resolves to (a link above the venv, in a folder
+#: of another account, could be pointed elsewhere), the venv itself a link, a file in it of
+#: another account or writable by group or others; empty when only root can change it. Plain
+#: ``sh`` (dash, busybox), no function, names prefixed.
 _FIND_UNTRUSTED = (
-    'owd_v=@VENV@; untrusted=; owd_p=$owd_v; '
+    'owd_v=@VENV@; untrusted=; owd_r=$(readlink -f -- "$owd_v" 2>/dev/null) || owd_r=$owd_v; '
+    'for owd_p in "$owd_v" "$owd_r"; do '
     'while [ -z "$untrusted" ] && [ "$owd_p" != / ]; do owd_p=${owd_p%/*}; [ -n "$owd_p" ] || owd_p=/; '
     'if [ -e "$owd_p" ] && { [ "$(stat -L -c %u "$owd_p")" != 0 ] '
-    '|| [ $(( 0$(stat -L -c %a "$owd_p") & 022 )) -ne 0 ]; }; then untrusted=$owd_p; fi; done; '
+    '|| [ $(( 0$(stat -L -c %a "$owd_p") & 022 )) -ne 0 ]; }; then untrusted=$owd_p; fi; done; done; '
     'if [ -z "$untrusted" ]; then if [ -L "$owd_v" ]; then untrusted=$owd_v; '
-    f'else untrusted=$(find "$owd_v" {NOT_ROOTS_ONLY} -print 2>/dev/null | head -n 1); fi; fi'
+    f'else untrusted=$(find "$owd_r" {NOT_ROOTS_ONLY} -print 2>/dev/null | head -n 1); fi; fi'
 )
 
 
@@ -103,12 +106,19 @@ REDIS_AUTH_CONF = f"{ETC_DIR}/redis-auth.conf"
 #: made on the host) in a property value the control machine plans: replaced on the host when
 #: the value is compared (``facts.CONFIG_READER``) and written (``uploads.write_as``).
 HOST_SECRET_TOKEN = "@@omeroweb-deploy-host-secret@@"
+#: The first line of a password file whose password was made on the host (never rewritten while there).
+HOST_SECRET_HEADER = "# omeroweb-deploy: Redis password made on this host; it never leaves it"
+#: awk program printing the password made on the host from such a file (its header first, a
+#: ``requirepass`` of hex digits): nothing for any other file, e.g. one with the data's password.
+HOST_SECRET_READER = (f'FNR == 1 && $0 != "{HOST_SECRET_HEADER}" {{ exit }} '
+                      '/^requirepass [0-9a-f]+$/ { print substr($0, 13); exit }')
 
 
 def host_secret_line(path: str) -> str:
-    """Shell printing one line: the password of the ``requirepass`` line of ``path`` (read by
-    root; printf is a builtin: it never reaches a command line), or an empty line."""
-    return f"pw=$(sed -n 's/^requirepass //p' {q(path)} 2>/dev/null | head -n 1); printf '%s\\n' \"$pw\""
+    """Shell printing one line: the password made on the host that ``path`` holds
+    (``HOST_SECRET_READER``, read by root; printf is a builtin: it never reaches a command
+    line), or an empty line."""
+    return f"pw=$(awk {q(HOST_SECRET_READER)} {q(path)} 2>/dev/null); printf '%s\\n' \"$pw\""
 
 
 def untrusted_failure(venv: str, path: str) -> str:

@@ -35,7 +35,7 @@ from pyinfra.api.exceptions import PyinfraError
 from .properties import corrupted_record_failure, plan_changes, record_problem, serialise, sha256
 from .context import Context, current
 from .facts import JsonFile, OmeroConfig, wanted_secrets
-from .secrets import secret_names
+from .secrets import HiddenStdin, secret_names
 from .install import OmeroInstall, untrusted_failure
 from .uploads import mkdirs_as, remove_as, write_as
 
@@ -215,7 +215,8 @@ def server_config(server: OmeroInstall, to_set: dict, to_merge: dict, secrets: l
     secret = secret_names(to_set, secrets)
     # secrets are compared on the host: their wanted values travel on the command's standard input
     fact = host.get_fact(OmeroConfig, install=server, record=server_record(server), secret_keys=sorted(secrets),
-                         clear_keys=sorted(set(to_merge)), _stdin=wanted_secrets(to_set, secret))
+                         clear_keys=sorted(set(to_merge)), _stdin=HiddenStdin(wanted_secrets(to_set, secret)),
+                         _get_pty=False)
     if fact is None:
         if state.is_executing:
             yield (
@@ -276,6 +277,8 @@ def server_group_config(server: OmeroInstall, groups: dict, port: int, admin_use
             f"{server.staging}/omero-admin.password",
         )
         body = {"host": "localhost", "port": port, "user": admin_user, "groups": changes["apply"]}
+        # the venv checked before the password is staged (a refusal later would leave it there)
+        yield server.trusted("true")
         yield _ensure_staging(server)
         # each through the private path (the password too), written as the server's user
         yield from _upload_owned(server, GROUP_SCRIPT, script)

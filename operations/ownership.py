@@ -91,7 +91,10 @@ class UserPaths(FactBase):
 _INSTALL_PROBLEMS = r"""
 user=$1; marker=$2; omerodir=$3; shift 3
 for top in "$@"; do
-  p=$top
+ # the path as written, then the path it resolves to (a link above it could be pointed elsewhere)
+ real=$(readlink -f -- "$top" 2>/dev/null) || real=$top; n=0
+ for p in "$top" "$real"; do
+  n=$((n + 1)); [ $n -eq 1 ] || [ "$real" != "$top" ] || continue
   while [ "$p" != / ]; do
     p=${p%/*}; [ -n "$p" ] || p=/
     [ -e "$p" ] || continue
@@ -102,6 +105,7 @@ for top in "$@"; do
       echo "$p (above $top) is writable by group or others (mode $m): any such account could swap what is below it"
     fi
   done
+ done
 done
 # Every install folder but OMERODIR (the venv): root runs what is in it (python, pip), so an
 # existing one must be root's through and through, as this deploy makes it.

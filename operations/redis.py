@@ -29,15 +29,15 @@ from pyinfra.operations import files, server
 from .context import Context, current
 from .facts import q
 from .checks import is_local
-from .features import generated_password
-from .install import ETC_DIR, REDIS_AUTH_CONF
+from .features import CONFIG_TAGS, generated_password
+from .install import ETC_DIR, HOST_SECRET_HEADER, REDIS_AUTH_CONF
 from .ownership import as_user
 from .service_manager import ensure_service, restart_command
 from .uploads import install_staged, private_file, staged_path
 
 TAGS = ("redis",)
 #: The first line of a password file the deploy made on the host (never rewritten while it is there).
-GENERATED = "# omeroweb-deploy: Redis password made on this host; it never leaves it"
+GENERATED = HOST_SECRET_HEADER
 #: The first line of a password file with the data's password.
 FROM_DATA = "# omeroweb-deploy: Redis password from omero_web_redis_url"
 #: Bytes of randomness in a password made on the host (hex: twice as many characters).
@@ -141,13 +141,33 @@ def included(conf: str, auth: str, account: str):
            f"else {as_user(account, _APPEND, conf, line)}; fi")
 
 
+class RedisAnswersAnyone(FactBase):
+    """Whether the Redis at 127.0.0.1:``port`` answers a client without a password (``PONG``):
+    a run that stopped between giving it its password and restarting it leaves it so."""
+
+    default = bool
+
+    def command(self, port: int):
+        return f"redis-cli -h 127.0.0.1 -p {int(port)} ping 2>/dev/null || true"
+
+    def process(self, output) -> bool:
+        return list(output)[:1] == ["PONG"]
+
+
+def selected(ctx: Context) -> bool:
+    """The section runs with the configuration section, which gives OMERO.web the password it
+    makes (``omero_web_tags=config`` included), and is skipped with it: a Redis locked without
+    OMERO.web told, or told without Redis locked, would leave OMERO.web without sessions."""
+    return ctx.selected(*TAGS, also=("config",)) and ctx.selected(*CONFIG_TAGS)
+
+
 @deploy("Redis for OMERO.web")
 def redis(ctx: Context | None = None) -> None:
     """The local Redis server requiring its password, enabled at boot and running (its package
     comes with the prerequisites)."""
     ctx = ctx or current()
     settings, profile = ctx.settings, ctx.profile
-    if not (settings.redis and is_local(settings.redis_url) and ctx.selected(*TAGS)):
+    if not (settings.redis and is_local(settings.redis_url) and selected(ctx)):
         return
     group = profile.redis_user
     files.directory(name=f"Create {ETC_DIR}", path=ETC_DIR, user="root", group="root", mode="755")
@@ -162,6 +182,7 @@ def redis(ctx: Context | None = None) -> None:
     ensure_service(profile, profile.redis_service)
     # started first (the walkthrough's step; RHEL's package does not start it), then restarted
     # when its password or the include changed: Redis reads them when it starts
+    open_now = host.get_fact(RedisAnswersAnyone, port=urlsplit(settings.redis_url).port or 6379)
     server.shell(name=f"Restart {profile.redis_service} (its password)",
                  commands=[restart_command(profile.service_manager, profile.redis_service)],
-                 _if=lambda: auth.did_change() or include.did_change())
+                 _if=lambda: auth.did_change() or include.did_change() or open_now)

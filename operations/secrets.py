@@ -63,6 +63,24 @@ def mask_config_lines(lines: Iterable[str], declared: Iterable[str] = (), known:
     return masked
 
 
+class HiddenStdin(list):
+    """
+    A command's standard input (pyinfra's ``_stdin``) holding secrets, shown as hidden: pyinfra
+    (3.10) prints a fact's arguments, ``_stdin`` included, from ``-v`` on and with ``--debug``
+    ("Loaded fact X (_stdin=...)"), by ``str()``; it sends a list line by line, each ending with
+    a newline (``connectors.util.write_stdin``). Give facts it with ``_get_pty=False`` (a
+    terminal would echo it into the output).
+    """
+
+    def __init__(self, text: str):
+        super().__init__([text])
+
+    def __repr__(self) -> str:
+        return "<stdin hidden>"
+
+    __str__ = __repr__
+
+
 class Secrets:
     """Secret values known to the control machine; its repr never shows them (pyinfra prints arguments)."""
 

@@ -30,6 +30,7 @@ from pydantic_core import PydanticCustomError, core_schema
 
 from . import checks, cross_checks
 from .checks import Invalid, str_list
+from .secrets import MASK, is_secret_name, mask_text
 
 PREFIX = "omero_web_"
 
@@ -422,6 +423,16 @@ KEYS: tuple[Key, ...] = tuple(_key(attr, field) for attr, field in Settings.mode
 KEYS_BY_NAME = {key.name: key for key in KEYS}
 
 
+def shown(name: str, value: Any) -> str:
+    """A data value as an error message shows it: a secret key's value masked whole, a mapping's
+    secret properties masked, URL credentials and query secrets masked (``secrets``)."""
+    if is_secret_name(name):
+        return repr(MASK)
+    if isinstance(value, Mapping):
+        value = {k: MASK if isinstance(k, str) and is_secret_name(k) else v for k, v in value.items()}
+    return mask_text(repr(value))
+
+
 def _problems(error: pydantic.ValidationError, data: Mapping[str, Any]) -> list[str]:
     """The model's errors as ``<key> = <repr(value)>: <message>``: unknown keys, bad values, then the rest."""
     fields = list(Settings.model_fields)
@@ -433,12 +444,12 @@ def _problems(error: pydantic.ValidationError, data: Mapping[str, Any]) -> list[
             name = PREFIX + attr
             close = difflib.get_close_matches(name, KEYS_BY_NAME, n=1)
             hint = f"did you mean {close[0]}?" if close else "see docs/configuration.md's data table"
-            unknown.append((names.index(name), f"{name} = {data[name]!r}: unknown key; {hint}"))
+            unknown.append((names.index(name), f"{name} = {shown(name, data[name])}: unknown key; {hint}"))
         elif attr is not None:
             name = PREFIX + attr
             raw = data.get(name, Settings.model_fields[attr].default)
             reason = err["ctx"]["reason"] if err["type"] == "invalid" else err["msg"]
-            invalid.append((fields.index(attr), f"{name} = {raw!r}: {reason}"))
+            invalid.append((fields.index(attr), f"{name} = {shown(name, raw)}: {reason}"))
         else:
             spanning.extend(err.get("ctx", {}).get("problems") or [err["msg"]])
     return [problem for _, problem in sorted(unknown)] + [problem for _, problem in sorted(invalid)] + spanning

@@ -31,7 +31,7 @@ from pyinfra.api import operation
 
 from .facts import CommandReport, PathExists, VenvReport, q
 from .host_state import existing, fact_until_change
-from .install import OmeroInstall, trusted
+from .install import OmeroInstall, trusted, untrusted_message
 from .ownership import as_user
 from .uploads import mkdirs_as, save_output_as
 
@@ -121,7 +121,9 @@ def rollback_command(install: OmeroInstall, restart: str, reason: str) -> str:
             "records, and OMERO.web restarted on them.")
     failed = (f"{reason}\nUpgrade failed and its rollback failed too (see above): the previous virtualenv is {previous} "
               f"if it still exists, the previous configuration and records in {install.rollback_dir}.")
-    return (f"{{ rm -rf {q(venv)} && mv {q(previous)} {q(venv)} && {restore(install)} && {restart} "
+    # the venv put back is checked before OMERO.web's code starts from it (refused: the rollback failed)
+    checked = trusted(venv, restart, refuse=f"{untrusted_message(venv)} >&2; false")
+    return (f"{{ rm -rf {q(venv)} && mv {q(previous)} {q(venv)} && {restore(install)} && {checked} "
             f"&& echo {q(done)} >&2 || echo {q(failed)} >&2; }}; exit 1")
 
 
@@ -138,7 +140,9 @@ def pip_failure_command(install: OmeroInstall, restart: str) -> str:
     """
     venv, previous = install.venv, install.previous_venv
     freeze = "bin/python -m pip freeze --all 2>/dev/null"
-    same = f'[ "$({trusted(venv, q(venv) + "/" + freeze)})" = "$({trusted(previous, q(previous) + "/" + freeze)})" ]'
+    # (a refused venv is not the same: its status, not an empty output, decides)
+    same = (f'now=$({trusted(venv, q(venv) + "/" + freeze)}) && before=$({trusted(previous, q(previous) + "/" + freeze)}) '
+            '&& [ "$now" = "$before" ]')
     rollback = rollback_command(install, restart, "pip failed halfway through the upgrade (its error is above).")
     return (f"if [ -d {q(previous)} ]; then if {same}; then {drop_copies(install)} "
             f"&& echo 'pip changed nothing: nothing to roll back, OMERO.web not restarted'; else {rollback}; fi; fi; exit 1")

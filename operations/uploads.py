@@ -29,9 +29,10 @@ from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.facts.files import File, FileContents
 from pyinfra.operations.util.files import generate_color_diff
 
-from .install import HOST_SECRET_TOKEN, ROOT_STAGING
+from .install import HOST_SECRET_READER, HOST_SECRET_TOKEN, ROOT_STAGING
 from .host_state import file_matches, octal, rendered, sha256, user_paths, want, want_user_paths
 from .ownership import SameContent, UserPaths, UserTree, as_user
+from .secrets import HiddenStdin
 
 q = shlex.quote
 
@@ -95,6 +96,10 @@ def stage(content: str | bytes, dest: str):
     yield from private_upload(content, staged_path(dest))
 
 
+#: awk program putting the password in the environment's PW in place of HOST_SECRET_TOKEN.
+_PUT_HOST_SECRET = '{ gsub(/' + HOST_SECRET_TOKEN + '/, ENVIRON["PW"]); print }'
+
+
 def write_as(user: str, content: str | bytes, dest: str, mode: str = "600", host_secret: str | None = None):
     """
     Commands writing ``content`` to ``dest`` as ``user``: staged privately in the root-only
@@ -106,12 +111,16 @@ def write_as(user: str, content: str | bytes, dest: str, mode: str = "600", host
     staged = staged_path(dest)
     yield from stage(content, dest)
     if host_secret:
-        program = (f'FILENAME == ARGV[1] {{ if (sub(/^requirepass /, "")) pw = $0; next }} '
-                   f'pw == "" {{ exit 3 }} {{ gsub(/{HOST_SECRET_TOKEN}/, pw); print }}')
         resolved = f"{staged}.resolved"
-        yield (f"(umask 077 && awk {q(program)} {q(host_secret)} {q(staged)} > {q(resolved)}) "
-               f"&& {as_user(user, _WRITE, dest, mode)} < {q(resolved)}; rc=$?; rm -f {q(staged)} {q(resolved)}; "
-               f"[ $rc -ne 3 ] || echo {q(f'omeroweb-deploy: {host_secret} holds no requirepass line')} >&2; exit $rc")
+        missing = (f"omeroweb-deploy: {host_secret} holds no password made on this host: run the redis section "
+                   "(omero_web_tags=redis), which makes it")
+        # the password read by root into a shell variable, put in place by awk from its environment
+        # (ENVIRON: not a command line), into a root-only copy the account then reads
+        yield (f"pw=$(awk {q(HOST_SECRET_READER)} {q(host_secret)} 2>/dev/null); "
+               f"if [ -z \"$pw\" ]; then echo {q(missing)} >&2; rm -f {q(staged)}; exit 3; fi; "
+               f"(umask 077 && PW=\"$pw\" awk {q(_PUT_HOST_SECRET)} "
+               f"{q(staged)} > {q(resolved)}) && {as_user(user, _WRITE, dest, mode)} < {q(resolved)}; rc=$?; "
+               f"rm -f {q(staged)} {q(resolved)}; exit $rc")
         return
     yield f"{as_user(user, _WRITE, dest, mode)} < {q(staged)}; rc=$?; rm -f {q(staged)}; exit $rc"
 
@@ -206,7 +215,8 @@ def private_file(dest: str, content: str, mode: str = "600", user: str = "root",
         yield f"echo {q(f'{REFUSED} to write {dest}: it is a symbolic link or not a regular file')} >&2; exit 1"
         return
     # compared on the host: the content goes on standard input, only "same" or not comes back
-    same = info and host.get_fact(SameContent, path=dest, _stdin=SameContent.stdin(content))
+    same = info and host.get_fact(SameContent, path=dest, _stdin=HiddenStdin(SameContent.stdin(content)),
+                                  _get_pty=False)
     if same and info["user"] == user and info["group"] == group and octal(info["mode"]) == octal(mode):
         return
     yield from stage(content, dest)

@@ -22,8 +22,22 @@ INVENTORIES = Path(__file__).resolve().parents[2] / "inventories"
 
 
 def whole(key: str, value, expected: str, **more) -> tuple[dict, str]:
-    """A case whose message is ``<key> = <repr(value)>: <expected>``."""
-    return {key: value, **more}, f"{key} = {value!r}: {expected}"
+    """A case whose message is ``<key> = <repr(value)>: <expected>`` (a secret's value masked:
+    ``settings.shown``)."""
+    from operations.settings import shown
+
+    return {key: value, **more}, f"{key} = {shown(key, value)}: {expected}"
+
+
+def test_an_error_message_shows_no_secret():
+    secret = "S3cret-value-42"
+    data = {"omero_web_public_password": secret + "\n", "omero_web_redis_url": f"redis://:{secret}@h:6379/0;x",
+            "omero_web_config": {"omero.web.secret_key": secret, "omero.web.debug": "a\nb"},
+            "omero_web_pip_index_url": f"https://u:{secret}@pypi.example.org/simple\n"}
+    with pytest.raises(ValidationError) as err:
+        validate(data, host="web1")
+    message = str(err.value)
+    assert all(key in message for key in data) and secret not in message, message
 
 
 def nested(depth: int) -> list:

@@ -376,3 +376,18 @@ def test_a_running_process_of_a_uid_is_seen():
 
     assert runs(os.getuid())  # this very test
     assert not runs(4000000)
+
+
+def test_the_functions_leave_the_scripts_variables_alone(tmp_path):
+    """sh has no local variables: the functions' own must not be the script's (the package clean-up
+    around the build keeps the build's exit status in $status)."""
+    env, _ = account_tools(tmp_path, ice.BUILD_ACCOUNT_COMMENT)
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "wheels" / WHEEL).write_bytes(b"w")
+    names = "status added name built fetched entry uid n got proc"
+    script = (f"{ice._functions()}for v in {names}; do eval \"$v=kept\"; done; "
+              f"ice_uid_runs 4000000; ice_build_account_gone && ice_keep_wheel {shlex.quote(str(tmp_path / 'wheels'))} && "
+              f"for v in {names}; do eval \"echo $v=\\$$v\"; done")
+    result = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [f"{v}=kept" for v in names.split()]

@@ -10,6 +10,8 @@ import json
 import os
 import re
 import subprocess
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -56,14 +58,15 @@ def test_a_redis_elsewhere_is_left_to_its_owner():
 
 
 @pytest.mark.parametrize("url, message", [
-    ("redis://bob:s3cret-Pass@127.0.0.1:6379/0", "leave the user name out"),
+    ("redis://bob:s3cret-Pass@127.0.0.1:6379/0", "leave the user name .* out"),
     ("redis://:short@127.0.0.1:6379/0", "8 or more printable ASCII"),
     ("redis://:with%20space-inside@localhost/0", "8 or more printable ASCII"),
     ("redis://:new%0Aline-inside@localhost/0", "8 or more printable ASCII"),
 ])
 def test_a_local_url_redis_could_not_require_is_refused_before_connecting(url, message):
-    with pytest.raises(ValidationError, match=message):
+    with pytest.raises(ValidationError, match=message) as refused:
         validate({**REDIS, "omero_web_redis_url": url})
+    assert urlsplit(url).password not in str(refused.value)  # the message never shows the password
     validate({**REDIS, "omero_web_redis_url": "redis://default:s3cret-Pass@127.0.0.1:6379/0"})
 
 
@@ -79,7 +82,7 @@ def test_the_plan_makes_the_password_on_the_host_and_never_carries_it():
     # password put in its place on the host (awk reads it from the root-only file)
     staged = [content for content in sim.uploads.values() if "omero.web.caches=" in content]
     assert staged and all(HOST_SECRET_TOKEN in content for content in staged)
-    (write,) = sim.find(r"awk .*requirepass")
+    (write,) = sim.find(r"awk .*requirepass.*ENVIRON")
     assert REDIS_AUTH_CONF in write
     assert sim.find(r"systemctl restart redis-server")
 
@@ -103,14 +106,54 @@ def test_the_hosts_password_is_put_in_place_on_the_host(tmp_path, monkeypatch):
     content = f"omero.web.caches={json.dumps({'LOCATION': f'redis://:{HOST_SECRET_TOKEN}@127.0.0.1/0'})}\n"
     commands = list(write_as("root", content, str(dest), "600", host_secret=str(secret_file)))
     write = commands[-1].replace(ROOT_STAGING, str(tmp_path))
-    staged = write.split("awk ", 1)[1].split(" > ", 1)[0].split()[-1]
-    for password, status in (("f00dcafe" * 8, 0), (None, 3)):
+    staged = uploads.staged_path(str(dest))
+    password = "f00dcafe" * 8
+    for held, status in ((f"{GENERATED}\nrequirepass {password}\n", 0), (f"{GENERATED}\n", 3),
+                         (f'{FROM_DATA}\nrequirepass "the-datas-own"\n', 3), (None, 3)):
         (tmp_path / os.path.basename(staged)).write_text(content)
-        secret_file.write_text(f"{GENERATED}\n" + (f"requirepass {password}\n" if password else ""))
+        secret_file.unlink(missing_ok=True)
+        if held is not None:
+            secret_file.write_text(held)
         done = subprocess.run(["sh", "-c", write], capture_output=True, text=True)
         assert done.returncode == status, done.stderr
-        if password:
+        if status == 0:
             assert dest.read_text() == content.replace(HOST_SECRET_TOKEN, password)
-        else:
-            assert "holds no requirepass line" in done.stderr
+        else:  # only a password made on the host is taken, never the data's (quoted) one
+            assert "holds no password made on this host: run the redis section" in done.stderr
+            assert not (tmp_path / os.path.basename(staged)).exists()
         assert not list(tmp_path.glob("*.resolved"))  # the resolved copy never stays
+
+
+def test_secrets_sent_on_standard_input_are_delivered_and_never_printed(tmp_path):
+    """A real pyinfra run (``@local``, at ``-vvv`` and ``--debug``, which print facts' arguments):
+    what the deploy sends on a fact's standard input (a secret file's content as hex, the run's
+    digest key) reaches the command and appears nowhere in the output."""
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    secret = "S3cret-" + os.urandom(8).hex()
+    (tmp_path / "secret.txt").write_text(secret + "\n")
+    (tmp_path / "probe.py").write_text(
+        "from pyinfra import host\n"
+        "from operations.host_state import HostState\n"
+        "from operations.ownership import SameContent\n"
+        "from operations.secrets import HiddenStdin\n"
+        f"same = host.get_fact(SameContent, path={str(tmp_path / 'secret.txt')!r}, "
+        f"_stdin=HiddenStdin(SameContent.stdin({secret + chr(10)!r})), _get_pty=False)\n"
+        f"other = host.get_fact(SameContent, path={str(tmp_path / 'secret.txt')!r}, "
+        "_stdin=HiddenStdin(SameContent.stdin('another')), _get_pty=False)\n"
+        f"state = host.get_fact(HostState, files=[{str(tmp_path / 'secret.txt')!r}], "
+        f"_stdin=HiddenStdin({secret!r}), _get_pty=False)\n"
+        "digest = state['files'][next(iter(state['files']))]['sha256']\n"
+        "print('RESULT', same, other, digest)\n")
+    pyinfra = Path(sys.executable).parent / "pyinfra"
+    done = subprocess.run([str(pyinfra), "-y", "-vvv", "--debug", "@local", "probe.py"], cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True, timeout=120)
+    output = done.stdout + done.stderr
+    import hashlib
+
+    keyed = hashlib.sha256((secret + secret + "\n").encode()).hexdigest()
+    assert f"RESULT True False {keyed}" in output, output[-3000:]  # delivered: compared and keyed on the host
+    assert "<stdin hidden>" in output  # pyinfra did print the facts' arguments
+    for form in (secret, (secret + "\n").encode().hex(), secret.encode().hex()):
+        assert form not in output.replace(f"RESULT True False {keyed}", "")

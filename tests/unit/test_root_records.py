@@ -101,7 +101,7 @@ def test_hostile_record_in_omerodir_is_never_read_and_uninstalls_nothing():
     assert not sim.find(r"#record.*" + re.escape(LEGACY))  # never read, by anyone
     assert sim.find(r"^runuser -u omero-web -- sh -c .*rm -f.* sh " + re.escape(LEGACY) + "$")
     made = sim.find(r"mv -fTZ \S+ " + re.escape(RECORD) + " ")
-    assert len(made) == 1 and made[0].startswith(f"chown root:root /var/lib/omeroweb-deploy/staging/")
+    assert len(made) == 1 and made[0].startswith("chown root:root /var/lib/omeroweb-deploy/staging/")
     assert "chmod 600 " in made[0]
     assert json.loads(sim.uploads[RECORD]) == {"venv": VENV, "apps": [{"app": "omero_figure",
                                                                          "distribution": "omero-figure"}]}

@@ -163,3 +163,20 @@ def test_the_check_is_one_rule_for_the_facts_too():
     for command in (VenvReport().command(install, ["omero-web"]), OmeroConfig().command(install, "/r.json"),
                     NginxSite().command(install, "/etc/nginx/conf.d/omeroweb.conf", "true", "/rec")):
         assert f"owd_v={VENV};" in command
+
+
+def test_a_link_above_the_venv_into_a_folder_of_another_account_is_refused(trusted_tmp):
+    """/…/good/app -> /…/evil/real, evil another account's: it could point ``real`` at any tree,
+    or swap one in between the check and the run; the path the venv resolves to is checked too."""
+    evil = trusted_tmp / "evil"
+    evil.mkdir(mode=0o755)
+    venv = make_venv(evil / "real")
+    os.chown(evil, NOBODY, NOBODY)
+    (trusted_tmp / "good").mkdir(mode=0o755)
+    (trusted_tmp / "good" / "app").symlink_to(evil / "real")
+    refused = run(trusted(str(trusted_tmp / "good" / "app" / "venv"), "echo RAN"))
+    assert refused.returncode == 1 and "RAN" not in refused.stdout
+    assert f": {evil} (owner uid {NOBODY}," in refused.stderr, refused.stderr
+    assert run(trusted(str(venv), "echo RAN")).returncode == 1  # and by its own path
+    os.chown(evil, 0, 0)
+    assert run(trusted(str(trusted_tmp / "good" / "app" / "venv"), "echo RAN")).stdout == "RAN\n"
