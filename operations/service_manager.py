@@ -35,6 +35,22 @@ def restart_command(service_manager: str, service: str = SERVICE, reset_failed: 
 
 
 @operation()
+def initd_running(service: str, start: str):
+    """
+    An init.d service running: what ``sysvinit.service(running=True)`` does, with the start
+    command given (e.g. checked first: ``OmeroInstall.trusted``).
+
+    + service: script name in /etc/init.d
+    + start: the command that starts it
+
+    **Example:** ``initd_running(service="omero-web", start="/etc/init.d/omero-web start")``
+    """
+    if host.get_fact(InitdStatus).get(service):
+        return
+    yield start
+
+
+@operation()
 def initd_enabled(service: str, enable_command: list[str]):
     """
     Register an init.d script for boot unless start links exist.
@@ -101,10 +117,8 @@ def ensure_service(profile: DistroProfile, service: str, restart_when=(), reload
                      commands=[starts(f"/etc/init.d/{service} restart{handler}")])
     elif restart_when:
         sysvinit.service(name=f"Restart {service}", service=service, restarted=True, _if=restart_if)
-    if checked:  # what sysvinit.service(running=True) does, its start checked first
-        status = host.get_fact(InitdStatus).get(service)
-        server.shell(name=f"{service} running", commands=[starts(f"/etc/init.d/{service} start")],
-                     _if=lambda: status is not True)
+    if checked:
+        initd_running(name=f"{service} running", service=service, start=starts(f"/etc/init.d/{service} start"))
     else:
         sysvinit.service(name=f"{service} running", service=service, running=True)
     if reload_when:
