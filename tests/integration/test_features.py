@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import socket
 import ssl
 import time
@@ -291,9 +292,9 @@ def test_redis_answers_no_other_local_account(full):
         for command in ("ping", "dbsize", "--scan", "get x"):
             code, out = full.ssh(f"cd / && runuser -u {account} -- redis-cli -h 127.0.0.1 -p 6379 {command} 2>&1")
             assert "NOAUTH" in out and "PONG" not in out, (account, command, out)
-    # ...and over IPv6's loopback, where Debian's Redis listens too
+    # ...and over IPv6's loopback, where Debian's Redis listens too (when the host has it)
     code, out = full.ssh("cd / && runuser -u nobody -- redis-cli -h ::1 dbsize 2>&1")
-    assert "NOAUTH" in out or "Connection refused" in out, out
+    assert "NOAUTH" in out or "Could not connect" in out, out
     assert ssh_ok(full, AS_ROOT_WITH_PASSWORD + "redis-cli ping") == "PONG"
 
 
@@ -511,7 +512,9 @@ def test_redis_left_open_by_an_earlier_release_is_locked_keeping_its_sessions(fl
     assert session_store(full, f"print(store(session_key='{key}').load().get('probe'))") == "1"
     # OMERO.web restarted once, onto the new cache location
     assert omero_web_pid(full) != pid
-    assert locked.rows()["Restart omero-web"][1] == 1, locked.changed_operations()
+    # (the table has a row per host for it: only this host's restarted, once)
+    restarts = re.findall(r"^\s+OMERO\.web service \| Restart omero-web\s+1\s+(\S+)", locked.output, re.M)
+    assert sorted(restarts) == ["-", "1"], restarts
     assert generated_redis_password(full) not in locked.output
 
 
