@@ -52,6 +52,12 @@ class Run:
         return "\n".join(self.output.splitlines()[-lines:])
 
 
+def runs_summary(runs: dict[str, Run]) -> str:
+    """One line per named run: its exit status, seconds and changed operations (for a scenario's log)."""
+    return "\n".join(f"run {name}: rc={run.returncode} {run.seconds:.0f}s changed={run.rows().get('Grand total')}"
+                     for name, run in runs.items())
+
+
 def write_inventory(path: Path, groups: dict[str, list[tuple[str, dict]]]) -> Path:
     body = "".join(f"{group} = {hosts!r}\n" for group, hosts in groups.items())
     path.write_text(body)

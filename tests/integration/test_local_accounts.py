@@ -37,7 +37,7 @@ import pytest
 
 from testbed.engine import docker_client
 from testbed.images import ensure_image
-from testbed.pyinfra_run import Deployer, put, run_pyinfra, sh, target_data, write_inventory
+from testbed.pyinfra_run import Deployer, put, run_pyinfra, runs_summary, sh, target_data, write_inventory
 from testbed.targets import remove_targets, start_plain_target
 
 pytestmark = pytest.mark.integration
@@ -196,8 +196,7 @@ def record(docker_engine, tmp_path_factory):
         sh(target, "touch /root/sampler.stop")
         time.sleep(1)
         rec["sampled"] = sh(target, "cat /root/sampler.out")
-        print("\n".join(f"run {name}: rc={run.returncode} {run.seconds:.0f}s changed={run.rows().get('Grand total')}"
-                        for name, run in runs.items()))
+        print(runs_summary(runs))
         print(f"local accounts scenario: {time.monotonic() - started:.0f}s")
         yield rec
     finally:

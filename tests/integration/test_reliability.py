@@ -44,7 +44,7 @@ import requests
 from testbed.engine import docker_client
 from testbed.images import ensure_image
 from testbed.targets import remove_targets, start_plain_target, start_systemd_target
-from testbed.pyinfra_run import PYINFRA, ROOT, put, run_pyinfra, sh, target_data, write_inventory
+from testbed.pyinfra_run import PYINFRA, ROOT, put, run_pyinfra, runs_summary, sh, target_data, write_inventory
 
 pytestmark = pytest.mark.integration
 
@@ -250,8 +250,7 @@ def record(docker_engine, tmp_path_factory):
         runs["converge-again"] = run_pyinfra(good, "deploy.py", log=workdir / "7-again.log")
         rec["final"] = {t.name: snapshot(t) for t in targets}
         rec["sampled"] = {t.name: stop_sampler(t) for t in targets}
-        print("\n".join(f"run {name}: rc={run.returncode} {run.seconds:.0f}s changed={run.rows().get('Grand total')}"
-                        for name, run in runs.items()))
+        print(runs_summary(runs))
         yield rec
     finally:
         remove_targets(targets)

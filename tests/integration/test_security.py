@@ -52,7 +52,7 @@ import requests
 from testbed.engine import docker_client
 from testbed.images import ensure_image
 from testbed.targets import remove_targets, start_systemd_target
-from testbed.pyinfra_run import (PYINFRA, ROOT as REPOSITORY, Deployer, Run, put, run_pyinfra, sh,
+from testbed.pyinfra_run import (PYINFRA, ROOT as REPOSITORY, Deployer, Run, put, run_pyinfra, runs_summary, sh,
                                            target_data, write_inventory)
 
 pytestmark = pytest.mark.integration
@@ -317,8 +317,7 @@ def record(docker_engine, tmp_path_factory):
         rec["sampled"] = stop_sampler(target)
         rec["secret_files"] = secret_files(target)
         rec["seconds"] = time.monotonic() - started
-        print("\n".join(f"run {name}: rc={run.returncode} {run.seconds:.0f}s changed={run.rows().get('Grand total')}"
-                        for name, run in runs.items()))
+        print(runs_summary(runs))
         print(f"security scenario: {rec['seconds']:.0f}s")
         yield rec
     finally:
