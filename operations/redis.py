@@ -30,6 +30,7 @@ from .context import Context, current
 from .facts import q
 from .checks import is_local
 from .features import CONFIG_TAGS, generated_password
+from .host_state import fact_until_change
 from .install import ETC_DIR, HOST_SECRET_HEADER, REDIS_AUTH_CONF
 from .ownership import as_user
 from .service_manager import ensure_service, restart_command
@@ -99,7 +100,7 @@ def generated_auth(auth: str, conf: str, group: str):
     **Example:** ``generated_auth(auth="/etc/omeroweb-deploy/redis-auth.conf",
     conf="/etc/redis/redis.conf", group="redis")``
     """
-    found = host.get_fact(RedisAuthState, auth=auth, conf=conf)
+    found = fact_until_change(RedisAuthState, auth=auth, conf=conf)
     if found["auth"] == "generated" and found["auth_owner"] == f"root:{group}:640":
         return
     staged = staged_path(auth)
@@ -131,7 +132,7 @@ def included(conf: str, auth: str, account: str):
     **Example:** ``included(conf="/etc/redis/redis.conf", auth="/etc/omeroweb-deploy/redis-auth.conf",
     account="redis")``
     """
-    if host.get_fact(RedisAuthState, auth=auth, conf=conf)["included"]:
+    if fact_until_change(RedisAuthState, auth=auth, conf=conf)["included"]:
         return
     line = f"include {auth}"
     folder = conf.rsplit("/", 1)[0] or "/"
