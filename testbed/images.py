@@ -1,17 +1,27 @@
-"""Minimal Debian *server* images for test targets, built with debootstrap and ``docker import``.
+"""Minimal Debian and Ubuntu *server* images for test targets, built with debootstrap and
+``docker import``.
 
 The images can boot systemd and accept SSH (root, key only) but contain nothing the deploy
-installs itself (no python3, nginx, curl or sudo). An image's tag carries a hash of its recipe,
-so an existing tag is reused and a changed recipe builds a new image.
+installs itself (no python3, nginx, curl, sudo or tzdata). An image's tag carries a hash of its
+recipe, so an existing tag is reused and a changed recipe builds a new image.
+
+Ubuntu suites come from Ubuntu's own archive, checked with Ubuntu's archive keyring. That keyring
+is taken from Debian's ``ubuntu-keyring`` package (in Debian 13's archive): the package list is
+checked against Debian's signed release file (``gpgv`` with this machine's Debian archive
+keyring) and the package against the list's SHA-256, before anything of it is used.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import lzma
+import re
 import shutil
 import subprocess
+import tempfile
 import time
+import urllib.request
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,10 +33,23 @@ from .cache import cache_dir, file_lock
 from .engine import Log, apt_install, docker_client
 
 RECIPE_VERSION = 1  # bump when _post_steps or the build steps change
-RELEASES = ("bullseye", "bookworm", "trixie")
+DEBIAN_RELEASES = ("bullseye", "bookworm", "trixie")
+UBUNTU_RELEASES = ("bionic", "focal", "jammy", "noble")
+RELEASES = DEBIAN_RELEASES + UBUNTU_RELEASES
 MIRROR = "http://deb.debian.org/debian"
 SECURITY_MIRROR = "http://deb.debian.org/debian-security"
+UBUNTU_MIRROR = "http://archive.ubuntu.com/ubuntu"
+UBUNTU_SECURITY_MIRROR = "http://security.ubuntu.com/ubuntu"
+UBUNTU_COMPONENTS = "main restricted universe multiverse"  # a fresh Ubuntu server's sources
+#: debootstrap's script per Ubuntu suite where bookworm's debootstrap has none of that name.
+UBUNTU_SCRIPTS = {"noble": "gutsy"}
+#: Where the Ubuntu archive keyring comes from: Debian 13's ``ubuntu-keyring`` package.
+KEYRING_SUITE = "trixie"
+KEYRING_PACKAGE = "ubuntu-keyring"
+KEYRING_FILE = "usr/share/keyrings/ubuntu-archive-keyring.gpg"
+DEBIAN_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 IMAGE_REPOSITORY = "omeroweb-deploy/debian"
+UBUNTU_IMAGE_REPOSITORY = "omeroweb-deploy/ubuntu"
 IMAGE_LABEL = "omeroweb-deploy.image"
 RELEASE_LABEL = "omeroweb-deploy.release"
 
@@ -50,8 +73,32 @@ REMOVED_PATHS = (
 )
 
 
+def is_ubuntu(release: str) -> bool:
+    return release in UBUNTU_RELEASES
+
+
+def _mirror(release: str) -> str:
+    return UBUNTU_MIRROR if is_ubuntu(release) else MIRROR
+
+
+def _ubuntu_sources(release: str) -> tuple[str, str]:
+    if release == "noble":  # since 24.04 the installer writes deb822 sources
+        stanza = "Types: deb\nURIs: {uri}\nSuites: {suites}\nComponents: " + UBUNTU_COMPONENTS + \
+                 "\nSigned-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg\n"
+        content = (stanza.format(uri=UBUNTU_MIRROR, suites=f"{release} {release}-updates") + "\n"
+                   + stanza.format(uri=UBUNTU_SECURITY_MIRROR, suites=f"{release}-security"))
+        return "etc/apt/sources.list.d/ubuntu.sources", content
+    return "etc/apt/sources.list", (
+        f"deb {UBUNTU_MIRROR} {release} {UBUNTU_COMPONENTS}\n"
+        f"deb {UBUNTU_MIRROR} {release}-updates {UBUNTU_COMPONENTS}\n"
+        f"deb {UBUNTU_SECURITY_MIRROR} {release}-security {UBUNTU_COMPONENTS}\n"
+    )
+
+
 def _apt_sources(release: str) -> tuple[str, str]:
     """Return (path in rootfs, content) of the APT sources of a fresh install of ``release``."""
+    if is_ubuntu(release):
+        return _ubuntu_sources(release)
     if release == "trixie":  # since trixie the installer writes deb822 sources
         stanza = "Types: deb\nURIs: {uri}\nSuites: {suites}\nComponents: main\n" \
                  "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
@@ -80,7 +127,7 @@ def recipe(release: str) -> dict[str, object]:
     return {
         "version": RECIPE_VERSION,
         "release": release,
-        "mirror": MIRROR,
+        "mirror": _mirror(release),
         "packages": PACKAGES,
         "sources": _apt_sources(release),
         "removed": REMOVED_PATHS,
@@ -89,9 +136,10 @@ def recipe(release: str) -> dict[str, object]:
 
 
 def image_tag(release: str) -> str:
-    """Return ``omeroweb-deploy/debian:<release>-<recipe hash>``."""
+    """Return ``omeroweb-deploy/<debian|ubuntu>:<release>-<recipe hash>``."""
     digest = hashlib.sha256(json.dumps(recipe(release), sort_keys=True).encode()).hexdigest()
-    return f"{IMAGE_REPOSITORY}:{release}-{digest[:12]}"
+    repository = UBUNTU_IMAGE_REPOSITORY if is_ubuntu(release) else IMAGE_REPOSITORY
+    return f"{repository}:{release}-{digest[:12]}"
 
 
 def _image_exists(client: docker.DockerClient, tag: str) -> bool:
@@ -103,9 +151,79 @@ def _image_exists(client: docker.DockerClient, tag: str) -> bool:
 
 
 def _ensure_host_tools(log: Log) -> None:
-    missing = [tool for tool in ("debootstrap", "tar") if shutil.which(tool) is None]
-    if missing:
-        apt_install(["debootstrap", "debian-archive-keyring", "tar"], log)
+    # zstd: Ubuntu's packages since 21.10 are zstd-compressed; gpgv checks the keyring's origin
+    tools = ("debootstrap", "tar", "zstd", "gpgv", "dpkg-deb")
+    if any(shutil.which(tool) is None for tool in tools) or not Path(DEBIAN_KEYRING).exists():
+        apt_install(["debootstrap", "debian-archive-keyring", "tar", "zstd", "gpgv"], log)
+
+
+def _download(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=120) as response:
+        return response.read()
+
+
+def _checked(data: bytes, sha256: str, what: str) -> bytes:
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha256:
+        raise RuntimeError(f"{what}: SHA-256 {actual}, the signed list says {sha256}")
+    return data
+
+
+def _verified_release_file(suite: str, work: Path) -> str:
+    """Debian's ``InRelease`` of ``suite``, its signature checked with the Debian keyring."""
+    signed = work / "InRelease"
+    signed.write_bytes(_download(f"{MIRROR}/dists/{suite}/InRelease"))
+    plain = work / "Release"
+    result = subprocess.run(["gpgv", "--keyring", DEBIAN_KEYRING, "--output", str(plain), str(signed)],
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"Debian's {suite} InRelease failed its signature check:\n{result.stderr}")
+    return plain.read_text()
+
+
+def _sha256_entry(release_text: str, name: str) -> str:
+    in_sha256 = False
+    for line in release_text.splitlines():
+        if not line.startswith(" "):
+            in_sha256 = line.startswith("SHA256:")
+        elif in_sha256 and line.split()[-1] == name:
+            return line.split()[0]
+    raise RuntimeError(f"{name} is not in the signed release file's SHA256 list")
+
+
+def _package_stanza(packages_text: str, package: str) -> dict[str, str]:
+    for stanza in packages_text.split("\n\n"):
+        fields = dict(re.findall(r"^([\w-]+): (.*)$", stanza, flags=re.M))
+        if fields.get("Package") == package:
+            return fields
+    raise RuntimeError(f"{package} is not in the signed package list")
+
+
+def ubuntu_keyring(log: Log = print) -> Path:
+    """Return the path of Ubuntu's archive keyring, fetched and checked once (then cached)."""
+    keyring = cache_dir() / "keyrings" / Path(KEYRING_FILE).name
+    with file_lock("ubuntu-keyring"):
+        if keyring.exists():
+            return keyring
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            release_text = _verified_release_file(KEYRING_SUITE, work)
+            # the machine's own architecture's list, as apt reads it (it names arch-all packages too)
+            arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True,
+                                  text=True, check=True).stdout.strip()
+            index = f"main/binary-{arch}/Packages.xz"
+            packages = _checked(_download(f"{MIRROR}/dists/{KEYRING_SUITE}/{index}"),
+                                _sha256_entry(release_text, index), index)
+            stanza = _package_stanza(lzma.decompress(packages).decode(), KEYRING_PACKAGE)
+            deb = work / "keyring.deb"
+            deb.write_bytes(_checked(_download(f"{MIRROR}/{stanza['Filename']}"), stanza["SHA256"],
+                                     stanza["Filename"]))
+            subprocess.run(["dpkg-deb", "-x", str(deb), str(work / "root")], check=True)
+            keyring.parent.mkdir(exist_ok=True)
+            shutil.copyfile(work / "root" / KEYRING_FILE, keyring.with_suffix(".tmp"))
+            keyring.with_suffix(".tmp").rename(keyring)
+        log(f"keyring: {keyring} from Debian {KEYRING_SUITE}'s {KEYRING_PACKAGE} {stanza['Version']}")
+    return keyring
 
 
 def _remove_tree(path: Path) -> None:
@@ -127,10 +245,13 @@ def _tail(path: Path, lines: int = 25) -> str:
 
 
 def _debootstrap(release: str, rootfs: Path, log_path: Path) -> None:
-    command = [
-        "debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
-        release, str(rootfs), MIRROR,
-    ]
+    command = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}"]
+    if is_ubuntu(release):
+        command += [f"--keyring={ubuntu_keyring()}", release, str(rootfs), UBUNTU_MIRROR]
+        if release in UBUNTU_SCRIPTS:
+            command.append(f"/usr/share/debootstrap/scripts/{UBUNTU_SCRIPTS[release]}")
+    else:
+        command += [release, str(rootfs), MIRROR]
     with open(log_path, "w") as log_file:
         result = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=log_file,
                                 stderr=subprocess.STDOUT, check=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
@@ -187,6 +188,10 @@ def land_staged_uploads(commands: list[str], uploads: dict) -> dict:
     return landed
 
 
+#: The control machine's Ice cache in every simulation that names none: always empty.
+EMPTY_ICE_CACHE = tempfile.mkdtemp(prefix="owd-sim-ice-cache-")
+
+
 @contextmanager
 def fake_run(hosts: dict[str, SimulatedHost], data: dict | None, load: Callable[[State], None], cwd: str = ROOT):
     """
@@ -195,7 +200,10 @@ def fake_run(hosts: dict[str, SimulatedHost], data: dict | None, load: Callable[
     Uploads are recorded on each connector as ``uploads`` and as ``PUT <path>`` commands.
     """
     instant = {"fake_delay": 0, "fake_delay_jitter": 0}
-    inventory = Inventory(([(n, {"fake_responses": h.responses(), **instant, **(data or {})}) for n, h in hosts.items()], {}))
+    # the plan must not depend on the Ice wheels this machine happens to keep: an empty cache
+    hermetic = {"omero_web_ice_cache_dir": EMPTY_ICE_CACHE}
+    inventory = Inventory(([(n, {"fake_responses": h.responses(), **instant, **hermetic, **(data or {})})
+                            for n, h in hosts.items()], {}))
     state = State(inventory, Config())
     original = FakeConnector.put_file
     FakeConnector.put_file = _recording_put_file
