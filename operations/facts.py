@@ -115,8 +115,7 @@ _CAT_OR_NULL = 'cat -- "$1" 2>/dev/null || echo null'
 # Run by the venv's python: prints "@ice VERSION" when IcePy imports, then per requirement
 # (argv) the requirement when the venv does not satisfy it, else "=name==installed version".
 _VENV_PROBE = r"""
-import sys
-from importlib import metadata
+import os, re, sys
 try:
     import Ice
     print("@ice %s" % Ice.stringVersion())
@@ -126,14 +125,58 @@ try:
     from packaging.requirements import Requirement
 except ImportError:
     from pip._vendor.packaging.requirements import Requirement
+try:
+    from importlib import metadata
+except ImportError:  # Python 3.6 and 3.7: read the installed distributions' metadata files
+    metadata = None
+
+def key(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+def scanned():
+    found = {}
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(entry, name)
+            if name.endswith(".dist-info"):
+                path = os.path.join(path, "METADATA")
+            elif name.endswith(".egg-info") and os.path.isdir(path):
+                path = os.path.join(path, "PKG-INFO")
+            elif not name.endswith(".egg-info"):
+                continue
+            fields = {}
+            try:
+                with open(path, encoding="utf-8", errors="replace") as handle:
+                    for line in handle:
+                        if not line.strip():
+                            break
+                        field, _, value = line.partition(":")
+                        fields.setdefault(field, value.strip())
+            except OSError:
+                continue
+            if "Name" in fields and "Version" in fields:
+                found.setdefault(key(fields["Name"]), fields["Version"])  # the first on sys.path
+    return found
+
+if metadata is None:
+    versions = scanned()
+    def version(name):
+        return versions.get(key(name))
+else:
+    def version(name):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
 for spec in sys.argv[1:]:
     req = Requirement(spec)
-    try:
-        installed = metadata.version(req.name)
-    except metadata.PackageNotFoundError:
-        print(spec)
-        continue
-    if not req.specifier.contains(installed, prereleases=True):
+    installed = version(req.name)
+    if installed is None or not req.specifier.contains(installed, prereleases=True):
         print(spec)
     else:
         print("=%s==%s" % (req.name, installed))

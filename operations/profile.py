@@ -218,7 +218,9 @@ def build_profile(facts: HostFacts, settings: Settings) -> DistroProfile:
         arch=facts.arch,
         cpus=max(1, facts.cpus),
         package_manager=package_manager,
-        packages=("ca-certificates", *packages),
+        # tzdata: Django (TIME_ZONE, Europe/London by default) needs the zone database, which
+        # minimal images (Ubuntu's among them) leave out; OMERO.web answers 500 without it
+        packages=("ca-certificates", "tzdata", *packages),
         python=python,
         python_version=python_version,
         ice_build_packages=build_packages,

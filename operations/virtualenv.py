@@ -69,12 +69,22 @@ def pip_requirements(install: OmeroInstall, specs: list[str], extra_args: list[s
         yield f"{command} || {{ {on_failure}; }}" if on_failure else command
 
 
+#: PyPI's index, pip's own default since pip 10.
+PYPI_INDEX_URL = "https://pypi.org/simple"
+#: Below this Python the distros' venvs start with pip 9 (Debian 9, Ubuntu 18.04, CentOS 7 and 8).
+OLD_PIP_BELOW = (3, 7)
+
+
 def pip_conf(ctx: Context) -> str | None:
     """The venv's pip.conf, or None when pip's defaults apply."""
     settings = ctx.settings
     lines = []
     if settings.pip_index_url:
         lines.append(f"index-url = {settings.pip_index_url}")
+    elif ctx.profile.python_version < OLD_PIP_BELOW:
+        # the pip these distros' venvs start with (9.0) still names pypi.python.org, which only
+        # redirects to PyPI (and is not resolved on some networks): name PyPI itself, as pip 10+ do
+        lines.append(f"index-url = {PYPI_INDEX_URL}")
     if settings.pip_extra_index_urls:
         lines.append("extra-index-url = " + " ".join(settings.pip_extra_index_urls))
     if settings.extra_ca_certificates:
