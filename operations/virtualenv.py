@@ -69,6 +69,9 @@ def pip_requirements(install: OmeroInstall, specs: list[str], extra_args: list[s
         yield f"{command} || {{ {on_failure}; }}" if on_failure else command
 
 
+#: The oldest pip this deploy installs with: its resolver and manylinux2014 wheels (pip 9, which
+#: Python 3.6 venvs start with, builds Pillow from source and fails); Python 3.5's newest is 20.3.4.
+PIP_FLOOR = "pip>=20.3"
 #: PyPI's index, pip's own default since pip 10.
 PYPI_INDEX_URL = "https://pypi.org/simple"
 #: Below this Python the distros' venvs start with pip 9 (Debian 9, Ubuntu 18.04, CentOS 7 and 8).
@@ -111,11 +114,14 @@ def venv(ctx: Context | None = None) -> list:
                      _if=lambda: not file_matches(dest, conf, "600", "root", "root"))
     else:
         files.file(name="No pip.conf in the virtualenv", path=dest, present=False, _if=lambda: not absent(dest))
+    # The pip that ensurepip gives Python >= 3.10 handles every wheel and index used here. Older
+    # ones are upgraded when the venv is made, and again while below PIP_FLOOR (an upgrade an
+    # earlier run could not make: pip 9 reports success when it cannot reach the index).
     upgraded = server.shell(
-        name="Upgrade pip in the new virtualenv",
-        commands=[ctx.install.pip_install("--upgrade pip")],
-        # The pip that ensurepip gives Python >= 3.10 handles every wheel and index used here.
-        _if=lambda: created.did_change() and ctx.profile.python_version < (3, 10),
+        name="Upgrade pip in the virtualenv",
+        commands=[ctx.install.pip_install(f"--upgrade {q(PIP_FLOOR)}")],
+        _if=lambda: ctx.profile.python_version < (3, 10) and (created.did_change() or bool(
+            fact_until_change(VenvReport, install=ctx.install, specs=[PIP_FLOOR])["unsatisfied"])),
     )
     return [created, upgraded]
 

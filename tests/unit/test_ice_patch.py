@@ -25,6 +25,7 @@ PATCH_NAMES = [
     "ice-py-imp-import",
     "ice-py-new-module",
     "setup-extension",
+    "setup-parallel-compile",
     "setup-sysconfig",
     "setup-is-not",
 ]
@@ -284,6 +285,7 @@ def test_second_run_is_a_noop(tmp_path):
         ("src/Util.cpp", "    PyFrameObject *f = PyThreadState_GET()->frame;\n", "thread-state-frame"),
         ("src/Config.h", "#include <Python.h>\n", "py313-compat"),
         ("setup.py", "from distutils.extension import Extension\n", "setup-extension"),
+        ("setup.py", "import sys, os, shutil, fnmatch\n", "setup-parallel-compile"),
         ("setup.py", "    from distutils.sysconfig import get_config_vars\n", "setup-sysconfig"),
         ("setup.py", "        if platform is not 'freebsd':\n", "setup-is-not"),
         ("src/ice/mcpp/system.c", '#include    "internal.H"\n', "mcpp-readlink"),
@@ -427,3 +429,52 @@ def test_real_sdist(tmp_path):
     res = run(src)
     assert res.returncode == 0, res.stderr
     assert "0 applied, %d already applied" % N in res.stdout
+
+
+#: A stand-in compiler: notes how many compilers run at once (files in a folder), then writes
+#: the object file after a short while.
+FAKE_COMPILER = """#!/bin/sh
+for last; do :; done
+mark="$RUNNING/$$"; touch "$mark"; ls "$RUNNING" | wc -l >> "$SEEN"
+sleep 0.3; rm -f "$mark"; : > "$last"
+"""
+
+
+def test_the_patched_setup_compiles_the_files_on_every_core(tmp_path, monkeypatch):
+    """The code the patch puts into setup.py, run with this Python's distutils (setuptools'):
+    the files are compiled by as many compilers at once as there are cores, and the objects
+    come back in the sources' order, for the linker."""
+    import importlib
+    import os
+
+    import setuptools  # noqa: F401 - first, as setup.py does: its distutils
+    patch = importlib.util.spec_from_file_location("patch_zeroc_ice", SCRIPT)
+    module = importlib.util.module_from_spec(patch)
+    patch.loader.exec_module(module)
+    from distutils import ccompiler
+
+    cores = len(os.sched_getaffinity(0))
+    original = ccompiler.CCompiler.compile
+    try:
+        exec(compile(module.PARALLEL_COMPILE, "setup.py", "exec"), {"os": os})
+        assert (ccompiler.CCompiler.compile is not original) == (cores >= 2)
+        fake = tmp_path / "cc"
+        fake.write_text(FAKE_COMPILER)
+        fake.chmod(0o755)
+        (tmp_path / "running").mkdir()
+        monkeypatch.setenv("RUNNING", str(tmp_path / "running"))
+        monkeypatch.setenv("SEEN", str(tmp_path / "seen"))
+        sources = []
+        for n in range(6):
+            source = tmp_path / f"f{n}.cpp"
+            source.write_text("int f%d() { return %d; }\n" % (n, n))
+            sources.append(str(source))
+        compiler = ccompiler.new_compiler()
+        compiler.set_executables(compiler_so=[str(fake)])
+        objects = compiler.compile(sources, output_dir=str(tmp_path / "build"))
+    finally:
+        ccompiler.CCompiler.compile = original
+    assert [Path(o).stem for o in objects] == [f"f{n}" for n in range(6)]
+    assert all(Path(o).exists() for o in objects)
+    seen = [int(n) for n in (tmp_path / "seen").read_text().split()]
+    assert max(seen) == min(cores, 6), seen

@@ -1,0 +1,281 @@
+"""
+The core deploy, end to end, on Ubuntu 18.04 (Python 3.6), 20.04 (3.8), 22.04 (3.10) and
+24.04 (3.12): each as a systemd container over SSH, and 18.04 and 20.04 also as plain
+containers through ``@docker`` (the init.d script the seed's Ubuntu walkthroughs install),
+all six in one real ``pyinfra INVENTORY deploy.py`` run from images of Ubuntu's own archive
+(``testbed/images.py``). Ice is fetched or built once per Python ABI.
+
+Checked from outside, as for Debian (``test_core_deploy.py``): the login page through NGINX
+and in a browser, a re-run that changes nothing, the service enabled at boot, a restart
+(``operations.maintenance.restart``), the maintenance page and static files with OMERO.web
+stopped. Besides: the newest OMERO.web, omero-py and Django each Python can run are the ones
+installed (pip's own view on the host); every Python script the deploy runs with a host's
+Python compiles with 18.04's Python 3.6; and the seed's Ubuntu 18.04 and 20.04 walkthrough
+steps, checked on the real init.d hosts against the commands the deploy ran there (pyinfra's
+``-vv``) and the files it left (``tests/unit/test_conformance.py``'s checks).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import time
+
+import pytest
+import requests
+
+from testbed.cache import cache_dir
+from testbed.images import ensure_images
+from testbed.pyinfra_run import run_pyinfra, sh, target_data, write_inventory
+from testbed.targets import remove_targets, start_plain_target, start_systemd_target
+from tests.integration.browser_checks import GITHUB_TAGS, assert_login_page, assert_maintenance_page, visit_login
+
+pytestmark = pytest.mark.integration
+
+#: release -> (inventory group, Python, Ice wheel tag)
+RELEASES = {
+    "bionic": ("ubuntu1804", (3, 6), "cp36"),
+    "focal": ("ubuntu2004", (3, 8), "cp38"),
+    "jammy": ("ubuntu2204", (3, 10), "cp310"),
+    "noble": ("ubuntu2404", (3, 12), "cp312"),
+}
+INITD_RELEASES = ("bionic", "focal")  # the seed's Ubuntu walkthroughs: an init.d script
+LABELS = [f"systemd-{r}" for r in RELEASES] + [f"plain-{r}" for r in INITD_RELEASES]
+#: The walkthrough distro (tests/unit/walkthrough_steps.py) checked on each init.d host: the
+#: README's conformance table counts them (test_conformance.REAL_HOSTS).
+WALKTHROUGHS = {"plain-bionic": "ubuntu1804", "plain-focal": "ubuntu2004"}
+LOGIN = "OMERO.web - Login"
+VENV = "/opt/omero/web/venv3"
+
+
+@pytest.fixture(scope="module")
+def fleet(docker_engine, tmp_path_factory):
+    images = ensure_images(list(RELEASES))
+    targets = {}
+    try:
+        for release in RELEASES:
+            targets[f"systemd-{release}"] = start_systemd_target(images[release], name=f"ubuntu-sd-{release}")
+        for release in INITD_RELEASES:
+            targets[f"plain-{release}"] = start_plain_target(images[release], name=f"ubuntu-plain-{release}")
+        workdir = tmp_path_factory.mktemp("ubuntu")
+        groups: dict[str, list] = {}
+        for target in targets.values():
+            groups.setdefault(RELEASES[target.release][0], []).append(target_data(target))
+        inventory = write_inventory(workdir / "inventory.py", groups)
+        started = time.time()
+        # -vv: pyinfra prints every command it runs, which the walkthrough check reads
+        first = run_pyinfra(inventory, "-vv", "deploy.py", log=workdir / "first.log")
+        yield {"targets": targets, "inventory": inventory, "workdir": workdir, "first": first, "started": started}
+    finally:
+        remove_targets(targets.values())
+
+
+def get(url: str, **kwargs) -> requests.Response:
+    return requests.get(url, timeout=30, **kwargs)
+
+
+def run(target, command: str) -> tuple[int, str]:
+    return target.ssh(command) if target.kind == "systemd" else target.exec(command)
+
+
+def test_first_deploy_succeeds(fleet):
+    first = fleet["first"]
+    assert first.returncode == 0, first.tail()
+    assert first.errors == 0
+    print(f"first deploy of {len(LABELS)} Ubuntu hosts: {first.seconds:.0f}s")
+
+
+def test_ice_fetched_or_built_at_most_once_per_abi(fleet):
+    rows = fleet["first"].rows()
+    (hosts, builds, errors, _) = rows["ZeroC IcePy 3.6.5 | Fetch or build the Ice wheel (one host per distro + Python ABI)"]
+    assert hosts == len(LABELS) and errors == 0
+    assert builds <= len(RELEASES)
+    wheels = sorted((cache_dir() / "wheels").glob("ubuntu-*/zeroc_ice-3.6.5-*.whl"))
+    for _, _, tag in RELEASES.values():
+        assert any(f"-{tag}-" in w.name for w in wheels), wheels
+    for release in INITD_RELEASES:  # one builder per ABI: the init.d host of a release got it uploaded
+        built_here = [label for label in LABELS if label.endswith(release)
+                      and fleet["targets"][label].exec("test -d /var/cache/omeroweb-deploy/ice/src")[0] == 0]
+        assert len(built_here) <= 1, built_here
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_login_page_through_nginx(fleet, label):
+    response = get(fleet["targets"][label].url(80, "/"))
+    assert response.status_code == 200
+    assert LOGIN in response.text
+    assert response.headers.get("Server", "").startswith("nginx")
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_login_page_in_a_browser(fleet, label, browser):
+    visit = visit_login(browser, fleet["targets"][label].url(80, "/webclient/login/"))
+    assert_login_page(visit, outside=(GITHUB_TAGS,))
+
+
+#: Run by the venv's python on the host: pip's own view (its finder, which honours
+#: Requires-Python) of the newest release this Python can install of OMERO.web, and of each
+#: other distribution within what the installed OMERO.web requires of it.
+NEWEST = r"""
+import json, sys
+from pip._internal.commands import create_command
+from pip._internal.metadata import get_default_environment
+requires = {r.name.lower(): r.specifier
+            for r in get_default_environment().get_distribution("omero-web").iter_dependencies()}
+command = create_command("list")
+options, _ = command.parse_args([])
+found = {}
+with command.main_context():
+    finder = command._build_package_finder(options, command.get_default_session(options))
+    for name in sys.argv[1:]:
+        best = finder.find_best_candidate(name, specifier=requires.get(name.lower())).best_candidate
+        found[name] = str(best.version) if best else None
+print(json.dumps(found))
+"""
+
+
+@pytest.mark.parametrize("release", list(RELEASES))
+def test_the_newest_releases_this_python_can_run_are_installed(fleet, release):
+    target = fleet["targets"][f"systemd-{release}"]
+    code, out = run(target, f"{VENV}/bin/python -c {shlex.quote(NEWEST)} omero-web omero-py Django "
+                            f"&& {VENV}/bin/python -m pip list --format=json")
+    assert code == 0, out
+    newest, installed = (json.loads(line) for line in out.strip().splitlines()[-2:])
+    versions = {p["name"].lower(): p["version"] for p in installed}
+    print(release, newest)
+    assert {name: versions[name.lower()] for name in newest} == newest
+    code, version = run(target, f"{VENV}/bin/python -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])'")
+    assert version.strip() == "%d.%d" % RELEASES[release][1]
+
+
+def test_every_host_python_script_compiles_on_python_3_6(fleet):
+    from tests.unit.test_host_python import SCRIPTS
+
+    target = fleet["targets"]["systemd-bionic"]
+    checker = "import sys, json; [compile(s, 'script', 'exec') for s in json.load(sys.stdin)]; print(sys.version)"
+    code, out = target.ssh(f"printf '%s' {shlex.quote(json.dumps(SCRIPTS))} | /usr/bin/python3 -c {shlex.quote(checker)}")
+    assert code == 0, out
+    assert out.startswith("3.6."), out
+
+
+#: Rewritten (a new inode) each time the NGINX site generator runs (nginx.site_command).
+GENERATOR_INPUT = "/var/lib/omeroweb-deploy/nginx-site/site.properties"
+
+
+def test_second_run_changes_nothing(fleet):
+    stat = f"stat -c '%i %Y' {GENERATOR_INPUT}"
+    before = {label: sh(t, stat) for label, t in fleet["targets"].items()}
+    second = run_pyinfra(fleet["inventory"], log=fleet["workdir"] / "second.log")
+    assert second.returncode == 0, second.tail()
+    assert second.changed == 0, second.changed_operations()
+    print(f"no-op re-run of {len(LABELS)} Ubuntu hosts: {second.seconds:.0f}s")
+    for label, target in fleet["targets"].items():
+        assert sh(target, stat) == before[label], label
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_service_enabled_at_boot(fleet, label):
+    target = fleet["targets"][label]
+    if target.kind == "systemd":
+        code, out = target.ssh("systemctl is-enabled omero-web.service nginx.service")
+        assert code == 0 and out.split() == ["enabled", "enabled"], out
+    else:
+        code, out = target.exec("ls /etc/rc2.d/")
+        assert "omero-web" in out and "nginx" in out, out
+
+
+def gunicorn_master(target) -> str:
+    code, out = run(target, "cat /opt/omero/web/omero-web/var/django.pid")
+    assert code == 0, out
+    return out.strip()
+
+
+def test_restart_brings_the_login_page_back_on_every_host(fleet):
+    before = {label: gunicorn_master(t) for label, t in fleet["targets"].items()}
+    restarted = run_pyinfra(fleet["inventory"], "operations.maintenance.restart", log=fleet["workdir"] / "restart.log")
+    assert restarted.returncode == 0, restarted.tail()
+    for label, target in fleet["targets"].items():
+        assert gunicorn_master(target) != before[label], label
+        response = get(target.url(80, "/webclient/login/"))
+        assert response.status_code == 200 and LOGIN in response.text, label
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_nginx_serves_static_files_and_maintenance_page_when_omeroweb_stops(fleet, label, browser):
+    target = fleet["targets"][label]
+    stop = "systemctl stop omero-web" if target.kind == "systemd" else "/etc/init.d/omero-web stop"
+    code, out = run(target, stop)
+    assert code == 0, out
+    static = get(target.url(80, "/static/webgateway/css/ome.body.css"))
+    assert static.status_code == 200 and "body" in static.text
+    page = get(target.url(80, "/webclient/login/"))
+    assert page.status_code == 502
+    assert "OMERO.web is down for maintenance" in page.text
+    assert_maintenance_page(browser.visit(target.url(80, "/webclient/login/")))
+
+
+# The seed's Ubuntu walkthroughs, checked on the real init.d hosts
+
+#: A command pyinfra printed at -vv: ``    [host] >>> COMMAND`` (COMMAND may span lines).
+PRINTED = re.compile(r"^    \[(?P<host>[^\]]+)\] >>> ", re.M)
+
+
+def commands_run(output: str, host: str) -> list[str]:
+    """The commands pyinfra ran on ``host`` as the deploy wrote them (pyinfra's ``sh -c`` taken off)."""
+    starts = list(PRINTED.finditer(output))
+    found = []
+    for match, following in zip(starts, [*starts[1:], None]):
+        if match.group("host") != host:
+            continue
+        end = following.start() if following else len(output)
+        record = output[match.end():end]
+        record = record[:m.start()] if (m := re.search(r"^(    \[[^\]]+\] |--> )", record, re.M)) else record
+        try:
+            words = shlex.split(record)
+        except ValueError:
+            continue
+        if "-c" in words:
+            found.append(words[words.index("-c") + 1])
+    return found
+
+
+class RealHost:
+    """What ``test_conformance.problems`` reads of a plan, from a real host: the commands the
+    deploy ran there and the files as they are on the host after it."""
+
+    def __init__(self, target, commands: list[str]):
+        self.target, self.commands = target, commands
+        self.uploads = _HostFiles(target)
+
+    def find(self, pattern: str) -> list[str]:
+        return [c for c in self.commands if re.search(pattern, c) and not c.startswith("echo '[os-release]'")]
+
+
+class _HostFiles(dict):
+    def __init__(self, target):
+        super().__init__()
+        self.target = target
+
+    def get(self, path, default=None):
+        if path not in self:
+            code, out = self.target.exec(f"cat -- {shlex.quote(path)}")
+            self[path] = out if code == 0 else None
+        value = dict.get(self, path)
+        return default if value is None else value
+
+
+@pytest.mark.parametrize("label", list(WALKTHROUGHS))
+def test_the_walkthrough_steps_are_done_on_the_real_host(fleet, label):
+    from tests.unit.test_conformance import problems, real_host_steps
+
+    target = fleet["targets"][label]
+    name, _ = target.pyinfra_host()
+    commands = commands_run(fleet["first"].output, name)
+    assert len(commands) > 50, commands[:5]
+    real = RealHost(target, commands)
+    steps = real_host_steps(WALKTHROUGHS[label])
+    assert len(steps) >= 50
+    failed = {s["id"]: found for s in steps if (found := problems(real, s["match"]))}
+    assert not failed, json.dumps(failed, indent=1)
+    print(f"{WALKTHROUGHS[label]}: {len(steps)} walkthrough steps found on the real host")
