@@ -14,6 +14,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tempfile
 
 import pytest
 from pyinfra_cli.util import load_func
@@ -56,8 +57,11 @@ def plan_scripts() -> set[str]:
                                  existing_paths=("/opt/omero/web/venv3/bin/omero",))
             scripts |= python_scripts(simulate(host, FEATURES).raw)
         for func in (maintenance.restart, troubleshoot.troubleshoot):
-            with fake_run({"@fake/web": SimulatedHost(distro, version)}, {}, lambda s: load_func(s, func)) as (_, inv):
-                scripts |= python_scripts(list(inv.get_host("@fake/web").connector.executed_commands))
+            with tempfile.TemporaryDirectory() as bundle:  # troubleshooting writes its bundle there
+                data = {"omero_web_troubleshoot_dir": bundle}
+                with fake_run({"@fake/web": SimulatedHost(distro, version)}, data,
+                              lambda s: load_func(s, func)) as (_, inv):
+                    scripts |= python_scripts(list(inv.get_host("@fake/web").connector.executed_commands))
     return scripts
 
 
