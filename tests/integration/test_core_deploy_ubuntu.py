@@ -31,6 +31,7 @@ from testbed.pyinfra_run import run_pyinfra, sh, target_data, write_inventory
 from testbed.targets import remove_targets, start_plain_target, start_systemd_target
 from tests.integration.browser_checks import GITHUB_TAGS, assert_login_page, assert_maintenance_page, visit_login
 from tests.unit.simulate import unbuffered, unguarded
+from tests.unit.walkthrough_steps import STAGED
 
 pytestmark = pytest.mark.integration
 
@@ -268,6 +269,9 @@ class RealHost:
         return [c for c in self.commands if re.search(pattern, c) and not c.startswith("echo '[os-release]'")]
 
 
+CONFIG_GET = f"cd / && runuser -u omero-web -- env OMERODIR=/opt/omero/web/omero-web {VENV}/bin/omero config get"
+
+
 class _HostFiles(dict):
     def __init__(self, target):
         super().__init__()
@@ -275,7 +279,10 @@ class _HostFiles(dict):
 
     def get(self, path, default=None):
         if path not in self:
-            code, out = self.target.exec(f"cat -- {shlex.quote(path)}")
+            # the properties the deploy staged are loaded then removed: what the configuration
+            # holds on the host instead (``omero config get``, as OMERO.web's account)
+            command = CONFIG_GET if path == STAGED else f"cat -- {shlex.quote(path)}"
+            code, out = self.target.exec(command)
             self[path] = out if code == 0 else None
         value = dict.get(self, path)
         return default if value is None else value
