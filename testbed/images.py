@@ -81,34 +81,28 @@ def _mirror(release: str) -> str:
     return UBUNTU_MIRROR if is_ubuntu(release) else MIRROR
 
 
-def _ubuntu_sources(release: str) -> tuple[str, str]:
-    if release == "noble":  # since 24.04 the installer writes deb822 sources
-        stanza = "Types: deb\nURIs: {uri}\nSuites: {suites}\nComponents: " + UBUNTU_COMPONENTS + \
-                 "\nSigned-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg\n"
-        content = (stanza.format(uri=UBUNTU_MIRROR, suites=f"{release} {release}-updates") + "\n"
-                   + stanza.format(uri=UBUNTU_SECURITY_MIRROR, suites=f"{release}-security"))
-        return "etc/apt/sources.list.d/ubuntu.sources", content
-    return "etc/apt/sources.list", (
-        f"deb {UBUNTU_MIRROR} {release} {UBUNTU_COMPONENTS}\n"
-        f"deb {UBUNTU_MIRROR} {release}-updates {UBUNTU_COMPONENTS}\n"
-        f"deb {UBUNTU_SECURITY_MIRROR} {release}-security {UBUNTU_COMPONENTS}\n"
-    )
+#: Per archive: mirror, security mirror, components, keyring, deb822 sources file, and the
+#: releases whose installer writes deb822 sources (since Debian 13 and Ubuntu 24.04).
+_ARCHIVES = {
+    "debian": (MIRROR, SECURITY_MIRROR, "main", "debian-archive-keyring.gpg", "debian.sources", ("trixie",)),
+    "ubuntu": (UBUNTU_MIRROR, UBUNTU_SECURITY_MIRROR, UBUNTU_COMPONENTS, "ubuntu-archive-keyring.gpg",
+               "ubuntu.sources", ("noble",)),
+}
 
 
 def _apt_sources(release: str) -> tuple[str, str]:
     """Return (path in rootfs, content) of the APT sources of a fresh install of ``release``."""
-    if is_ubuntu(release):
-        return _ubuntu_sources(release)
-    if release == "trixie":  # since trixie the installer writes deb822 sources
-        stanza = "Types: deb\nURIs: {uri}\nSuites: {suites}\nComponents: main\n" \
-                 "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
-        content = (stanza.format(uri=MIRROR, suites=f"{release} {release}-updates") + "\n"
-                   + stanza.format(uri=SECURITY_MIRROR, suites=f"{release}-security"))
-        return "etc/apt/sources.list.d/debian.sources", content
+    mirror, security, components, keyring, sources_file, deb822 = _ARCHIVES["ubuntu" if is_ubuntu(release) else "debian"]
+    if release in deb822:
+        stanza = ("Types: deb\nURIs: {uri}\nSuites: {suites}\nComponents: " + components
+                  + f"\nSigned-By: /usr/share/keyrings/{keyring}\n")
+        content = (stanza.format(uri=mirror, suites=f"{release} {release}-updates") + "\n"
+                   + stanza.format(uri=security, suites=f"{release}-security"))
+        return f"etc/apt/sources.list.d/{sources_file}", content
     return "etc/apt/sources.list", (
-        f"deb {MIRROR} {release} main\n"
-        f"deb {MIRROR} {release}-updates main\n"
-        f"deb {SECURITY_MIRROR} {release}-security main\n"
+        f"deb {mirror} {release} {components}\n"
+        f"deb {mirror} {release}-updates {components}\n"
+        f"deb {security} {release}-security {components}\n"
     )
 
 

@@ -20,16 +20,16 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import time
 
 import pytest
-import requests
 
 from testbed.cache import cache_dir
-from testbed.images import ensure_images
-from testbed.pyinfra_run import run_pyinfra, sh, target_data, write_inventory
-from testbed.targets import remove_targets, start_plain_target, start_systemd_target
-from tests.integration.browser_checks import GITHUB_TAGS, assert_login_page, assert_maintenance_page, visit_login
+from testbed.pyinfra_run import run_pyinfra
+from tests.integration.browser_checks import GITHUB_TAGS, assert_login_page, visit_login
+from tests.integration.core_checks import (GENERATOR_INPUT, LOGIN, core_fleet, assert_enabled_at_boot, 
+                                           assert_first_deploy_succeeded, assert_ice_fetched_or_built_once_per_abi,
+                                           assert_login_page_through_nginx, assert_second_run_changes_nothing,
+                                           assert_static_and_maintenance_page_while_stopped, get)
 from tests.unit.simulate import unbuffered, unguarded
 from tests.unit.walkthrough_steps import STAGED
 
@@ -47,34 +47,16 @@ LABELS = [f"systemd-{r}" for r in RELEASES] + [f"plain-{r}" for r in INITD_RELEA
 #: The walkthrough distro (tests/unit/walkthrough_steps.py) checked on each init.d host: the
 #: README's conformance table counts them (test_conformance.REAL_HOSTS).
 WALKTHROUGHS = {"plain-bionic": "ubuntu1804", "plain-focal": "ubuntu2004"}
-LOGIN = "OMERO.web - Login"
 VENV = "/opt/omero/web/venv3"
 
 
 @pytest.fixture(scope="module")
 def fleet(docker_engine, tmp_path_factory):
-    images = ensure_images(list(RELEASES))
-    targets = {}
-    try:
-        for release in RELEASES:
-            targets[f"systemd-{release}"] = start_systemd_target(images[release], name=f"ubuntu-sd-{release}")
-        for release in INITD_RELEASES:
-            targets[f"plain-{release}"] = start_plain_target(images[release], name=f"ubuntu-plain-{release}")
-        workdir = tmp_path_factory.mktemp("ubuntu")
-        groups: dict[str, list] = {}
-        for target in targets.values():
-            groups.setdefault(RELEASES[target.release][0], []).append(target_data(target))
-        inventory = write_inventory(workdir / "inventory.py", groups)
-        started = time.time()
-        # -vv: pyinfra prints every command it runs, which the walkthrough check reads
-        first = run_pyinfra(inventory, "-vv", "deploy.py", log=workdir / "first.log")
-        yield {"targets": targets, "inventory": inventory, "workdir": workdir, "first": first, "started": started}
-    finally:
-        remove_targets(targets.values())
-
-
-def get(url: str, **kwargs) -> requests.Response:
-    return requests.get(url, timeout=30, **kwargs)
+    groups = {release: group for release, (group, _, _) in RELEASES.items()}
+    initd = {release: groups[release] for release in INITD_RELEASES}
+    # -vv: pyinfra prints every command it runs, which the walkthrough check reads
+    with core_fleet(tmp_path_factory.mktemp("ubuntu"), groups, initd, "ubuntu", "-vv") as deployed:
+        yield deployed
 
 
 def run(target, command: str) -> tuple[int, str]:
@@ -82,32 +64,19 @@ def run(target, command: str) -> tuple[int, str]:
 
 
 def test_first_deploy_succeeds(fleet):
-    first = fleet["first"]
-    assert first.returncode == 0, first.tail()
-    assert first.errors == 0
-    print(f"first deploy of {len(LABELS)} Ubuntu hosts: {first.seconds:.0f}s")
+    assert_first_deploy_succeeded(fleet["first"])
+    print(f"first deploy of {len(LABELS)} Ubuntu hosts: {fleet['first'].seconds:.0f}s")
 
 
 def test_ice_fetched_or_built_at_most_once_per_abi(fleet):
-    rows = fleet["first"].rows()
-    (hosts, builds, errors, _) = rows["ZeroC IcePy 3.6.5 | Fetch or build the Ice wheel (one host per distro + Python ABI)"]
-    assert hosts == len(LABELS) and errors == 0
-    assert builds <= len(RELEASES)
     wheels = sorted((cache_dir() / "wheels").glob("ubuntu-*/zeroc_ice-3.6.5-*.whl"))
-    for _, _, tag in RELEASES.values():
-        assert any(f"-{tag}-" in w.name for w in wheels), wheels
-    for release in INITD_RELEASES:  # one builder per ABI: the init.d host of a release got it uploaded
-        built_here = [label for label in LABELS if label.endswith(release)
-                      and fleet["targets"][label].exec("test -d /var/cache/omeroweb-deploy/ice/src")[0] == 0]
-        assert len(built_here) <= 1, built_here
+    assert_ice_fetched_or_built_once_per_abi(fleet, LABELS, list(RELEASES), wheels,
+                                             [tag for _, _, tag in RELEASES.values()])
 
 
 @pytest.mark.parametrize("label", LABELS)
 def test_login_page_through_nginx(fleet, label):
-    response = get(fleet["targets"][label].url(80, "/"))
-    assert response.status_code == 200
-    assert LOGIN in response.text
-    assert response.headers.get("Server", "").startswith("nginx")
+    assert_login_page_through_nginx(fleet["targets"][label])
 
 
 @pytest.mark.parametrize("label", LABELS)
@@ -161,30 +130,14 @@ def test_every_host_python_script_compiles_on_python_3_6(fleet):
     assert out.startswith("3.6."), out
 
 
-#: Rewritten (a new inode) each time the NGINX site generator runs (nginx.site_command).
-GENERATOR_INPUT = "/var/lib/omeroweb-deploy/nginx-site/site.properties"
-
-
 def test_second_run_changes_nothing(fleet):
-    stat = f"stat -c '%i %Y' {GENERATOR_INPUT}"
-    before = {label: sh(t, stat) for label, t in fleet["targets"].items()}
-    second = run_pyinfra(fleet["inventory"], log=fleet["workdir"] / "second.log")
-    assert second.returncode == 0, second.tail()
-    assert second.changed == 0, second.changed_operations()
+    second = assert_second_run_changes_nothing(fleet, (GENERATOR_INPUT,))
     print(f"no-op re-run of {len(LABELS)} Ubuntu hosts: {second.seconds:.0f}s")
-    for label, target in fleet["targets"].items():
-        assert sh(target, stat) == before[label], label
 
 
 @pytest.mark.parametrize("label", LABELS)
 def test_service_enabled_at_boot(fleet, label):
-    target = fleet["targets"][label]
-    if target.kind == "systemd":
-        code, out = target.ssh("systemctl is-enabled omero-web.service nginx.service")
-        assert code == 0 and out.split() == ["enabled", "enabled"], out
-    else:
-        code, out = target.exec("ls /etc/rc2.d/")
-        assert "omero-web" in out and "nginx" in out, out
+    assert_enabled_at_boot(fleet["targets"][label])
 
 
 def gunicorn_master(target) -> str:
@@ -205,16 +158,7 @@ def test_restart_brings_the_login_page_back_on_every_host(fleet):
 
 @pytest.mark.parametrize("label", LABELS)
 def test_nginx_serves_static_files_and_maintenance_page_when_omeroweb_stops(fleet, label, browser):
-    target = fleet["targets"][label]
-    stop = "systemctl stop omero-web" if target.kind == "systemd" else "/etc/init.d/omero-web stop"
-    code, out = run(target, stop)
-    assert code == 0, out
-    static = get(target.url(80, "/static/webgateway/css/ome.body.css"))
-    assert static.status_code == 200 and "body" in static.text
-    page = get(target.url(80, "/webclient/login/"))
-    assert page.status_code == 502
-    assert "OMERO.web is down for maintenance" in page.text
-    assert_maintenance_page(browser.visit(target.url(80, "/webclient/login/")))
+    assert_static_and_maintenance_page_while_stopped(fleet["targets"][label], browser)
 
 
 # The seed's Ubuntu walkthroughs, checked on the real init.d hosts
