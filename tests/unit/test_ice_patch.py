@@ -26,6 +26,7 @@ PATCH_NAMES = [
     "ice-py-new-module",
     "setup-extension",
     "setup-parallel-compile",
+    "setup-no-debug-info",
     "setup-sysconfig",
     "setup-is-not",
 ]
@@ -286,6 +287,7 @@ def test_second_run_is_a_noop(tmp_path):
         ("src/Config.h", "#include <Python.h>\n", "py313-compat"),
         ("setup.py", "from distutils.extension import Extension\n", "setup-extension"),
         ("setup.py", "import sys, os, shutil, fnmatch\n", "setup-parallel-compile"),
+        ("setup.py", "    extra_compile_args.append('-w')\n    extra_link_args = []\n", "setup-no-debug-info"),
         ("setup.py", "    from distutils.sysconfig import get_config_vars\n", "setup-sysconfig"),
         ("setup.py", "        if platform is not 'freebsd':\n", "setup-is-not"),
         ("src/ice/mcpp/system.c", '#include    "internal.H"\n', "mcpp-readlink"),
