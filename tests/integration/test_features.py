@@ -530,7 +530,7 @@ def test_redis_left_open_by_an_earlier_release_is_locked_keeping_its_sessions(fl
     ssh_ok(full, "systemctl restart omero-web")
     assert ssh_ok(full, "cd / && runuser -u nobody -- redis-cli ping") == "PONG"  # (open, as it was)
     key, pid = new_session(full), omero_web_pid(full)
-    locked = run_pyinfra(fleet["inventory"]("relock"), log=fleet["workdir"] / "relock.log")
+    locked = run_pyinfra(fleet["inventory"](f"relock-{full.release}"), log=fleet["workdir"] / f"relock-{full.release}.log")
     assert locked.returncode == 0, locked.tail()
     code, out = full.ssh("cd / && runuser -u nobody -- redis-cli dbsize 2>&1")
     assert "NOAUTH" in out, out
