@@ -77,10 +77,6 @@ def is_ubuntu(release: str) -> bool:
     return release in UBUNTU_RELEASES
 
 
-def _mirror(release: str) -> str:
-    return UBUNTU_MIRROR if is_ubuntu(release) else MIRROR
-
-
 #: Per archive: mirror, security mirror, components, keyring, deb822 sources file, and the
 #: releases whose installer writes deb822 sources (since Debian 13 and Ubuntu 24.04).
 _ARCHIVES = {
@@ -90,9 +86,17 @@ _ARCHIVES = {
 }
 
 
+def _archive(release: str) -> tuple:
+    return _ARCHIVES["ubuntu" if is_ubuntu(release) else "debian"]
+
+
+def _mirror(release: str) -> str:
+    return _archive(release)[0]
+
+
 def _apt_sources(release: str) -> tuple[str, str]:
     """Return (path in rootfs, content) of the APT sources of a fresh install of ``release``."""
-    mirror, security, components, keyring, sources_file, deb822 = _ARCHIVES["ubuntu" if is_ubuntu(release) else "debian"]
+    mirror, security, components, keyring, sources_file, deb822 = _archive(release)
     if release in deb822:
         stanza = ("Types: deb\nURIs: {uri}\nSuites: {suites}\nComponents: " + components
                   + f"\nSigned-By: /usr/share/keyrings/{keyring}\n")
@@ -241,11 +245,10 @@ def _tail(path: Path, lines: int = 25) -> str:
 def _debootstrap(release: str, rootfs: Path, log_path: Path) -> None:
     command = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}"]
     if is_ubuntu(release):
-        command += [f"--keyring={ubuntu_keyring()}", release, str(rootfs), UBUNTU_MIRROR]
-        if release in UBUNTU_SCRIPTS:
-            command.append(f"/usr/share/debootstrap/scripts/{UBUNTU_SCRIPTS[release]}")
-    else:
-        command += [release, str(rootfs), MIRROR]
+        command.append(f"--keyring={ubuntu_keyring()}")
+    command += [release, str(rootfs), _mirror(release)]
+    if release in UBUNTU_SCRIPTS:
+        command.append(f"/usr/share/debootstrap/scripts/{UBUNTU_SCRIPTS[release]}")
     with open(log_path, "w") as log_file:
         result = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=log_file,
                                 stderr=subprocess.STDOUT, check=False)

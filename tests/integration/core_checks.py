@@ -53,11 +53,15 @@ def assert_enabled_at_boot(target) -> None:
         assert "S" in out and "omero-web" in out and "nginx" in out, out
 
 
+def run(target, command: str) -> tuple[int, str]:
+    """Run a command as root on a target: over SSH on a systemd target, else ``docker exec``."""
+    return target.ssh(command) if target.kind == "systemd" else target.exec(command)
+
+
 def assert_static_and_maintenance_page_while_stopped(target, browser, screenshot=None) -> None:
     """OMERO.web stopped: a static file still served by NGINX itself, the maintenance page (502)
     on the application's URLs, whole in a browser."""
-    stop = "systemctl stop omero-web" if target.kind == "systemd" else "/etc/init.d/omero-web stop"
-    code, out = target.ssh(stop) if target.kind == "systemd" else target.exec(stop)
+    code, out = run(target, "systemctl stop omero-web" if target.kind == "systemd" else "/etc/init.d/omero-web stop")
     assert code == 0, out
     static = get(target.url(80, "/static/webgateway/css/ome.body.css"))
     assert static.status_code == 200 and "body" in static.text  # served by NGINX itself
@@ -99,16 +103,13 @@ def core_fleet(workdir, systemd: dict[str, str], plain: dict[str, str], name: st
     ``plain-<release>``), inventory, workdir, the first run and when it started. Removed after."""
     images = ensure_images(list(dict.fromkeys([*systemd, *plain])))
     targets = {}
+    groups: dict[str, list] = {}
     try:
-        for kinds, start in ((systemd, start_systemd_target), (plain, start_plain_target)):
-            kind = "systemd" if start is start_systemd_target else "plain"
-            for release in kinds:
-                short = "sd" if kind == "systemd" else "plain"
-                targets[f"{kind}-{release}"] = start(images[release], name=f"{name}-{short}-{release}")
-        groups: dict[str, list] = {}
-        for target in targets.values():
-            group = (systemd if target.kind == "systemd" else plain)[target.release]
-            groups.setdefault(group, []).append(target_data(target))
+        for kind, short, releases, start in (("systemd", "sd", systemd, start_systemd_target),
+                                             ("plain", "plain", plain, start_plain_target)):
+            for release, group in releases.items():
+                target = targets[f"{kind}-{release}"] = start(images[release], name=f"{name}-{short}-{release}")
+                groups.setdefault(group, []).append(target_data(target))
         inventory = write_inventory(workdir / "inventory.py", groups)
         started = time.time()
         first = run_pyinfra(inventory, *args, "deploy.py", log=workdir / "first.log")

@@ -29,7 +29,7 @@ from tests.integration.browser_checks import GITHUB_TAGS, assert_login_page, vis
 from tests.integration.core_checks import (GENERATOR_INPUT, LOGIN, core_fleet, assert_enabled_at_boot, 
                                            assert_first_deploy_succeeded, assert_ice_fetched_or_built_once_per_abi,
                                            assert_login_page_through_nginx, assert_second_run_changes_nothing,
-                                           assert_static_and_maintenance_page_while_stopped, get)
+                                           assert_static_and_maintenance_page_while_stopped, get, run)
 from tests.unit.simulate import unbuffered, unguarded
 from tests.unit.walkthrough_steps import STAGED
 
@@ -57,10 +57,6 @@ def fleet(docker_engine, tmp_path_factory):
     # -vv: pyinfra prints every command it runs, which the walkthrough check reads
     with core_fleet(tmp_path_factory.mktemp("ubuntu"), groups, initd, "ubuntu", "-vv") as deployed:
         yield deployed
-
-
-def run(target, command: str) -> tuple[int, str]:
-    return target.ssh(command) if target.kind == "systemd" else target.exec(command)
 
 
 def test_first_deploy_succeeds(fleet):
