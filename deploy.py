@@ -10,9 +10,9 @@ Hosts only in the ``omero_server`` group (``omero_web_omero_server_group``) are
 OMERO.servers: they get the server-side settings for OMERO clients and nothing else.
 """
 
+from host.context import current
 from operations.apps import apps
-from operations.config import config
-from operations.context import current
+from operations.configuration import config
 from operations.customization import customization
 from operations.healthcheck import healthcheck
 from operations.ice import ice
@@ -20,11 +20,12 @@ from operations.maintenance import sessions
 from operations.migration import migration
 from operations.nginx import nginx
 from operations.omero_server import omero_server_settings
+from operations.omeroweb import omeroweb
 from operations.prerequisites import prerequisites
 from operations.redis import redis
 from operations.selinux import selinux
 from operations.service import service
-from operations.virtualenv import omeroweb, venv
+from operations.venv import venv
 
 ctx = current()  # validates the data and reads the facts before any operation is planned
 

@@ -27,11 +27,11 @@ from packaging.utils import canonicalize_name
 from pyinfra import host
 from pyinfra.api import FactBase, deploy, operation
 
-from .context import Context, current
-from .facts import q
-from .host_state import absent, file_matches, want
-from .install import trusted
-from .uploads import REFUSED, install_staged, remove_as, stage
+from model.omero_install import trusted
+from host.context import Context, current
+from host.facts import q
+from host.snapshot import absent, file_matches, want
+from host.uploads import REFUSED, install_staged, remove_as, stage
 
 TAGS = ("apps",)
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pyinfra.api import deploy
 
-from .context import Context, current
-from .uploads import synced_as
+from host.context import Context, current
+from host.uploads import synced_as
 
 TAGS = ("customization",)
 

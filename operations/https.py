@@ -24,11 +24,11 @@ from pyinfra import host
 from pyinfra.api import deploy, operation
 from pyinfra.operations import files
 
-from .context import Context, current
-from .features import CERTIFICATE, KEY, TLS_DIR
-from .facts import TlsCertificate, q
-from .host_state import absent, want
-from .uploads import private_file
+from model.features import CERTIFICATE, KEY, TLS_DIR
+from host.context import Context, current
+from host.facts import TlsCertificate, q
+from host.snapshot import absent, want
+from host.uploads import private_file
 
 TAGS = ("https", "nginx")
 

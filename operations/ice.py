@@ -30,12 +30,12 @@ from pyinfra import host, logger
 from pyinfra.api import FileDownloadCommand, FileUploadCommand, FunctionCommand, deploy, operation
 from pyinfra.facts.files import FindFiles
 
-from .context import Context, current, run_registry
-from .facts import PathExists, VenvReport, q
-from .host_state import existing, fact_until_change
-from .install import OmeroInstall
-from .ownership import as_user
-from .uploads import private_upload
+from model.omero_install import OmeroInstall
+from host.context import Context, current, run_registry
+from host.facts import PathExists, VenvReport, q
+from host.ownership import as_user
+from host.snapshot import existing, fact_until_change
+from host.uploads import private_upload
 
 TAGS = ("ice",)
 ICE_VERSION = "3.6.5"

@@ -20,18 +20,17 @@ from pyinfra import host
 from pyinfra.api import deploy, operation
 from pyinfra.operations import files, server
 
-from .context import Context, current
-from .facts import PathExists, q
-from .install import OmeroInstall
-from .healthcheck import healthcheck
-from .uploads import root_template
-from .service_manager import ensure_service, restart_command
-from .units import TEMPLATES, unit_variables
+from model.omero_install import OmeroInstall
+from host.context import Context, current
+from host.facts import PathExists, q
+from host.health import wait_for_login_page
+from host.service_manager import ensure_service, restart_command
+from host.uploads import root_template
+from model.units import (CLEARSESSIONS_CRON_FILE, CLEARSESSIONS_JOB, SYSTEMD_DIR, TEMPLATES,
+                         clearsessions_job_file, unit_variables)
 
 TAGS = ("sessions",)
-JOB = "omero-web-clearsessions"
-CRON_FILE = f"/etc/cron.d/{JOB}"
-SYSTEMD_DIR = "/etc/systemd/system"
+JOB, CRON_FILE = CLEARSESSIONS_JOB, CLEARSESSIONS_CRON_FILE
 
 
 @operation()
@@ -48,11 +47,6 @@ def remove_timer(job: str):
         f"systemctl disable --now {q(job + '.timer')} || true; rm -f {' '.join(q(p) for p in paths)}; "
         "systemctl daemon-reload"
     )
-
-
-def job_file(service_manager: str) -> str:
-    """The file whose presence says the daily job is installed: its timer, else its cron file."""
-    return f"{SYSTEMD_DIR}/{JOB}.timer" if service_manager == "systemd" else CRON_FILE
 
 
 def cron_escape(command: str) -> str:
@@ -89,7 +83,7 @@ def sessions(ctx: Context | None = None) -> None:
                 root_template(name=f"Install the {JOB} unit", src=str(TEMPLATES / f"{JOB}.service.j2"),
                                dest=f"{SYSTEMD_DIR}/{JOB}.service", mode="644", **variables),
                 root_template(name=f"Install the {JOB} timer", src=str(TEMPLATES / f"{JOB}.timer.j2"),
-                               dest=job_file("systemd"), mode="644", time=f"{hour}:{minute}"),
+                               dest=clearsessions_job_file("systemd"), mode="644", time=f"{hour}:{minute}"),
             ]
             ensure_service(profile, f"{JOB}.timer", units_changed=units)
         else:
@@ -97,7 +91,7 @@ def sessions(ctx: Context | None = None) -> None:
         return
     if settings.clearsessions:
         root_template(name=f"Install the daily {JOB} cron job", src=str(TEMPLATES / f"{JOB}.cron.j2"),
-                       dest=job_file(profile.service_manager), mode="644", omero_user=settings.user,
+                       dest=clearsessions_job_file(profile.service_manager), mode="644", omero_user=settings.user,
                        hour=int(hour), minute=int(minute), command=clearsessions_command(ctx.install))
         ensure_service(profile, profile.cron_service)
     else:
@@ -122,4 +116,5 @@ def restart(ctx: Context | None = None) -> None:
         # OMERO.web's code starts as its account: only while the venv is root's alone (``trusted``)
         commands=[ctx.install.trusted(restart_command(ctx.profile.service_manager))],
     )
-    healthcheck(ctx)
+    if ctx.selected("healthcheck"):
+        wait_for_login_page(ctx.install, ctx.settings, ctx.profile.python, ctx.profile.service_manager)

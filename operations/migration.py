@@ -20,11 +20,11 @@ from __future__ import annotations
 from pyinfra import host, state
 from pyinfra.api import deploy, operation
 
-from .context import Context, current
-from .facts import PathExists, q
-from .install import OmeroInstall
-from .ownership import as_user
-from .uploads import remove_as, save_as, save_output_as
+from model.omero_install import OmeroInstall
+from host.context import Context, current
+from host.facts import PathExists, q
+from host.ownership import as_user
+from host.uploads import remove_as, save_as, save_output_as
 
 # Scripts run as the OMERO.web user (argv after the script); a link in a written place is refused.
 _COPY_CONFIG = ('cd / && umask 077 && rm -rf -- "$2" && mkdir -p "$2/etc/grid" '

@@ -21,15 +21,15 @@ from pyinfra.api import deploy, operation
 from pyinfra.facts.files import FindInFile
 from pyinfra.operations import files
 
-from .properties import NGINX_EXTRA, desired_config
-from .context import Context, current
-from .facts import NginxSite, PathExists, q, site_inputs
-from .host_state import existing, fact_until_change, want_existence
-from .install import STATE_DIR, OmeroInstall, trusted
-from .https import https
-from .service_manager import ensure_service
-from .settings import Settings
-from .uploads import directories_as, file_as
+from model.omero_install import STATE_DIR, OmeroInstall, trusted
+from model.settings import Settings
+from model.web_config import NGINX_EXTRA, desired_config
+from host.context import Context, current
+from host.facts import NginxSite, PathExists, q, site_inputs
+from host.service_manager import ensure_service
+from host.snapshot import existing, fact_until_change, want_existence
+from host.uploads import directories_as, file_as
+from operations.https import https
 
 TAGS = ("nginx",)
 NGINX_CONF = "/etc/nginx/nginx.conf"

@@ -32,12 +32,12 @@ from pyinfra import host, logger, state
 from pyinfra.api import deploy, operation
 from pyinfra.api.exceptions import PyinfraError
 
-from .properties import corrupted_record_failure, plan_changes, record_problem, serialise, sha256
-from .context import Context, current
-from .facts import JsonFile, OmeroConfig, wanted_secrets
-from .secrets import HiddenStdin, secret_names
-from .install import OmeroInstall, untrusted_failure
-from .uploads import mkdirs_as, remove_as, write_as
+from model.omero_install import OmeroInstall, untrusted_failure
+from model.secrecy import HiddenStdin, secret_names
+from model.web_config import corrupted_record_failure, plan_changes, record_problem, serialise, sha256
+from host.context import Context, current
+from host.facts import JsonFile, OmeroConfig, wanted_secrets
+from host.uploads import mkdirs_as, remove_as, write_as
 
 TAGS = ("omero_server",)
 ROLE = "omero_server"

@@ -11,17 +11,15 @@ import re
 
 from pyinfra import host
 from pyinfra.api import deploy, operation
-from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.files import FindFiles
-from pyinfra.facts.rpm import RpmPackages
-from pyinfra.operations import apt, dnf, files, server, yum
+from pyinfra.operations import files, server
 
-from .context import Context, current
-from .facts import q
-from .host_state import account_absent, account_matches, directory_matches, listed, packages_installed, want
-from .locks import waiting_for_package_lock
-from .ownership import InstallProblems
-from .uploads import directories_as, root_file
+from host.context import Context, current
+from host.facts import q
+from host.ownership import InstallProblems
+from host.packages import install_packages
+from host.snapshot import account_absent, account_matches, directory_matches, listed, want
+from host.uploads import directories_as, root_file
 
 TAGS = ("prerequisites",)
 CA_PREFIX = "omeroweb-deploy-"
@@ -59,46 +57,6 @@ def stale_ca_certificates(ca_dir: str, keep: list[str]):
 
 
 @operation()
-def os_packages(manager: str, packages: list[str], update: bool | None = None, lock_timeout: int = 300):
-    """
-    OS packages through pyinfra's apt/dnf/yum operations, each of their commands run again
-    while the package manager's lock is held, for up to ``lock_timeout`` seconds (``locks``).
-
-    + manager: apt, dnf or yum
-    + packages: the packages to ensure
-    + update: refresh apt's lists first (at most once an hour); None: only when a package is missing
-    + lock_timeout: seconds to wait for the package manager's lock
-    """
-    if manager == "apt":
-        if update is None:
-            installed = host.get_fact(DebPackages)
-            update = any(p not in installed for p in packages)
-        commands = apt.packages._inner(packages=packages, update=update, cache_time=3600)
-    else:
-        # dnf and yum wait for their lock forever by themselves: fail at once, the retry bounds it
-        commands = (dnf if manager == "dnf" else yum).packages._inner(
-            packages=packages, extra_install_args="--setopt=exit_on_lock=True")
-    for command in commands:
-        yield waiting_for_package_lock(command, lock_timeout)
-
-
-def install_packages(ctx: Context, packages, name: str):
-    """Install OS packages with the manager the profile selects; apt refreshes lists only when installing."""
-    profile = ctx.profile
-    timeout = ctx.settings.package_lock_timeout
-    if profile.package_manager == "apt":
-        # read at execution time, in one shared read (host_state): dpkg -l only when one is missing
-        want(packages=packages)
-        # run only when one is missing: its lists are refreshed (at most once an hour) without a dpkg -l first
-        return os_packages(name=name, manager="apt", packages=list(packages), update=True, lock_timeout=timeout,
-                           _if=lambda: not packages_installed(packages))
-    installed = host.get_fact(RpmPackages)
-    missing = [p for p in packages if p not in installed]
-    return os_packages(name=name, manager=profile.package_manager, packages=list(packages), lock_timeout=timeout,
-                       _if=lambda: bool(missing))
-
-
-@operation()
 def safe_install_paths(user: str, omerodir: str, folders: list[str], marker: str = ACCOUNT_MARKER):
     """
     Fail, before anything is changed, when taking these folders or this account could be
@@ -123,6 +81,7 @@ def prerequisites(ctx: Context | None = None) -> list:
     """The omero-web user and OMERODIR, OS packages, extra CA certificates. Returns change markers."""
     ctx = ctx or current()
     settings, profile = ctx.settings, ctx.profile
+    lock_timeout = settings.package_lock_timeout
     changes = []
 
     if ctx.selected(*TAGS):
@@ -132,9 +91,10 @@ def prerequisites(ctx: Context | None = None) -> list:
     if ctx.selected(*TAGS, "packages"):
         if "epel-release" in profile.packages:
             # EPEL provides nginx on the RHEL family: it must be there before the rest.
-            install_packages(ctx, ["epel-release"], "Install EPEL")
+            install_packages(profile.package_manager, ["epel-release"], "Install EPEL", lock_timeout)
         packages = [p for p in (*profile.packages, *ctx.features.packages) if p != "epel-release"]
-        changes.append(install_packages(ctx, packages, "Install OS packages: " + " ".join(packages)))
+        changes.append(install_packages(profile.package_manager, packages, "Install OS packages: " + " ".join(packages),
+                                        lock_timeout))
 
     if ctx.selected(*TAGS, "ca"):
         certs = split_certificates(settings.extra_ca_certificates)

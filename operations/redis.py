@@ -26,15 +26,15 @@ from pyinfra import host
 from pyinfra.api import FactBase, deploy, operation
 from pyinfra.operations import files, server
 
-from .context import Context, current
-from .facts import q
-from .checks import is_local
-from .features import CONFIG_TAGS, generated_password
-from .host_state import fact_until_change
-from .install import ETC_DIR, HOST_SECRET_HEADER, REDIS_AUTH_CONF
-from .ownership import as_user
-from .service_manager import ensure_service, restart_command
-from .uploads import install_staged, private_file, staged_path
+from model.checks import is_local
+from model.features import CONFIG_TAGS, generated_password
+from model.omero_install import ETC_DIR, HOST_SECRET_HEADER, REDIS_AUTH_CONF
+from host.context import Context, current
+from host.facts import q
+from host.ownership import as_user
+from host.service_manager import ensure_service, restart_command
+from host.snapshot import fact_until_change
+from host.uploads import install_staged, private_file, staged_path
 
 TAGS = ("redis",)
 #: The first line of a password file the deploy made on the host (never rewritten while it is there).

@@ -14,9 +14,9 @@ from __future__ import annotations
 from pyinfra.api import deploy
 from pyinfra.operations import selinux as se
 
-from .context import Context, current
-from .prerequisites import install_packages
-from .settings import APPLICATION_SERVER_PORT
+from model.settings import APPLICATION_SERVER_PORT
+from host.context import Context, current
+from host.packages import install_packages
 
 TAGS = ("selinux",)
 BOOLEANS = ("httpd_read_user_content", "httpd_enable_homedirs")
@@ -35,7 +35,8 @@ def selinux(ctx: Context | None = None) -> list:
     profile = ctx.profile
     if not ctx.selected(*TAGS) or profile.family != "rhel" or not profile.selinux_enforcing:
         return []
-    install_packages(ctx, profile.selinux_packages, "Install the SELinux policy tools")
+    install_packages(profile.package_manager, profile.selinux_packages, "Install the SELinux policy tools",
+                     ctx.settings.package_lock_timeout)
     for name in BOOLEANS:
         se.boolean(name=f"SELinux boolean {name} on", bool_name=name, value="on", persistent=True)
     return [

@@ -7,7 +7,7 @@ The service manager comes from the distro profile (facts: what PID 1 is), never 
 pyinfra's ``server.service``, which picks systemd whenever ``systemctl`` exists.
 
 The unit keeps the walkthrough's lines and adds a sandbox and a restart policy
-(``operations/units.py``, for the host's ``systemctl --version``). The init.d script has no
+(``model/units.py``, for the host's ``systemctl --version``). The init.d script has no
 supervisor: a crashed OMERO.web stays down until restarted.
 """
 
@@ -16,15 +16,17 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.api import deploy
 
-from .context import Context, current
-from .facts import PathExists
-from .maintenance import TAGS as SESSIONS_TAGS, job_file
-from .service_manager import ensure_service, restart_command
-from .units import SERVICE, TEMPLATES, initd_variables, unit_variables, writable_paths
-from .upgrade import failure_command
-from .uploads import directories_as, root_template
+from host.context import Context, current
+from host.facts import PathExists
+from host.service_manager import ensure_service, restart_command
+from model.units import (SERVICE, TEMPLATES, clearsessions_job_file, initd_variables, unit_variables,
+                         writable_paths)
+from host.upgrade import failure_command
+from host.uploads import directories_as, root_template
 
 TAGS = ("service", "config")  # a configuration change is applied by a restart
+#: The maintenance section's tags: its clearsessions job decides whether sessions are kept
+SESSIONS_TAGS = ("sessions",)
 
 
 def keeps_sessions(ctx: Context) -> bool:
@@ -33,7 +35,7 @@ def keeps_sessions(ctx: Context) -> bool:
     selected), else as the host has it (a run that leaves the job alone)."""
     if ctx.selected(*SESSIONS_TAGS):
         return ctx.settings.clearsessions
-    return bool(host.get_fact(PathExists, paths=[job_file(ctx.profile.service_manager)]))
+    return bool(host.get_fact(PathExists, paths=[clearsessions_job_file(ctx.profile.service_manager)]))
 
 
 @deploy("OMERO.web service")

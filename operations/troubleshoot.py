@@ -12,7 +12,7 @@ and the files are written from Python, so the operation yields no command and py
 counts no change. The bundle is meant to be shared (e.g. on the OME forum), so no secret is
 written: the configuration comes from ``omero config get`` (never ``--show-password``),
 which hides only keys ending in ``pass``/``password``; every secret property (the rule of
-``operations/secrets.py``: by name, declared in the data, or by a feature such as a Redis
+``model/secrecy.py``: by name, declared in the data, or by a feature such as a Redis
 URL with a password) is masked on the host and again here, and in every piece, URL
 credentials and every secret value the data holds are masked as well. Files in OMERODIR
 (the OMERO.web log) are read as the OMERO.web user: a link planted there is not followed
@@ -29,15 +29,14 @@ from typing import Any
 from pyinfra import host, state
 from pyinfra.api import deploy, operation
 
-from .properties import desired_config, secret_keys, secret_values
-from .context import Context, current, run_registry
-from .facts import CommandReport, q
-from .install import UNTRUSTED_VENV, OmeroInstall
-from .ownership import as_user
-from .secrets import MASK, SECRET_NAME, Secrets, mask_config_lines, mask_text
-from .healthcheck import NGINX_ERROR_LOG
-from .units import SERVICE
-from .settings import ValidationError
+from model.omero_install import NGINX_ERROR_LOG, UNTRUSTED_VENV, OmeroInstall
+from model.secrecy import MASK, SECRET_NAME, Secrets, mask_config_lines, mask_text
+from model.settings import ValidationError
+from model.units import SERVICE
+from model.web_config import desired_config, secret_keys, secret_values
+from host.context import Context, current, run_registry
+from host.facts import CommandReport, q
+from host.ownership import as_user
 
 DIR_KEY = "omero_web_troubleshoot_dir"
 TAIL_LINES = 200

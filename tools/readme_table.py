@@ -1,5 +1,5 @@
 """
-Rewrite the generated parts of the docs from ``operations.settings`` (run after changing a Settings field):
+Rewrite the generated parts of the docs from ``model.settings`` (run after changing a Settings field):
 
     .venv/bin/python -m tools.readme_table
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from operations.settings import KEYS, markdown_table
+from model.settings import KEYS, markdown_table
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGURATION = ROOT / "docs" / "configuration.md"

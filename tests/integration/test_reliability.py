@@ -314,7 +314,7 @@ def test_secrets_never_in_pyinfra_output_at_any_verbosity(record):
             assert secret not in output, f"a secret is printed in the {name} run's output"
     resume = record["runs"]["resume"].output
     assert "omero config load" in resume or "config load" in resume  # -vv shows the commands
-    assert "Loaded fact operations.facts.OmeroConfig" in record["runs"]["resume-again"].output  # -v: facts and their arguments
+    assert "Loaded fact host.facts.OmeroConfig" in record["runs"]["resume-again"].output  # -v: facts and their arguments
 
 
 def test_secrets_never_on_a_command_line(record):

@@ -521,7 +521,7 @@ def test_no_secret_in_pyinfra_output(record):
     leaks = [(run, what) for run, output in all_outputs(record).items()
              for value, what in forms.items() if value in output]
     assert leaks == [], f"secrets printed by pyinfra (run, secret): {leaks}"
-    assert "Loaded fact operations.facts.OmeroConfig" in record["runs"]["secrets-again"].output  # -v shows facts
+    assert "Loaded fact host.facts.OmeroConfig" in record["runs"]["secrets-again"].output  # -v shows facts
 
 
 def test_no_digest_of_a_secret_in_pyinfra_output(record):

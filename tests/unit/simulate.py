@@ -22,7 +22,7 @@ from pyinfra.connectors.fake import FakeConnector
 from pyinfra.context import ctx_state
 from pyinfra_cli.util import load_deploy_file
 
-from operations.install import BUFFER_END, BUFFER_START, OMERO_COMMANDS_END
+from model.omero_install import BUFFER_END, BUFFER_START, OMERO_COMMANDS_END
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

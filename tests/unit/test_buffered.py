@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from operations.install import STATE_DIR, buffered
+from model.omero_install import STATE_DIR, buffered
 from tests.unit.simulate import SimulatedHost, simulate, unbuffered
 
 

@@ -3,8 +3,8 @@
 import json
 from pathlib import Path
 
-from operations.appends import WHITENOISE
-from operations.properties import plan_changes, serialise, sha256
+from model.web_config import WHITENOISE
+from model.web_config import plan_changes, serialise, sha256
 
 
 def cfg(**values):
@@ -78,11 +78,11 @@ from types import SimpleNamespace  # noqa: E402
 
 import pytest  # noqa: E402
 
-from operations.properties import desired_config  # noqa: E402
-from operations.context import Context  # noqa: E402
-from operations.facts import OmeroConfig  # noqa: E402
-from operations.appends import append_sources, appended  # noqa: E402
-from operations.settings import ValidationError, validate  # noqa: E402
+from model.web_config import desired_config  # noqa: E402
+from host.context import Context  # noqa: E402
+from host.facts import OmeroConfig  # noqa: E402
+from model.web_config import append_sources, appended  # noqa: E402
+from model.settings import ValidationError, validate  # noqa: E402
 from tests.unit.simulate import SimulatedHost, simulate  # noqa: E402
 
 RICH = {
@@ -228,8 +228,8 @@ def read_config(path: Path | str, declared=(), clear=None, wanted=None, host_sec
     import subprocess
     import sys
 
-    from operations.facts import CONFIG_READER
-    from operations.secrets import SECRET_NAME
+    from host.facts import CONFIG_READER
+    from model.secrecy import SECRET_NAME
 
     rule = json.dumps({"name": SECRET_NAME, "declared": list(declared), "clear": clear})
     stdin = f"{json.dumps(wanted) if wanted is not None else ''}\n{host_secret}\n{defaults}"
@@ -261,7 +261,7 @@ def test_config_reader_reads_what_omero_config_get_shows(name):
 
 
 def test_config_reader_puts_the_hosts_own_secret_in_place_of_its_token(tmp_path):
-    from operations.install import HOST_SECRET_TOKEN
+    from model.omero_install import HOST_SECRET_TOKEN
 
     xml = tmp_path / "config.xml"
     xml.write_text('<icegrid><properties id="default"><property name="omero.web.caches" '

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import paramiko
 
-from operations.connection import IDLE_CHECK_SECONDS, idle_check, no_delay
+from run.connection import IDLE_CHECK_SECONDS, idle_check, no_delay
 
 
 def connector(sock):

@@ -1,5 +1,5 @@
 """
-``operations.fact_failures``: a fact whose command fails ends the run with a message naming
+``run.fact_failures``: a fact whose command fails ends the run with a message naming
 the host and the fact (no traceback), before anything acts on the fact's default: in a real
 ``pyinfra`` run with this project's config.py, for a fact read while planning and for one read
 by an operation as it runs.
@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from pyinfra import __version__ as pyinfra_version
 
-from operations import fact_failures
+from run import fact_failures
+from run.checked import CHECKED_PYINFRA, require
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,9 +47,9 @@ else:
 
 
 def test_the_checked_pyinfra_is_the_installed_one():
-    # on another pyinfra the hook stays off: this fails, loudly, until it is checked again
-    assert pyinfra_version == fact_failures.CHECKED_PYINFRA
-    assert fact_failures.installable()
+    # on another pyinfra installing the hook raises: this fails, loudly, until it is checked again
+    assert pyinfra_version == CHECKED_PYINFRA
+    require(fact_failures._original, fact_failures.CHECKED_SOURCE_SHA256, "fact_failures")
 
 
 @pytest.mark.parametrize("when", ["planning", "running"])

@@ -12,9 +12,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from operations import features
-from operations.context import host_roles
-from operations.settings import validate
+from model import features
+from host.context import host_roles
+from model.settings import validate
 from tests.unit.simulate import SimulatedHost, omero_commands, simulate
 
 SECRET = "Sup3r-Secret-Public-Pw"
@@ -115,7 +115,7 @@ def test_features_off_by_default_add_nothing():
     props = staged_properties(sim)
     assert not any(k.startswith(("omero.web.public", "omero.web.cors", "omero.web.caches", "omero.web.secure"))
                    for k in props)
-    # (the hardening headers are on every deploy: operations/features.py)
+    # (the hardening headers are on every deploy: model/features.py)
     assert json.loads(props["omero.web.nginx_server_extra_config"]) == [
         "error_page 502 @maintenance;", "server_tokens off;",
         "proxy_hide_header X-Content-Type-Options;", 'add_header X-Content-Type-Options "nosniff" always;',

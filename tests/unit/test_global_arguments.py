@@ -1,7 +1,7 @@
 """
-``operations.global_arguments``: pyinfra's list of global arguments computed once gives the
+``run.global_arguments``: pyinfra's list of global arguments computed once gives the
 same list as pyinfra's own function, a new list for each caller, and replaces pyinfra's
-only where pyinfra's function is the checked one.
+only where pyinfra's function is the checked one (elsewhere installing it raises).
 """
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 from pyinfra.api import arguments, facts
 
-from operations import global_arguments
+from run import global_arguments
+from run.checked import UncheckedPyinfra, require
 
 
 @pytest.fixture
@@ -20,7 +21,8 @@ def restore():
 
 def test_installed_over_the_checked_pyinfra_and_same_list(restore):
     expected = global_arguments._original()
-    assert global_arguments.installable(), "pyinfra's all_global_arguments changed: check the new one, update the sha256"
+    # pyinfra's all_global_arguments changed when this raises: check the new one, update the sha256
+    require(global_arguments._original, global_arguments.CHECKED_SOURCE_SHA256, "global_arguments")
     assert global_arguments.install() is True
     assert arguments.all_global_arguments is facts.all_global_arguments is not global_arguments._original
     first = arguments.all_global_arguments()
@@ -30,7 +32,8 @@ def test_installed_over_the_checked_pyinfra_and_same_list(restore):
     assert global_arguments.install() is False  # once: the function in place is no longer pyinfra's
 
 
-def test_another_pyinfra_keeps_its_own(restore, monkeypatch):
+def test_another_pyinfra_fails_loudly_and_keeps_its_own(restore, monkeypatch):
     monkeypatch.setattr(global_arguments, "CHECKED_SOURCE_SHA256", "0" * 64)
-    assert global_arguments.install() is False
+    with pytest.raises(UncheckedPyinfra, match="all_global_arguments is not the source"):
+        global_arguments.install()
     assert arguments.all_global_arguments is global_arguments._original

@@ -12,10 +12,10 @@ import re
 import pytest
 from jinja2 import Environment, StrictUndefined
 
-from operations import features
-from operations.install import OmeroInstall
-from operations.units import HARDENING, RESTART_SEC, START_LIMIT_INTERVAL, TEMPLATES, hardening_directives, systemd_escape, unit_variables
-from operations.settings import validate
+from model import features
+from model.omero_install import OmeroInstall
+from model.units import HARDENING, RESTART_SEC, START_LIMIT_INTERVAL, TEMPLATES, hardening_directives, systemd_escape, unit_variables
+from model.settings import validate
 from tests.unit.simulate import SimulatedHost, simulate
 
 HOSTILE = ["%h", "%%", 'say "hi"', "back\\slash", "two  spaces", "$HOME", "${X}", "tab\\t", "100%", "end\\"]
@@ -259,7 +259,7 @@ def test_mozilla_intermediate_tls_with_https():
 # TLS curves: Mozilla's list where NGINX's OpenSSL knows it (a fact, not the distro's name)
 
 def profile_with(openssl_version):
-    from operations.profile import HostFacts, build_profile
+    from model.distro_profile import HostFacts, build_profile
     facts = HostFacts(os_release={"ID": "debian", "VERSION_ID": "12"}, arch="x86_64", pid1="systemd", cpus=2,
                       openssl_version=openssl_version)
     return build_profile(facts, validate({}))
@@ -287,7 +287,7 @@ def test_mozilla_curves_the_hosts_openssl_knows(openssl, curves):
     ([], None),
 ])
 def test_openssl_release_read_from_nginx_then_libssl(lines, release):
-    from operations.facts import HostInventory
+    from host.facts import HostInventory
     output = ["[os-release]", "ID=debian", "VERSION_ID=12", "[facts]", "arch=x86_64", "pid1=systemd", "cpus=2", *lines]
     assert HostInventory().process(output).openssl_version == release
 
@@ -334,7 +334,7 @@ def self_signed(tmp_path, days: int, name: str = "omeroweb") -> tuple[str, str]:
 def certificate_state(certificate: str, key: str) -> dict:
     """``TlsCertificate`` read with this machine's openssl, as on a host."""
     import subprocess
-    from operations.facts import TlsCertificate
+    from host.facts import TlsCertificate
     from operations.https import RENEW_BEFORE_SECONDS
     command = TlsCertificate().command(certificate=certificate, key=key, seconds=RENEW_BEFORE_SECONDS)
     out = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True).stdout

@@ -19,9 +19,11 @@ import tempfile
 import pytest
 from pyinfra_cli.util import load_func
 
-from operations import maintenance, troubleshoot
-from operations.facts import _VENV_PROBE
-from operations.profile import APT_RELEASES, RPM_RELEASES
+from operations import maintenance
+
+from operations import troubleshoot
+from host.facts import _VENV_PROBE
+from model.distro_profile import APT_RELEASES, RPM_RELEASES
 from tests.unit.simulate import SimulatedHost, fake_run, simulate
 
 RELEASES = {**APT_RELEASES, **RPM_RELEASES}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from operations.settings import KEYS, ValidationError, validate
+from model.settings import KEYS, ValidationError, validate
 
 INVENTORIES = Path(__file__).resolve().parents[2] / "inventories"
 
@@ -24,7 +24,7 @@ INVENTORIES = Path(__file__).resolve().parents[2] / "inventories"
 def whole(key: str, value, expected: str, **more) -> tuple[dict, str]:
     """A case whose message is ``<key> = <repr(value)>: <expected>`` (a secret's value masked:
     ``settings.shown``)."""
-    from operations.settings import shown
+    from model.settings import shown
 
     return {key: value, **more}, f"{key} = {shown(key, value)}: {expected}"
 

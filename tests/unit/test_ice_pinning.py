@@ -28,10 +28,10 @@ from types import SimpleNamespace
 import pytest
 
 from operations import ice
-from operations.context import Context
-from operations.profile import APT_RELEASES, RPM_RELEASES
-from operations.properties import secret_values
-from operations.settings import ValidationError, validate
+from host.context import Context
+from model.distro_profile import APT_RELEASES, RPM_RELEASES
+from model.web_config import secret_values
+from model.settings import ValidationError, validate
 from tests.unit.simulate import SimulatedHost, simulate
 
 WORK = ice.REMOTE_WORKDIR

@@ -4,7 +4,7 @@ import ast
 import runpy
 from pathlib import Path
 
-from operations.settings import validate
+from model.settings import validate
 from tests.unit.simulate import OS_RELEASES
 
 INVENTORIES = Path(__file__).resolve().parents[2] / "inventories"

@@ -12,8 +12,9 @@ import pytest
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.connectors.util import CommandOutput, OutputLine
 
-from operations import locks
-from operations.settings import ValidationError, validate
+from host import packages
+from run import run_lock
+from model.settings import ValidationError, validate
 from tests.unit.simulate import SimulatedHost, simulate
 
 APT_19 = ("E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 4242 (unattended-upgr)\n"
@@ -33,12 +34,12 @@ YUM = "Existing lock /var/run/yum.pid: another copy is running as pid 4242."
     (YUM, "process 4242"),
 ])
 def test_lock_errors_of_every_package_manager(output, holder):
-    assert locks.package_lock_holder(output).startswith(holder)
+    assert packages.package_lock_holder(output).startswith(holder)
 
 
 def test_other_failures_are_not_lock_errors():
-    assert locks.package_lock_holder("E: Unable to locate package nosuch") is None
-    assert locks.package_lock_holder("E: dpkg was interrupted, you must manually run 'dpkg --configure -a'") is None
+    assert packages.package_lock_holder("E: Unable to locate package nosuch") is None
+    assert packages.package_lock_holder("E: dpkg was interrupted, you must manually run 'dpkg --configure -a'") is None
 
 
 class ScriptedConnector:
@@ -68,12 +69,12 @@ class State:
 
 @pytest.fixture(autouse=True)
 def no_sleep(monkeypatch):
-    monkeypatch.setattr(locks.gevent, "sleep", lambda seconds: None)
+    monkeypatch.setattr(packages.gevent, "sleep", lambda seconds: None)
 
 
 def test_package_command_retried_while_locked_then_done():
     host = ScriptedHost((False, "", APT_19), (False, "", APT_19), (True, "done", ""))
-    assert locks._run_waiting(State(), host, "apt-get install -y unzip", 300, {"_sudo": True}) is True
+    assert packages._run_waiting(State(), host, "apt-get install -y unzip", 300, {"_sudo": True}) is True
     assert [c for c, _ in host.connector.calls] == ["apt-get install -y unzip"] * 3
     assert host.connector.calls[0][1]["_env"] == {"LC_ALL": "C"} and host.connector.calls[0][1]["_sudo"]
     assert host.logged[0].startswith("omeroweb-deploy: the package manager lock is held by process 4242 "
@@ -83,24 +84,24 @@ def test_package_command_retried_while_locked_then_done():
 
 def test_package_lock_still_held_fails_naming_the_holder_and_the_key():
     host = ScriptedHost((False, "", APT_19))
-    assert locks._run_waiting(State(), host, "apt-get update", 0, {}) is False
+    assert packages._run_waiting(State(), host, "apt-get update", 0, {}) is False
     assert "still held by process 4242 (unattended-upgr)" in host.logged[-1]
     assert "omero_web_package_lock_timeout = 0" in host.logged[-1]
 
 
 def test_other_package_failure_is_not_retried():
     host = ScriptedHost((False, "", "E: Unable to locate package nosuch"))
-    assert locks._run_waiting(State(), host, "apt-get install -y nosuch", 300, {}) is False
+    assert packages._run_waiting(State(), host, "apt-get install -y nosuch", 300, {}) is False
     assert len(host.connector.calls) == 1 and not host.logged
 
 
 def test_run_lock_taken_and_released_only_with_its_token():
     host = ScriptedHost((True, "taken", ""), (True, "", ""))
-    token = locks.take_run_lock(State(), host, {"_sudo": True}, 600)
+    token = run_lock.take_run_lock(State(), host, {"_sudo": True}, 600)
     take = host.connector.calls[0][0]
-    assert f"mkdir {locks.RUN_LOCK}" in take and "chmod 700" in take and f"token={token}" in take
+    assert f"mkdir {run_lock.RUN_LOCK}" in take and "chmod 700" in take and f"token={token}" in take
     assert f"control={socket.gethostname()}" in take or "control=" in take
-    locks.release_run_lock(host, {}, token)
+    run_lock.release_run_lock(host, {}, token)
     assert host.connector.calls[1][0].endswith(f" {token}")
 
 
@@ -108,17 +109,17 @@ def test_run_lock_of_another_machine_fails_with_holder_age_and_removal():
     owner = "control=elsewhere user=alice pid=4242 started=1000 token=abc\nnow=1090"
     host = ScriptedHost((True, "held\n" + owner, ""))
     with pytest.raises(RuntimeError) as error:
-        locks.take_run_lock(State(), host, {}, 0)
+        run_lock.take_run_lock(State(), host, {}, 0)
     message = str(error.value)
     assert "alice@elsewhere, pyinfra PID 4242" in message and "(90 s ago)" in message
-    assert f"`sudo rm -rf {locks.RUN_LOCK}`" in message and "omero_web_run_lock_timeout = 0" in message
+    assert f"`sudo rm -rf {run_lock.RUN_LOCK}`" in message and "omero_web_run_lock_timeout = 0" in message
     assert len(host.connector.calls) == 1  # never removed
 
 
 def test_run_lock_of_a_killed_run_from_this_machine_is_taken_over():
-    owner = f"control={locks._clean(socket.gethostname())} user=bob pid=999999999 started=1000 token=dead\nnow=1090"
+    owner = f"control={run_lock._clean(socket.gethostname())} user=bob pid=999999999 started=1000 token=dead\nnow=1090"
     host = ScriptedHost((True, "held\n" + owner, ""), (True, "", ""), (True, "taken", ""))
-    locks.take_run_lock(State(), host, {}, 600)
+    run_lock.take_run_lock(State(), host, {}, 600)
     assert host.connector.calls[1][0].endswith(" dead")  # removed by its token
     assert "left by a run that is gone" in host.logged[0]
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from operations import nginx
-from operations.facts import NginxSite, site_inputs
-from operations.install import OmeroInstall
+from host.facts import NginxSite, site_inputs
+from model.omero_install import OmeroInstall
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the venv must be root's, as on a host")
 

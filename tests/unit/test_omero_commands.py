@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from operations.install import OMERO_COMMANDS_END, OmeroInstall
+from model.omero_install import OMERO_COMMANDS_END, OmeroInstall
 
 INSTALL = OmeroInstall(venv="/opt/omero/web/venv3", omerodir="/opt/omero/web/omero-web", user="omero-web")
 

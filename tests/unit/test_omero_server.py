@@ -23,15 +23,15 @@ from pyinfra.api import Inventory
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra_cli.util import load_func
 
-from operations import facts
-from operations.install import OmeroInstall
-from operations.secrets import SECRET_NAME
-from operations.properties import sha256
+from host import facts
+from model.omero_install import OmeroInstall
+from model.secrecy import SECRET_NAME
+from model.web_config import sha256
 from tests.unit.walkthrough_steps import CLIENT_CONFIG  # the walkthrough's 4.8.7 to 4.8.10
 from operations.omero_server import GROUP_SCRIPT, omero_server_settings, plan_group_changes, plan_server_changes
 from tests.unit import simulate
-from operations.ownership import as_user
-from operations.uploads import _WRITE, mkdirs_as, remove_as
+from host.ownership import as_user
+from host.uploads import _WRITE, mkdirs_as, remove_as
 from tests.unit.simulate import SimulatedHost, fake_run, land_staged_uploads, omero_commands
 
 
@@ -291,7 +291,7 @@ def test_corrupted_server_record_fails_naming_it_before_any_change(caplog):
 
 
 def test_server_venv_another_account_can_change_is_never_run_as_root(caplog):
-    from operations.install import untrusted_failure
+    from model.omero_install import untrusted_failure
 
     planted = "/opt/omero/server/venv3/lib/python3.11/site-packages/x.pth"
     failure = untrusted_failure("/opt/omero/server/venv3", planted)
@@ -410,7 +410,7 @@ def test_removing_recorded_group_settings_without_a_password_fails_before_any_ch
 
 def test_group_config_must_name_the_admin_password():
     # the lead's validation: before any host is contacted
-    from operations.settings import ValidationError, validate
+    from model.settings import ValidationError, validate
 
     with pytest.raises(ValidationError, match="needs omero_web_omero_server_admin_password"):
         validate({"omero_web_omero_server_group_config": {15: {"omero.policy.binary_access": "-read"}}})
@@ -575,7 +575,7 @@ def test_uploads_use_a_private_folder_exactly_when_pyinfra_copies_through_a_temp
     uploads to a temporary file as the SSH user first: that file must be in a 0700 folder."""
     from pyinfra.api import FileUploadCommand
 
-    from operations import uploads
+    from host import uploads
 
     class Host:
         current_op_global_arguments = arguments

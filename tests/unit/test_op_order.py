@@ -1,7 +1,8 @@
 """
-``operations.op_order``: pyinfra's order of operations without ``inspect`` gives exactly the
+``run.op_order``: pyinfra's order of operations without ``inspect`` gives exactly the
 list pyinfra's own function gives, at every operation of real deploys planned as the CLI
-plans them, and replaces pyinfra's only where pyinfra's function is the checked one.
+plans them, and replaces pyinfra's only where pyinfra's function is the checked one (elsewhere
+installing it raises).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import pyinfra
 import pytest
 from pyinfra.api import util as pyinfra_util
 
-from operations import op_order
-from operations.op_order import pyinfra_operation
+from run import op_order
+from run.checked import UncheckedPyinfra, source_sha256
+from run.op_order import pyinfra_operation
 from tests.unit.simulate import SimulatedHost, simulate
 from tests.unit.test_features import all_features, tls_files  # noqa: F401 (a fixture)
 
@@ -58,12 +60,13 @@ def test_replaces_the_checked_pyinfra_function_only(monkeypatch):
     original = pyinfra_util.get_operation_order_from_stack
     # pyinfra as pinned in requirements.txt: when this fails after a pyinfra upgrade, compare
     # operation_order_from_stack with pyinfra's new function, then update CHECKED_SOURCE_SHA256
-    assert op_order.source_sha256(original) == op_order.CHECKED_SOURCE_SHA256
+    assert source_sha256(original) == op_order.CHECKED_SOURCE_SHA256
     monkeypatch.setattr(pyinfra_operation, "get_operation_order_from_stack", original)
     assert op_order.install()
     assert pyinfra_operation.get_operation_order_from_stack is op_order.operation_order_from_stack
 
     monkeypatch.setattr(pyinfra_operation, "get_operation_order_from_stack", original)
     monkeypatch.setattr(op_order, "CHECKED_SOURCE_SHA256", "another pyinfra")
-    assert not op_order.install()
+    with pytest.raises(UncheckedPyinfra, match="get_operation_order_from_stack is not the source"):
+        op_order.install()
     assert pyinfra_operation.get_operation_order_from_stack is original

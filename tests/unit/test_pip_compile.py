@@ -1,6 +1,6 @@
 """
 pip installs into the venv with ``--no-compile``; the deploy then byte-compiles the venv's
-packages on every core (``operations.install.COMPILE_PACKAGES``). Run here against a real
+packages on every core (``model.omero_install.COMPILE_PACKAGES``). Run here against a real
 virtualenv made from this Python.
 """
 
@@ -11,7 +11,7 @@ import subprocess
 import venv
 from pathlib import Path
 
-from operations.install import BUFFER_END, BUFFER_START, COMPILE_PACKAGES, OmeroInstall
+from model.omero_install import BUFFER_END, BUFFER_START, COMPILE_PACKAGES, OmeroInstall
 from tests.unit.simulate import unguarded
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from operations.profile import HostFacts, UnsupportedHost, build_profile
-from operations.settings import validate
+from model.distro_profile import HostFacts, UnsupportedHost, build_profile
+from model.settings import validate
 
 DEFAULTS = validate({})
 

@@ -15,11 +15,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from operations import features
-from operations.install import HOST_SECRET_TOKEN, REDIS_AUTH_CONF, ROOT_STAGING
+from model import features
+from model.omero_install import HOST_SECRET_TOKEN, REDIS_AUTH_CONF, ROOT_STAGING
 from operations.redis import FROM_DATA, GENERATED, auth_conf_from_data
-from operations.settings import ValidationError, validate
-from operations.uploads import write_as
+from model.settings import ValidationError, validate
+from host.uploads import write_as
 from tests.unit.simulate import SimulatedHost, simulate
 
 REDIS = {"omero_web_redis": True}
@@ -100,7 +100,7 @@ def test_the_plan_with_the_urls_password_writes_it_root_s_and_redis_s_only():
 @pytest.mark.skipif(os.geteuid() != 0, reason="runs the write as an account, as root does")
 def test_the_hosts_password_is_put_in_place_on_the_host(tmp_path, monkeypatch):
     """``write_as`` with ``host_secret``, run by a real sh (the account's write as root here)."""
-    from operations import uploads
+    from host import uploads
 
     monkeypatch.setattr(uploads, "stage", lambda content, dest: iter(()))  # (the upload: written here)
     secret_file, dest = tmp_path / "auth.conf", tmp_path / "out.properties"
@@ -136,9 +136,9 @@ def test_secrets_sent_on_standard_input_are_delivered_and_never_printed(tmp_path
     (tmp_path / "secret.txt").write_text(secret + "\n")
     (tmp_path / "probe.py").write_text(
         "from pyinfra import host\n"
-        "from operations.host_state import HostState\n"
-        "from operations.ownership import SameContent\n"
-        "from operations.secrets import HiddenStdin\n"
+        "from host.snapshot import HostState\n"
+        "from host.ownership import SameContent\n"
+        "from model.secrecy import HiddenStdin\n"
         f"same = host.get_fact(SameContent, path={str(tmp_path / 'secret.txt')!r}, "
         f"_stdin=HiddenStdin(SameContent.stdin({secret + chr(10)!r})), _get_pty=False)\n"
         f"other = host.get_fact(SameContent, path={str(tmp_path / 'secret.txt')!r}, "

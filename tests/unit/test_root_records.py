@@ -26,11 +26,11 @@ import subprocess
 
 import pytest
 
-from operations import host_state
+from host import snapshot as host_state
 from operations.apps import record_content
-from operations.install import STATE_DIR, OmeroInstall
-from operations.settings import ValidationError, validate
-from operations.units import TEMPLATES, initd_variables
+from model.omero_install import STATE_DIR, OmeroInstall
+from model.settings import ValidationError, validate
+from model.units import TEMPLATES, initd_variables
 from tests.unit.simulate import SimulatedHost, simulate
 
 VENV, OMERODIR, USER = "/opt/omero/web/venv3", "/opt/omero/web/omero-web", "omero-web"
@@ -146,7 +146,7 @@ def test_corrupted_root_record_fails_naming_it_and_uninstalls_nothing(content):
 
 
 def test_upgrade_keeps_and_restores_roots_record_as_root():
-    from operations.upgrade import drop_copies, restore, snapshot
+    from host.upgrade import drop_copies, restore, snapshot
     taken, put_back, dropped = snapshot(INSTALL), restore(INSTALL), drop_copies(INSTALL)
     account, root = taken.split(" && sh -c ")
     assert account.startswith("runuser -u omero-web -- ") and RECORD not in account
@@ -162,7 +162,7 @@ def _sh(script: str, *args: str) -> subprocess.CompletedProcess:
 def test_roots_snapshot_and_restore_with_a_real_shell(tmp_path):
     """The scripts root runs on its record: a copy only when none exists, put back as it was,
     and a record absent at the snapshot removed by the restore."""
-    from operations.upgrade import _RESTORE, _SNAPSHOT
+    from host.upgrade import _RESTORE, _SNAPSHOT
     record, kept = tmp_path / "apps-x.json", tmp_path / "apps-x.rollback"
     record.write_text("before\n")
     assert _sh(_SNAPSHOT, str(kept), str(record)).returncode == 0
@@ -251,7 +251,7 @@ def test_pip_index_credentials_only_in_the_private_pip_conf():
 
 
 def test_pip_index_password_is_masked_in_the_bundle():
-    from operations.secrets import mask_text
+    from model.secrecy import mask_text
     line = "Looking in indexes: https://pypi.org/simple, https://bob:s3cretIdx@127.0.0.1:9/simple"
     assert "s3cretIdx" not in mask_text(line)
     assert "s3cretIdx" not in mask_text("extra-index-url = https://bob:s3cretIdx@h/simple", ["s3cretIdx"])

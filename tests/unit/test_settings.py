@@ -1,10 +1,14 @@
 """Validation of inventory data: defaults, normalisation, and errors naming key, value and fix."""
 
+from pathlib import Path
+
 import pytest
 
-from operations import settings
-from operations.settings import KEYS, ValidationError, validate
+from model import settings
+from model.settings import KEYS, ValidationError, validate
 from tools.readme_table import key_index
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_defaults_validate():
@@ -117,13 +121,13 @@ def test_all_problems_reported_at_once():
 
 
 def test_docs_document_every_key():
-    with open(settings.__file__.replace("operations/settings.py", "docs/configuration.md")) as doc:
+    with open(ROOT / "docs" / "configuration.md") as doc:
         text = doc.read()
     assert settings.markdown_table() in text, "docs/configuration.md data table is stale: run `python -m tools.readme_table`"
 
 
 def test_readme_indexes_every_key_and_tag():
-    with open(settings.__file__.replace("operations/settings.py", "README.md")) as readme:
+    with open(ROOT / "README.md") as readme:
         text = readme.read()
     assert key_index() in text, "README key index is stale: run `python -m tools.readme_table`"
     index = text[text.index("<!-- key-index"):text.index("<!-- end key-index -->")]

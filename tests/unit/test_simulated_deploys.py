@@ -17,8 +17,8 @@ import subprocess
 
 import pytest
 
-from operations import uploads
-from operations.uploads import staged_path
+from host import uploads
+from host.uploads import staged_path
 from tests.unit.simulate import OS_RELEASES, SimulatedHost, simulate
 
 DISTROS = sorted(OS_RELEASES)
@@ -417,7 +417,7 @@ def _run_as_account(script: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_snapshot_kept_once_then_restored(tmp_path):
-    from operations.upgrade import _RESTORE, _SNAPSHOT
+    from host.upgrade import _RESTORE, _SNAPSHOT
 
     etc = tmp_path / "etc"
     (etc / "grid").mkdir(parents=True)
@@ -445,7 +445,7 @@ def test_snapshot_kept_once_then_restored(tmp_path):
 
 
 def test_restore_refuses_a_link(tmp_path):
-    from operations.upgrade import _RESTORE, _SNAPSHOT
+    from host.upgrade import _RESTORE, _SNAPSHOT
 
     config = tmp_path / "config.xml"
     config.write_text("old")
@@ -462,8 +462,8 @@ def test_pip_failure_rolls_back_only_a_changed_venv(trusted_tmp):
     """The pip failure handler run against fake venvs (``runuser`` and the restart replaced), in a
     folder only root can change (the venvs' code runs only there: ``install.trusted``)."""
     tmp_path = trusted_tmp
-    from operations.install import OmeroInstall
-    from operations.upgrade import pip_failure_command
+    from model.omero_install import OmeroInstall
+    from host.upgrade import pip_failure_command
 
     def fake_venv(path, packages):
         (path / "bin").mkdir(parents=True)
@@ -541,7 +541,7 @@ def test_a_unit_file_systemd_has_not_read_is_read_and_its_service_restarted(need
     """A run stopped between installing the unit and reloading systemd leaves the file as wanted
     but not loaded (NeedDaemonReload=yes): the next run reloads systemd and restarts OMERO.web,
     though it changes no file; a loaded unit is left alone."""
-    from operations import host_state
+    from host import snapshot as host_state
 
     monkeypatch.setattr(host_state, "run_key", lambda: "key")  # the run's key of file digests
     data = {"omero_web_tags": "service"}  # no other section's change restarts OMERO.web

@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 from pyinfra_cli.util import load_func
 
-from operations import maintenance, troubleshoot
-from operations.install import UNTRUSTED_VENV, OmeroInstall, trusted
+from operations import maintenance
+
+from operations import troubleshoot
+from model.omero_install import UNTRUSTED_VENV, OmeroInstall, trusted
 from tests.unit.simulate import SimulatedHost, fake_run, simulate
 
 NOBODY = 65534
@@ -157,7 +159,7 @@ def test_a_service_start_or_restart_of_omero_web_is_checked_first():
 
 def test_the_check_is_one_rule_for_the_facts_too():
     # the facts that would run the venv's code read the same rule (install.find_untrusted)
-    from operations.facts import NginxSite, OmeroConfig, VenvReport
+    from host.facts import NginxSite, OmeroConfig, VenvReport
 
     install = OmeroInstall(VENV, "/opt/omero/web/omero-web", "omero-web")
     for command in (VenvReport().command(install, ["omero-web"]), OmeroConfig().command(install, "/r.json"),

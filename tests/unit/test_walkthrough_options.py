@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from operations.settings import ValidationError, validate
+from model.settings import ValidationError, validate
 from tests.unit.simulate import SimulatedHost, simulate
 
 STAGED = "/opt/omero/web/omero-web/etc/.omeroweb-deploy/config.properties"

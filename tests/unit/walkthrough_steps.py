@@ -35,7 +35,7 @@ A ``match`` is a dict; all its parts must hold:
 
 from __future__ import annotations
 
-from operations.install import OMERO_COMMANDS_END
+from model.omero_install import OMERO_COMMANDS_END
 
 STAGED = "/opt/omero/web/omero-web/etc/.omeroweb-deploy/config.properties"
 UNIT = "/etc/systemd/system/omero-web.service"

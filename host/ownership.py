@@ -2,7 +2,7 @@
 Who may change what on a host, read without trusting the accounts that may: commands run
 as an account (``as_user``), what an account sees at paths it owns (links reported, never
 followed), and the checks made before root takes install folders or runs a venv's code.
-Used by ``operations.uploads`` (writing as an account) and the sections.
+Used by ``host.uploads`` (writing as an account) and the sections.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import shlex
 
 from pyinfra.api import FactBase
 
-from .install import NOT_ROOTS_ONLY, find_untrusted
+from model.omero_install import NOT_ROOTS_ONLY, find_untrusted
 
 q = shlex.quote
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from typing import Callable
 from urllib.parse import urlsplit, urlunsplit
 
-from . import appends
-from .checks import is_local
-from .install import HOST_SECRET_TOKEN, REDIS_AUTH_CONF
-from .profile import DistroProfile
-from .settings import Settings
+from model import web_config
+from model.checks import is_local
+from model.distro_profile import DistroProfile
+from model.omero_install import HOST_SECRET_TOKEN, REDIS_AUTH_CONF
+from model.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def cors(s: Settings, profile: DistroProfile) -> Contribution:
         to_set = {"omero.web.cors_origin_allow_all": True}
     else:
         to_set = {"omero.web.cors_origin_whitelist": list(s.cors_origins)}
-    return Contribution(set=to_set, append=appends.appended_from(appends.cors_appends(s)), pip=(s.cors_headers_spec,))
+    return Contribution(set=to_set, append=web_config.appended_from(web_config.cors_appends(s)), pip=(s.cors_headers_spec,))
 
 
 # --- Apps -----------------------------------------------------------------------------------
@@ -131,7 +131,7 @@ def apps(s: Settings, profile: DistroProfile) -> Contribution:
     to_set: dict = {}
     for app in s.apps:
         to_set.update(app["config"])
-    return Contribution(set=to_set, append=appends.appended_from(appends.app_appends(s)),
+    return Contribution(set=to_set, append=web_config.appended_from(web_config.app_appends(s)),
                         pip=tuple(app["spec"] for app in s.apps))
 
 
@@ -224,7 +224,7 @@ def customization(s: Settings, profile: DistroProfile) -> Contribution:
         to_set["omero.web.login_redirect"] = dict(s.login_redirect)
     if s.show_client_downloads is not None:
         to_set["omero.web.login.show_client_downloads"] = s.show_client_downloads
-    return Contribution(set=to_set, append=appends.appended_from(appends.customization_appends(s)))
+    return Contribution(set=to_set, append=web_config.appended_from(web_config.customization_appends(s)))
 
 
 # --- Publishing -----------------------------------------------------------------------------
@@ -334,7 +334,7 @@ def combined(settings: Settings, profile: DistroProfile) -> Contribution:
     for feature in FEATURES:
         part = feature.contribution(settings, profile)
         to_set.update(part.set)
-        appends.merge_items(to_append, part.append)
+        web_config.merge_items(to_append, part.append)
         pip.extend(p for p in part.pip if p not in pip)
         packages.extend(p for p in part.packages if p not in packages)
         nginx.extend(part.nginx)

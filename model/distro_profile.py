@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
-from .settings import Settings
+from model.settings import Settings
 
 GLENCOE_X86_64 = (
     "https://github.com/glencoesoftware/zeroc-ice-py-linux-x86_64/releases/download/20240202/"

@@ -16,10 +16,10 @@ from pyinfra.facts.files import FindLinks
 from pyinfra.facts.sysvinit import InitdStatus
 from pyinfra.operations import server, systemd, sysvinit
 
-from .facts import q
-from .host_state import unit_enabled, unit_file_loaded, unit_running, want
-from .profile import DistroProfile
-from .units import SERVICE
+from model.distro_profile import DistroProfile
+from model.units import SERVICE
+from host.facts import q
+from host.snapshot import unit_enabled, unit_file_loaded, unit_running, want
 
 
 def restart_command(service_manager: str, service: str = SERVICE, reset_failed: bool = False) -> str:

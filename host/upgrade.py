@@ -29,11 +29,11 @@ import time
 from pyinfra import host, state
 from pyinfra.api import operation
 
-from .facts import CommandReport, PathExists, VenvReport, q
-from .host_state import existing, fact_until_change
-from .install import OmeroInstall, trusted, untrusted_message
-from .ownership import as_user
-from .uploads import mkdirs_as, save_output_as
+from model.omero_install import OmeroInstall, trusted, untrusted_message
+from host.facts import CommandReport, PathExists, VenvReport, q
+from host.ownership import as_user
+from host.snapshot import existing, fact_until_change
+from host.uploads import mkdirs_as, save_output_as
 
 
 # Run as the OMERO.web user: argv = snapshot folder, files. Copies the files that exist into a

@@ -1,5 +1,5 @@
 """
-Checkers of inventory values, used by ``operations.settings``' key table.
+Checkers of inventory values, used by ``model.settings``' key table.
 
 Each checker takes the raw value and returns it normalised, or raises ``Invalid`` whose
 message says what is expected (the fix); ``validate`` prefixes ``<key> = <repr(value)>: ``.

@@ -13,11 +13,22 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from .install import OmeroInstall
+from model.omero_install import OmeroInstall
 
 q = shlex.quote
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 SERVICE = "omero-web"
+#: The daily ``omero web clearsessions`` job: a systemd timer and its service where systemd is
+#: PID 1, else a cron file (the maintenance section installs it; the service section reads
+#: whether it is there: OMERO.web keeps its sessions only where the job purges them).
+CLEARSESSIONS_JOB = "omero-web-clearsessions"
+CLEARSESSIONS_CRON_FILE = f"/etc/cron.d/{CLEARSESSIONS_JOB}"
+SYSTEMD_DIR = "/etc/systemd/system"
+
+
+def clearsessions_job_file(service_manager: str) -> str:
+    """The file whose presence says the daily job is installed: its timer, else its cron file."""
+    return f"{SYSTEMD_DIR}/{CLEARSESSIONS_JOB}.timer" if service_manager == "systemd" else CLEARSESSIONS_CRON_FILE
 #: The PATH of the walkthrough's unit, after the venv's bin.
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin"
 

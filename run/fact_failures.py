@@ -1,6 +1,6 @@
 """
 A fact that fails ends the run, with a message naming the host and the fact. Installed by
-``config.py``.
+``run.install``.
 
 pyinfra (3.10) answers a fact whose command fails with a line "could not load fact", marks the
 host failed and hands the fact's *default* to the code that asked. Code planning a deploy
@@ -12,8 +12,8 @@ pyinfra error: pyinfra's command line ends the run with that message, no traceba
 host printed is above it. (Read by an operation as it runs, the other hosts finish that
 operation first.) Facts read with ``_ignore_errors`` (failure expected) are untouched.
 
-Installed only where pyinfra's ``_get_fact`` is the one it was checked against
-(``CHECKED_SOURCE_SHA256``, pyinfra 3.10.0); tests/unit/test_fact_failures.py fails on another.
+Checked against pyinfra 3.10.0's ``_get_fact`` (``CHECKED_SOURCE_SHA256``, ``run.checked``): on
+another pyinfra, installing it raises.
 """
 
 from __future__ import annotations
@@ -22,11 +22,10 @@ import gevent
 from pyinfra.api import facts as pyinfra_facts
 from pyinfra.api.exceptions import PyinfraError
 
-from .op_order import source_sha256
+from run.checked import require
 
 #: sha256 of the source of ``pyinfra.api.facts._get_fact`` that this module was checked against.
 CHECKED_SOURCE_SHA256 = "4bae739f846172aaaf1f4cd3d65c40090cf3e183d5a1fc090882033ed5e7f98a"
-CHECKED_PYINFRA = "3.10.0"
 
 _original = pyinfra_facts._get_fact
 
@@ -53,14 +52,12 @@ def _get_fact_or_stop(state, host, cls, *args, **kwargs):
     return value
 
 
-def installable() -> bool:
-    return pyinfra_facts._get_fact is _original and source_sha256(_original) == CHECKED_SOURCE_SHA256
-
-
 def install() -> bool:
-    """Wrap pyinfra's ``_get_fact`` for this run when it is the checked one."""
-    if not installable():
+    """Wrap pyinfra's ``_get_fact`` for this run (False: already in place); raises
+    ``UncheckedPyinfra`` when it is not the checked one."""
+    if pyinfra_facts._get_fact is _get_fact_or_stop:
         return False
+    require(pyinfra_facts._get_fact, CHECKED_SOURCE_SHA256, "the fact failures' stop (run.fact_failures)")
     pyinfra_facts._get_fact = _get_fact_or_stop
     # Raised in an operation's greenlet, it reaches pyinfra's command line through
     # ``greenlet.get()``; gevent's hub would first print it as a crash (a traceback): it is not one.

@@ -97,6 +97,10 @@ def trusted(venv: str, command: str, refuse: str | None = None) -> str:
     return f"{{ {find_untrusted(venv)}; if [ -n \"$untrusted\" ]; then {refuse}; else {command}; fi; }}"
 
 
+#: NGINX's error log on every distro the deploy supports (the health check's and the
+#: troubleshooting bundle's).
+NGINX_ERROR_LOG = "/var/log/nginx/error.log"
+
 #: Root's own settings for the services the deploy configures (read by those services' accounts).
 ETC_DIR = "/etc/omeroweb-deploy"
 #: The local Redis's password (``requirepass``; root:redis 0640), included by Redis's own

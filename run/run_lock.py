@@ -1,20 +1,11 @@
 """
-Locks (issue 12, items 1 and 5): waiting, for a bounded time and saying so, for
-
-- **the package manager's lock**, held by another apt (unattended-upgrades on a fresh cloud
-  VM, an ``apt-get`` left by an interrupted run) or dnf/yum. apt fails at once when its
-  locks (``/var/lib/dpkg/lock-frontend``, ``lock``, ``/var/lib/apt/lists/lock``, the
-  archives lock) are held; ``-o DPkg::Lock::Timeout`` only exists from apt 1.9.11 (not on
-  Debian 9/10 or Ubuntu 18.04) and pyinfra's ``apt.update`` takes no options, so each
-  package command is run again while it fails with a lock error, until
-  ``omero_web_package_lock_timeout``. dnf and yum would wait forever by themselves: they
-  are run with ``--setopt=exit_on_lock=True`` and retried the same way. A command that
-  fails for a lock changed nothing, so running it again is safe.
-- **another deploy to the same host** (``RUN_LOCK``): taken when pyinfra connects, released
-  when it disconnects (also after a failed run); see ``take_run_lock``.
-
-Both wait in Python on the control machine, so the waiting message shows at the default
-verbosity (a command's own output is only shown with ``-v``).
+One deploy at a time per host: the run lock (``RUN_LOCK``), taken right after pyinfra
+connects (before any fact is read), released when it disconnects (also after a failed run).
+A run that finds it held waits, for a bounded time and saying so, then fails that host with
+a message naming the holder; a lock whose pyinfra process is gone from this control machine
+(a killed run) is taken over. The waiting is done in Python on the control machine, so its
+message shows at the default verbosity. ``RunLock`` is the pyinfra callback that does it
+(installed by ``run.install``).
 """
 
 from __future__ import annotations
@@ -28,89 +19,20 @@ import socket
 import time
 
 import gevent
-from pyinfra import host as current_host, logger
-from pyinfra.api import FunctionCommand, StringCommand
-from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
-from pyinfra.connectors.util import CommandOutput
+from pyinfra import logger
+from pyinfra.api import StringCommand
+from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
+from pyinfra.api.exceptions import ConnectError
+from pyinfra.api.state import BaseStateCallback
 
-from .install import ROOT_STAGING, STATE_DIR, buffered
+from model.omero_install import ROOT_STAGING, STATE_DIR
+from model.settings import validate
+from run.connection import idle_check, no_delay
 
 q = shlex.quote
 
-#: Seconds between two tries while a lock is held.
+#: Seconds between two tries while the lock is held.
 POLL = 3
-
-# apt (every release: 1.4's "Could not get lock /var/lib/dpkg/lock - open (11: ...)", 1.9's
-# "Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 42 (apt-get)",
-# "Unable to lock directory /var/lib/apt/lists/"), dnf ("... already locked by 42") and yum
-# ("Existing lock /var/run/yum.pid: another copy is running as pid 42.") with exit_on_lock.
-PACKAGE_LOCK_ERROR = re.compile(
-    r"Could not get lock|Unable to lock|Unable to acquire the dpkg frontend lock|already locked by \d+"
-    r"|Existing lock \S+: another copy is running", re.I)
-_HOLDER = re.compile(r"held by process (\d+)(?: \(([^)]*)\))?|already locked by (\d+)|running as pid (\d+)")
-
-
-def package_lock_holder(output: str) -> str | None:
-    """None when ``output`` is not a lock error; else who holds it, as far as the tool says."""
-    if not PACKAGE_LOCK_ERROR.search(output):
-        return None
-    found = _HOLDER.search(output)
-    if not found:
-        return "another process (this apt does not say which: `ps -e | grep -e apt -e dpkg`)"
-    pid = next(g for g in (found.group(1), found.group(3), found.group(4)) if g)
-    return f"process {pid}" + (f" ({found.group(2)})" if found.group(2) else "")
-
-
-def connector_arguments() -> dict:
-    """The current operation's connection arguments (``_sudo``, ...), for commands run from Python."""
-    arguments = current_host.current_op_global_arguments or {}
-    return {key: arguments[key] for key in CONNECTOR_ARGUMENT_KEYS if key in arguments}
-
-
-def waiting_for_package_lock(command, timeout: int) -> FunctionCommand:
-    """``command`` (an apt/dnf/yum command line) run again while the package lock is held, up to ``timeout`` s;
-    its output held until it ends (``buffered``: the package managers' progress)."""
-    text = command.get_raw_value() if isinstance(command, StringCommand) else str(command)
-    return FunctionCommand(_run_waiting, (buffered(text), timeout, connector_arguments()), {})
-
-
-def _run_waiting(state, host, command: str, timeout: int, arguments: dict) -> bool:
-    started = time.monotonic()
-    said = False
-    env = {**(arguments.get("_env") or {}), "LC_ALL": "C"}  # lock errors are matched in English
-    while True:
-        ok, output = host.connector.run_shell_command(
-            StringCommand(command), print_output=state.print_output, print_input=state.print_input,
-            **{**arguments, "_env": env})
-        waited = int(time.monotonic() - started)
-        if ok:
-            if said:
-                host.log_styled(f"omeroweb-deploy: package manager lock released after {waited} s", fg="green")
-            return True
-        holder = package_lock_holder(output.output)
-        if holder is None or waited >= timeout:
-            if not state.print_output:
-                _print_output(host, output)
-            if holder is not None:
-                host.log_styled(
-                    f"omeroweb-deploy: the package manager lock is still held by {holder} after {waited} s "
-                    f"(omero_web_package_lock_timeout = {timeout}): let it finish (unattended-upgrades, another "
-                    "apt/dnf), or raise omero_web_package_lock_timeout, then run again", fg="red", log_func=logger.error)
-            return False
-        if not said:
-            host.log_styled(
-                f"omeroweb-deploy: the package manager lock is held by {holder}: waiting up to {timeout} s "
-                "(omero_web_package_lock_timeout)", fg="yellow", log_func=logger.warning)
-            said = True
-        gevent.sleep(min(POLL, max(timeout - waited, 0) or POLL))
-
-
-def _print_output(host, output: CommandOutput) -> None:
-    for line in output.output_lines:
-        logger.error(f"{host.print_prefix}{line}")
-
-
-# ---- the run lock --------------------------------------------------------------------------------
 
 #: Held while a run is connected: a folder (``mkdir`` is atomic) with an ``owner`` file.
 RUN_LOCK = f"{STATE_DIR}/run.lock"
@@ -235,3 +157,44 @@ def release_run_lock(host, arguments: dict, token: str) -> bool:
     """Remove the host's run lock if it is still this run's."""
     ok, _ = _sh(host, arguments, _DROP, token)
     return ok
+
+
+class RunLock(BaseStateCallback):
+    """
+    One deploy at a time per host. Right after connecting (before any fact is
+    read), the host's run lock is taken as root (the connection's ``_sudo``/``_su_user``
+    settings), waiting up to ``omero_web_run_lock_timeout`` while another run holds it, then
+    the host fails to connect with a message naming the holder (other hosts go on). It is
+    released when pyinfra disconnects, after a successful or a failed run. Applies to every
+    pyinfra run from this folder: ``deploy.py``, a section by dotted path, ``exec``, ``fact``.
+    """
+
+    def __init__(self):
+        self.tokens = {}
+
+    @staticmethod
+    def _arguments(run_state, host) -> dict:
+        arguments, _ = pop_global_arguments(run_state, host, {})
+        return {key: arguments[key] for key in CONNECTOR_ARGUMENT_KEYS if key in arguments}
+
+    def host_before_connect(self, run_state, host):
+        connector, connect = host.connector, host.connector.connect
+
+        def connect_then_lock():
+            connect()
+            no_delay(connector)
+            idle_check(connector)
+            timeout = validate(host.data.dict(), host.name).run_lock_timeout
+            try:
+                self.tokens[host.name] = take_run_lock(run_state, host, self._arguments(run_state, host),
+                                                             timeout)
+            except RuntimeError as exc:
+                raise ConnectError(f"omeroweb-deploy: {exc}") from None
+
+        connector.connect = connect_then_lock
+
+    def host_disconnect(self, run_state, host):
+        token = self.tokens.pop(host.name, None)
+        if token and not release_run_lock(host, self._arguments(run_state, host), token):
+            logger.warning(f"{host.print_prefix}omeroweb-deploy: could not release the run lock {RUN_LOCK}: "
+                           f"remove it with `{REMOVE_COMMAND}`")

@@ -1,11 +1,26 @@
 """
-The SSH connection itself: settings pyinfra's connector does not make. Called by
-``config.py`` right after each host is connected.
+The SSH connection itself: settings pyinfra's connector does not make. Called by the run
+lock's callback (``run.run_lock.RunLock``) right after each host is connected. They reach into
+pyinfra's SSH connector (its paramiko ``client``) and paramiko's transport: checked against
+pyinfra 3.10.0's ``SSHConnector.connect`` (``CHECKED_SOURCE_SHA256``; ``run.install`` checks it
+before the run connects anywhere).
 """
 
 from __future__ import annotations
 
 import socket
+
+from pyinfra.connectors.ssh import SSHConnector
+
+from run.checked import require
+
+#: sha256 of the source of pyinfra's ``SSHConnector.connect`` (which makes ``client``) checked against.
+CHECKED_SOURCE_SHA256 = "32da021d77c0af3ef7e7d66f51928c5e8bbd1c64a8ae84f60b27b12863e280ee"
+
+
+def check() -> None:
+    """Raise ``UncheckedPyinfra`` unless pyinfra's SSH connector is the one this module was read against."""
+    require(SSHConnector.connect, CHECKED_SOURCE_SHA256, "the SSH connection's settings (run.connection)")
 
 
 def _transport_and_socket(connector):

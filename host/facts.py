@@ -17,10 +17,10 @@ from typing import Any, Optional
 
 from pyinfra.api import FactBase
 
-from .profile import HostFacts
-from .ownership import as_user, trusted_venv
-from .secrets import SECRET_NAME
-from .install import HOST_SECRET_TOKEN, OmeroInstall, host_secret_line
+from model.distro_profile import HostFacts
+from model.omero_install import HOST_SECRET_TOKEN, OmeroInstall, host_secret_line
+from model.secrecy import SECRET_NAME
+from host.ownership import as_user, trusted_venv
 
 q = shlex.quote
 

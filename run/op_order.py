@@ -1,5 +1,5 @@
 """
-pyinfra's order of operations, computed without ``inspect``. Installed by ``config.py``.
+pyinfra's order of operations, computed without ``inspect``. Installed by ``run.install``.
 
 In a CLI run pyinfra orders operations by the line numbers of the code that called them
 (``pyinfra.api.util.get_operation_order_from_stack``, once per operation and host). It reads
@@ -7,20 +7,19 @@ them with ``inspect.stack()``, which also looks up every frame's module (a walk 
 ``sys.modules`` for a frame of ``deploy.py``, which is no module) and source lines: 65 ms
 of the control side's ~1.1 s of CPU for a cold deploy (issue 15: < 1 s per host). pyinfra
 uses only each frame's file name and line number, which the frame holds itself; this
-function returns the same list from them. It replaces pyinfra's only where pyinfra's source
-is the one it was checked against (``CHECKED_SOURCE_SHA256``, pyinfra 3.10.0); another
-pyinfra keeps its own, and a unit test says which.
+function returns the same list from them. Checked against pyinfra 3.10.0's
+source (``CHECKED_SOURCE_SHA256``, ``run.checked``): on another pyinfra, installing it raises.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import inspect
 import sys
 
 import pyinfra
 from pyinfra.api import util as pyinfra_util
+
+from run.checked import require
 
 #: The module, not the ``operation`` decorator that ``pyinfra.api`` exports under its name.
 pyinfra_operation = importlib.import_module("pyinfra.api.operation")
@@ -56,14 +55,12 @@ def operation_order_from_stack(state) -> list[int]:
     return line_numbers
 
 
-def source_sha256(function) -> str:
-    return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()
-
-
 def install() -> bool:
-    """Use ``operation_order_from_stack`` for this run when pyinfra's function is the checked one."""
-    original = pyinfra_util.get_operation_order_from_stack
-    if pyinfra_operation.get_operation_order_from_stack is not original or source_sha256(original) != CHECKED_SOURCE_SHA256:
+    """Use ``operation_order_from_stack`` for this run (False: already in place); raises
+    ``UncheckedPyinfra`` when pyinfra's function is not the checked one."""
+    in_place = pyinfra_operation.get_operation_order_from_stack
+    if in_place is operation_order_from_stack:
         return False
+    require(in_place, CHECKED_SOURCE_SHA256, "the order of operations (run.op_order)")
     pyinfra_operation.get_operation_order_from_stack = operation_order_from_stack
     return True

@@ -1,7 +1,7 @@
 """
 Checks that span several inventory keys, run by the ``Settings`` model's after-validator
-(``operations.settings``) once every value has passed its own check; the checkers of single
-values are in ``operations.checks``.
+(``model.settings``) once every value has passed its own check; the checkers of single
+values are in ``model.checks``.
 
 Each function takes the validated ``Settings`` (typed attributes; not imported, since
 ``settings`` imports this module) and returns the problems as messages naming the keys, their
@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .appends import append_sources
-from .checks import inside, is_local, local_redis_url_problem
+from model.checks import inside, is_local, local_redis_url_problem
+from model.web_config import append_sources
 
 #: OMERO.web's default ``omero.web.application_server.port``: Gunicorn's port, NGINX's upstream.
 APPLICATION_SERVER_PORT = 4080

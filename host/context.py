@@ -14,11 +14,11 @@ from pyinfra import host
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.context import ctx_state
 
-from .facts import HostInventory
-from .features import Contribution, combined
-from .install import OmeroInstall
-from .profile import APT_RELEASES, RPM_RELEASES, DistroProfile, build_profile
-from .settings import Settings, ValidationError, validate
+from model.distro_profile import APT_RELEASES, RPM_RELEASES, DistroProfile, build_profile
+from model.features import Contribution, combined
+from model.omero_install import OmeroInstall
+from model.settings import Settings, ValidationError, validate
+from host.facts import HostInventory
 
 #: Per pyinfra run (State), per host name: the context, computed once.
 _CONTEXTS: "weakref.WeakKeyDictionary[object, dict[str, Context]]" = weakref.WeakKeyDictionary()
@@ -51,7 +51,7 @@ class Context:
 
     @cached_property
     def features(self) -> Contribution:
-        """What the optional features add to the shared steps (``operations.features``), computed once."""
+        """What the optional features add to the shared steps (``model.features``), computed once."""
         return combined(self.settings, self.profile)
 
     def selected(self, *section_tags: str, also: tuple[str, ...] = ()) -> bool:

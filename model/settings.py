@@ -2,11 +2,11 @@
 Inventory data for omeroweb-deploy: the ``Settings`` model, one typed field per key.
 
 The model is the single source of truth. Each field is a key without its ``omero_web_``
-prefix, with its type, its default, its rule (``Rule``: a checker of ``operations.checks``,
+prefix, with its type, its default, its rule (``Rule``: a checker of ``model.checks``,
 which returns the value normalised or says what is expected), its doc (``description``) and
 its section (``json_schema_extra``). Validation, defaults, ``KEYS`` (derived from the fields)
 and the docs' data table (``python -m tools.readme_table``) all come from it; the checks that
-span several keys are its after-validator (``operations.cross_checks``). Values may come from
+span several keys are its after-validator (``model.cross_checks``). Values may come from
 inventories, ``group_data`` or ``--data`` (where pyinfra passes ``80`` as an int and ``a,b``
 as a string, so lists also accept a comma-separated string).
 
@@ -16,7 +16,7 @@ include the input.
 
 Why over 400 lines: the field table itself is half of it (one documented, typed field per
 key, ~200 lines); the rest is the model's machinery and ``validate``. The checkers of single
-values are in ``operations.checks``, the checks spanning keys in ``operations.cross_checks``.
+values are in ``model.checks``, the checks spanning keys in ``model.cross_checks``.
 """
 
 import difflib
@@ -28,9 +28,11 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError, core_schema
 
-from . import checks, cross_checks
-from .checks import Invalid, str_list
-from .secrets import MASK, is_secret_name, mask_text
+from model import checks
+
+from model import cross_checks
+from model.checks import Invalid, str_list
+from model.secrecy import MASK, is_secret_name, mask_text
 
 PREFIX = "omero_web_"
 
@@ -96,7 +98,7 @@ def _plain(value: Any) -> Any:
 @dataclass(frozen=True)
 class Rule:
     """
-    A field's rule: ``check`` (of ``operations.checks``) is its whole validation, replacing
+    A field's rule: ``check`` (of ``model.checks``) is its whole validation, replacing
     pydantic's own for the annotated type, so each rule is written once; its ``checks.Invalid``
     becomes a pydantic error whose ``reason`` is the message as the checker wrote it.
     """

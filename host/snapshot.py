@@ -41,7 +41,7 @@ from pyinfra.api import FactBase
 from pyinfra.api.util import get_template
 from pyinfra.context import ctx_host, ctx_state
 
-from .secrets import HiddenStdin
+from model.secrecy import HiddenStdin
 
 q = shlex.quote
 

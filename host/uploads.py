@@ -29,10 +29,10 @@ from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.facts.files import File, FileContents
 from pyinfra.operations.util.files import generate_color_diff
 
-from .install import HOST_SECRET_READER, HOST_SECRET_TOKEN, ROOT_STAGING
-from .host_state import file_matches, octal, rendered, sha256, user_paths, want, want_user_paths
-from .ownership import SameContent, UserPaths, UserTree, as_user
-from .secrets import HiddenStdin
+from model.omero_install import HOST_SECRET_READER, HOST_SECRET_TOKEN, ROOT_STAGING
+from model.secrecy import HiddenStdin
+from host.ownership import SameContent, UserPaths, UserTree, as_user
+from host.snapshot import file_matches, octal, rendered, sha256, user_paths, want, want_user_paths
 
 q = shlex.quote
 
