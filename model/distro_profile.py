@@ -1,7 +1,9 @@
 """
 The distro profile: everything that differs between the distros the walkthroughs cover,
 computed once per host from facts (never from inventory group names) and used by every
-section. ``build_profile`` is pure: tests feed it simulated facts.
+section. What differs is data, not branches: a ``Family`` value per distro family (``DEBIAN``,
+``RHEL``), a ``Release`` row per release (``APT_RELEASES``, ``RPM_RELEASES``) that overrides its
+family where it must. ``build_profile`` is pure: tests feed it simulated facts.
 """
 
 from __future__ import annotations
@@ -40,8 +42,53 @@ WALKTHROUGH_WHEELS = {
 
 
 @dataclass(frozen=True)
+class Family:
+    """What every release of a distro family has in common, as data (one value per family)."""
+
+    name: str  # "debian" | "rhel"
+    package_manager: str  # "apt" | "dnf" (a release may say otherwise)
+    packages_before_python: tuple[str, ...]  # what OMERO.web needs besides Python, in the order installed
+    packages_after_python: tuple[str, ...]
+    build_packages: tuple[str, ...]  # compiler and headers for the Ice build, besides the Python headers
+    nginx_disable_paths: tuple[tuple[str, str], ...]  # the default site, (path, "remove" | "rename")
+    nginx_user: str
+    initd_tool: str  # registers init.d scripts for boot
+    ca_dir: str
+    ca_update: str
+    ca_bundle: str
+    selinux_packages: tuple[str, ...]
+    redis_package: str
+    redis_conf: str
+    cron_package: str
+    cron_service: str
+
+
+DEBIAN = Family(
+    name="debian", package_manager="apt", packages_before_python=("unzip",),
+    packages_after_python=("nginx",),
+    build_packages=("g++", "make", "libssl-dev", "libbz2-dev"),
+    nginx_disable_paths=(("/etc/nginx/sites-enabled/default", "remove"),), nginx_user="www-data",
+    initd_tool="update-rc.d", ca_dir="/usr/local/share/ca-certificates", ca_update="update-ca-certificates",
+    ca_bundle="/etc/ssl/certs/ca-certificates.crt", selinux_packages=(), redis_package="redis-server",
+    redis_conf="/etc/redis/redis.conf", cron_package="cron", cron_service="cron",
+)
+RHEL = Family(
+    name="rhel", package_manager="dnf", packages_before_python=("unzip",),
+    packages_after_python=("nginx",),
+    build_packages=("gcc-c++", "make", "openssl-devel", "bzip2-devel"),
+    nginx_disable_paths=(("/etc/nginx/conf.d/default.conf", "rename"),), nginx_user="nginx",
+    initd_tool="chkconfig", ca_dir="/etc/pki/ca-trust/source/anchors", ca_update="update-ca-trust extract",
+    ca_bundle="/etc/pki/tls/certs/ca-bundle.crt", selinux_packages=("policycoreutils-python-utils",),
+    redis_package="redis",  # EPEL on 7, AppStream on 8 and 9
+    # Redis 6 moved it into a folder of its own (AppStream 9; 8's redis:5 module and EPEL 7 keep /etc)
+    redis_conf="/etc/redis/redis.conf", cron_package="cronie", cron_service="crond",
+)
+
+
+@dataclass(frozen=True)
 class Release:
-    """What one distro release needs; the table below is the only place such facts live."""
+    """What one distro release needs; the tables below are the only place such facts live. A
+    field left None takes its family's value."""
 
     python: str  # interpreter that creates the venv
     python_version: tuple[int, int]
@@ -49,6 +96,9 @@ class Release:
     python_dev_package: str
     remove_sites_available_default: bool = False  # the Debian 9 walkthrough
     epel: bool = False
+    package_manager: Optional[str] = None
+    selinux_packages: Optional[tuple[str, ...]] = None
+    redis_conf: Optional[str] = None
 
 
 APT_RELEASES: dict[tuple[str, str], Release] = {
@@ -63,17 +113,23 @@ APT_RELEASES: dict[tuple[str, str], Release] = {
     ("ubuntu", "22.04"): Release("/usr/bin/python3", (3, 10), ("python3", "python3-venv"), "python3-dev"),
     ("ubuntu", "24.04"): Release("/usr/bin/python3", (3, 12), ("python3", "python3-venv"), "python3-dev"),
 }
-_EL_PY311 = Release("/usr/bin/python3.11", (3, 11), ("python3.11",), "python3.11-devel", epel=True)
+_REDIS_IN_ETC = "/etc/redis.conf"
+_EL8_PY311 = Release("/usr/bin/python3.11", (3, 11), ("python3.11",), "python3.11-devel", epel=True,
+                     redis_conf=_REDIS_IN_ETC)
+_EL9_PY311 = Release("/usr/bin/python3.11", (3, 11), ("python3.11",), "python3.11-devel", epel=True)
 RPM_RELEASES: dict[tuple[str, str], Release] = {
-    ("centos", "7"): Release("/usr/bin/python3", (3, 6), ("python3",), "python3-devel", epel=True),
-    ("centos", "8"): Release("/usr/bin/python3", (3, 6), ("python3",), "python3-devel", epel=True),
+    ("centos", "7"): Release("/usr/bin/python3", (3, 6), ("python3",), "python3-devel", epel=True,
+                             package_manager="yum", selinux_packages=("policycoreutils-python",),
+                             redis_conf=_REDIS_IN_ETC),
+    ("centos", "8"): Release("/usr/bin/python3", (3, 6), ("python3",), "python3-devel", epel=True,
+                             redis_conf=_REDIS_IN_ETC),
     # The default python3 of EL 8 (3.6) and EL 9 (3.9) is older than current OMERO.web supports.
-    ("rocky", "8"): _EL_PY311,
-    ("rocky", "9"): _EL_PY311,
-    ("almalinux", "8"): _EL_PY311,
-    ("almalinux", "9"): _EL_PY311,
-    ("rhel", "8"): _EL_PY311,
-    ("rhel", "9"): _EL_PY311,
+    ("rocky", "8"): _EL8_PY311,
+    ("rocky", "9"): _EL9_PY311,
+    ("almalinux", "8"): _EL8_PY311,
+    ("almalinux", "9"): _EL9_PY311,
+    ("rhel", "8"): _EL8_PY311,
+    ("rhel", "9"): _EL9_PY311,
 }
 SUPPORTED_ARCHS = ("x86_64", "aarch64")
 
@@ -160,9 +216,9 @@ def build_profile(facts: HostFacts, settings: Settings) -> DistroProfile:
     key = _release_key(facts.os_release)
     found = facts.os_release.get("PRETTY_NAME") or " ".join(key) or "no /etc/os-release"
     if key in APT_RELEASES:
-        release, family = APT_RELEASES[key], "debian"
+        release, family = APT_RELEASES[key], DEBIAN
     elif key in RPM_RELEASES:
-        release, family = RPM_RELEASES[key], "rhel"
+        release, family = RPM_RELEASES[key], RHEL
     else:
         raise UnsupportedHost(
             f"unsupported distribution: found {found!r}; supported: {', '.join(supported_releases())}"
@@ -184,40 +240,20 @@ def build_profile(facts: HostFacts, settings: Settings) -> DistroProfile:
 
     service_manager = _service_manager(facts, settings)
     distro, version = key
-    if family == "debian":
-        package_manager = "apt"
-        packages = ("unzip", *release.python_packages, "nginx")
-        build_packages = ("g++", "make", release.python_dev_package, "libssl-dev", "libbz2-dev")
-        disable = [("/etc/nginx/sites-enabled/default", "remove")]
-        if release.remove_sites_available_default:
-            disable.append(("/etc/nginx/sites-available/default", "rename"))
-        nginx_user, initd_tool = "www-data", "update-rc.d"
-        ca_dir, ca_update = "/usr/local/share/ca-certificates", "update-ca-certificates"
-        ca_bundle, selinux_packages = "/etc/ssl/certs/ca-certificates.crt", ()
-        redis_package = redis_service = "redis-server"
-        redis_conf = "/etc/redis/redis.conf"
-        cron_package = cron_service = "cron"
-    else:
-        package_manager = "yum" if version == "7" else "dnf"
-        packages = (*(("epel-release",) if release.epel else ()), "unzip", *release.python_packages, "nginx")
-        build_packages = ("gcc-c++", "make", release.python_dev_package, "openssl-devel", "bzip2-devel")
-        disable = [("/etc/nginx/conf.d/default.conf", "rename")]
-        nginx_user, initd_tool = "nginx", "chkconfig"
-        ca_dir, ca_update = "/etc/pki/ca-trust/source/anchors", "update-ca-trust extract"
-        ca_bundle = "/etc/pki/tls/certs/ca-bundle.crt"
-        selinux_packages = ("policycoreutils-python",) if version == "7" else ("policycoreutils-python-utils",)
-        redis_package = redis_service = "redis"  # EPEL on 7, AppStream on 8 and 9
-        # Redis 6 moved it into a folder of its own (AppStream 9; 8's redis:5 module keeps /etc)
-        redis_conf = "/etc/redis/redis.conf" if version not in ("7", "8") else "/etc/redis.conf"
-        cron_package, cron_service = "cronie", "crond"
+    disable = family.nginx_disable_paths
+    if release.remove_sites_available_default:
+        disable += (("/etc/nginx/sites-available/default", "rename"),)
+    packages = (*(("epel-release",) if release.epel else ()), *family.packages_before_python,
+                *release.python_packages, *family.packages_after_python)
+    build_packages = (*family.build_packages[:2], release.python_dev_package, *family.build_packages[2:])
 
     return DistroProfile(
         distro=distro,
         version=version,
-        family=family,
+        family=family.name,
         arch=facts.arch,
         cpus=max(1, facts.cpus),
-        package_manager=package_manager,
+        package_manager=release.package_manager or family.package_manager,
         # tzdata: Django (TIME_ZONE, Europe/London by default) needs the zone database, which
         # minimal images (Ubuntu's among them) leave out; OMERO.web answers 500 without it
         packages=("ca-certificates", "tzdata", *packages),
@@ -226,21 +262,21 @@ def build_profile(facts: HostFacts, settings: Settings) -> DistroProfile:
         ice_build_packages=build_packages,
         ice_default_wheel=_default_wheel(key, facts.arch, "cp%d%d" % python_version),
         service_manager=service_manager,
-        initd_tool=initd_tool,
+        initd_tool=family.initd_tool,
         nginx_site="/etc/nginx/conf.d/omeroweb.conf",
-        nginx_disable_paths=tuple(disable),
-        nginx_user=nginx_user,
-        ca_dir=ca_dir,
-        ca_update=ca_update,
-        ca_bundle=ca_bundle,
+        nginx_disable_paths=disable,
+        nginx_user=family.nginx_user,
+        ca_dir=family.ca_dir,
+        ca_update=family.ca_update,
+        ca_bundle=family.ca_bundle,
         selinux_enforcing=facts.selinux not in (None, "", "Disabled"),
-        selinux_packages=selinux_packages,
-        redis_package=redis_package,
-        redis_service=redis_service,
-        redis_conf=redis_conf,
+        selinux_packages=family.selinux_packages if release.selinux_packages is None else release.selinux_packages,
+        redis_package=family.redis_package,
+        redis_service=family.redis_package,
+        redis_conf=release.redis_conf or family.redis_conf,
         redis_user="redis",
-        cron_package=cron_package,
-        cron_service=cron_service,
+        cron_package=family.cron_package,
+        cron_service=family.cron_service,
         systemd_version=facts.systemd_version,
         openssl_version=facts.openssl_version,
     )
