@@ -5,6 +5,9 @@ the operations before it), not as it was when the deploy was planned.
 
 No fact prints a secret: configuration values are reported as hashes (and in clear only
 for keys that are not secret), and commands never carry secret values.
+
+Every fact is in this one module: their host-side scripts share the quoting, the secret rule,
+the config reader and the root-only venv check (``trusted_venv``).
 """
 
 from __future__ import annotations
@@ -25,8 +28,26 @@ from host.ownership import as_user, trusted_venv
 q = shlex.quote
 
 
-class HostInventory(FactBase):
-    """Everything the distro profile needs, in one round trip."""
+class HostInventory(FactBase[HostFacts]):
+    """
+    Everything the distro profile needs, in one round trip.
+
+    + pythons: interpreters whose ``major.minor`` is read when they exist and run
+
+    .. code:: python
+
+        HostFacts(
+            os_release={"ID": "debian", "VERSION_ID": "12", "PRETTY_NAME": "Debian GNU/Linux 12 (bookworm)"},
+            arch="x86_64",
+            pid1="systemd",
+            cpus=4,
+            binaries=frozenset({"apt-get", "systemctl", "update-rc.d"}),
+            selinux=None,
+            python_versions={"/usr/bin/python3": (3, 11)},
+            systemd_version=252,
+            openssl_version=(3, 0),
+        )
+    """
 
     def command(self, pythons=()):
         probes = " ".join(q(p) for p in pythons)
@@ -183,7 +204,7 @@ for spec in sys.argv[1:]:
 """
 
 
-class VenvReport(FactBase):
+class VenvReport(FactBase[dict[str, Any]]):
     """
     What the venv, Ice, OMERO.web and upgrade steps check of the virtualenv, in one command:
     ``{"state": "ready" (bin/python runs) | "absent" | "empty" | "partial" (this deploy was
@@ -191,6 +212,18 @@ class VenvReport(FactBase):
     version importable or None, "unsatisfied": the requirements it does not satisfy (all of
     them unless it is ready and root's throughout), "pins": name==version of the others}``.
     The venv's python runs (as root) only in a venv only root can change.
+
+    + install: the OMERO.web install (its venv, its python, the marker of a venv being created)
+    + specs: the pip requirements checked
+
+    .. code:: python
+
+        {
+            "state": "ready",
+            "ice": "3.6.5",
+            "unsatisfied": ["omero-web>=5.29.0"],
+            "pins": ["whitenoise==6.9.0"],
+        }
     """
 
     default = staticmethod(lambda: {"state": "absent", "ice": None, "unsatisfied": [], "pins": []})
@@ -236,7 +269,7 @@ def site_inputs(install: OmeroInstall, generate: str) -> str:
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-class NginxSite(FactBase):
+class NginxSite(FactBase[dict[str, Any]]):
     """
     What decides whether the OMERO.web NGINX site must be (re)generated, as sha256 hashes:
     ``installed`` (the site file), ``inputs`` (``site_inputs``: None while OMERO.web is missing
@@ -245,6 +278,20 @@ class NginxSite(FactBase):
     and the root-only ``record`` has no line "INPUTS SITE" for these inputs and this site
     (``recorded``: it has, ``generated`` is then the installed hash; the generator's output
     depends on its inputs only, so every line stays true).
+
+    + install: the OMERO.web install (its venv holds the generator)
+    + site: the NGINX site file
+    + generate: shell command printing the site
+    + record: root-only record of the inputs each installed site was generated from
+
+    .. code:: python
+
+        {
+            "installed": "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+            "inputs": "b5bea41b6c623f7c09f1bf24dcae58ebab3c0cdd90ad966bc43a45b44867e12b",
+            "generated": "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+            "recorded": True,
+        }
     """
 
     default = staticmethod(lambda: {"generated": None, "installed": None, "inputs": None, "recorded": False})
@@ -271,8 +318,16 @@ class NginxSite(FactBase):
         return result
 
 
-class PathExists(FactBase):
-    """Which of the given paths exist."""
+class PathExists(FactBase[list[str]]):
+    """
+    Which of the given paths exist.
+
+    + paths: the paths looked for
+
+    .. code:: python
+
+        ["/opt/omero/web/venv3/bin/omero"]
+    """
 
     default = list
 
@@ -283,12 +338,26 @@ class PathExists(FactBase):
         return list(output)
 
 
-class TlsCertificate(FactBase):
+class TlsCertificate(FactBase[dict[str, Any]]):
     """
     A certificate and its key as ``openssl`` reads them: whether both files exist, the
     certificate self-signed (its signature checked with its own key: a CA's certificate
     naming the same subject is not), its lifetime in days (notAfter - notBefore), and
     whether it ends within ``seconds`` (``-checkend``, or unreadable).
+
+    + certificate: the certificate's path
+    + key: the private key's path
+    + seconds: how soon an end counts as ending
+
+    .. code:: python
+
+        {
+            "certificate": True,
+            "key": True,
+            "self_signed": True,
+            "lifetime_days": 365.0,
+            "ending": False,
+        }
     """
 
     def command(self, certificate: str, key: str, seconds: int):
@@ -328,10 +397,21 @@ def _certificate_time(text: str):
 _TAIL = 'tail -n 20 -- "$1"'
 
 
-class LoginPage(FactBase):
+class LoginPage(FactBase[str]):
     """
     Polls the login page through NGINX until it answers or the timeout passes: ``"ok"``, or
     the failure with the tails of the OMERO.web and NGINX logs.
+
+    + url: URL fetched on the host
+    + timeout: seconds to wait
+    + python: the host's own interpreter that fetches the URL
+    + logs: (log file, account that reads it or "" for root) pairs whose tails are shown on failure
+
+    .. code:: python
+
+        "ok"
+        # or, failing (then, one per line, "--- LOG" and the log's last 20 lines):
+        "FAILED: GET http://127.0.0.1:80/webclient/login/: URLError(ConnectionRefusedError(111, ...))"
     """
 
     default = str
@@ -367,8 +447,21 @@ class LoginPage(FactBase):
         return "\n".join(output)
 
 
-class CommandReport(FactBase):
-    """stdout and stderr of a read-only command, then ``[exit status N]``; never fails."""
+class CommandReport(FactBase[list[str]]):
+    """
+    stdout and stderr of a read-only command, then ``[exit status N]``; never fails.
+
+    + command: the shell command (read-only)
+
+    .. code:: python
+
+        [
+            "Traceback (most recent call last):",
+            '  File "<string>", line 1, in <module>',
+            "ModuleNotFoundError: No module named 'omeroweb'",
+            "[exit status 1]",
+        ]
+    """
 
     default = list
 
@@ -433,7 +526,7 @@ CONFIG_READER = CONFIG_READER.replace("@TOKEN@", repr(HOST_SECRET_TOKEN))
 UNTRUSTED = "@@untrusted-venv"
 
 
-class OmeroConfig(FactBase):
+class OmeroConfig(FactBase[Optional[dict[str, Any]]]):
     """
     The configuration of an OMERO install (OMERO.web's, or an OMERO.server's) and the deploy's
     record of what it manages there: ``{"config": {key: {"sha256", "value"} or {"same"}},
@@ -446,6 +539,26 @@ class OmeroConfig(FactBase):
     (``HOST_SECRET_TOKEN``). ``None`` when ``VENV/bin/omero`` is missing; ``{"untrusted": path}``
     when the venv holds ``path``, which another account owns or can change. config.xml is read
     by ``CONFIG_READER`` as the install's account.
+
+    + install: the OMERO install (OMERO.web's, or an OMERO.server's)
+    + record: the deploy's record of what it manages there (in OMERODIR)
+    + secret_keys: keys whose values are secret, besides those the secret rule names
+    + clear_keys: None: every value in clear but the secrets'; else only these keys' (and their defaults)
+    + host_secret_file: the root-only file holding the host's own secret
+
+    .. code:: python
+
+        {
+            "config": {
+                "omero.web.public.enabled": {
+                    "sha256": "b5bea41b6c623f7c09f1bf24dcae58ebab3c0cdd90ad966bc43a45b44867e12b",
+                    "value": "true",
+                },
+                "omero.web.public.password": {"same": True},
+            },
+            "defaults": {},
+            "managed": {"set": ["omero.web.public.enabled", "omero.web.public.password"], "append": {}},
+        }
     """
 
     def command(self, install: OmeroInstall, record: str, secret_keys=(), clear_keys=None,
@@ -490,11 +603,18 @@ def wanted_secrets(to_set, secret_keys) -> str:
 _CAT = 'cat -- "$1"'
 
 
-class JsonFile(FactBase):
+class JsonFile(FactBase[Any]):
     """
     A JSON file's content, or None when it is missing or not JSON (e.g. cut short). With
     ``user``, read as that account (a file in a folder it owns: a link there is not followed
     as root).
+
+    + path: the JSON file
+    + user: the account that reads it (None: root)
+
+    .. code:: python
+
+        {"set": ["omero.client.ui.tree.type_order"], "append": {}}
     """
 
     def command(self, path: str, user: str | None = None):

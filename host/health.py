@@ -33,6 +33,22 @@ def login_page(url: str, timeout: int, install: OmeroInstall, python: str, logs:
     + python: the host's own interpreter that fetches the URL (root's: never the venv's)
     + logs: (log file, account that reads it or "" for root) pairs whose tails are shown on failure
     + restart: command restarting OMERO.web
+
+    Sections call it through ``wait_for_login_page``, which derives these values from the data.
+
+    **Examples:**
+
+    .. code:: python
+
+        login_page(
+            name="OMERO.web answers with its login page through NGINX",
+            url="http://127.0.0.1:80/webclient/login/",
+            timeout=120,
+            install=ctx.install,
+            python="/usr/bin/python3",
+            logs=[("/opt/omero/web/omero-web/var/log/OMEROweb.log", "omero-web"), ("/var/log/nginx/error.log", "")],
+            restart=restart_command("systemd", reset_failed=True),
+        )
     """
     if not state.is_executing:
         return  # the service may not exist yet when the deploy is planned

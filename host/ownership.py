@@ -8,6 +8,7 @@ Used by ``host.uploads`` (writing as an account) and the sections.
 from __future__ import annotations
 
 import shlex
+from typing import Optional
 
 from pyinfra.api import FactBase
 
@@ -32,12 +33,18 @@ def trusted_venv(venv: str) -> str:
     return f'{{ {find_untrusted(venv)}; [ -z "$untrusted" ]; }}'
 
 
-class SameContent(FactBase):
+class SameContent(FactBase[bool]):
     """
     Whether ``path`` is a regular file holding exactly the content sent on the command's
     standard input (``_stdin=SameContent.stdin(content)``), compared on the host: a secret's
     content never reaches a command line, and neither it nor a digest of it (a weak password
     can be guessed offline from a digest in a saved log) comes back, only ``same``. Read as root.
+
+    + path: the file compared
+
+    .. code:: python
+
+        True
     """
 
     default = bool
@@ -64,11 +71,26 @@ elif [ -e "$p" ]; then h=-
 echo "$(stat -c %F "$p")|$(stat -c %a "$p")|$h|$p"; fi; done"""
 
 
-class UserPaths(FactBase):
+class UserPaths(FactBase[dict[str, dict[str, Optional[str]]]]):
     """
     What the account sees at these paths, read as that account (links are reported, never
     followed): ``{path: {"type", "mode", "sha256"}}`` for the paths that exist; type is
     ``directory``, ``regular file``, ``symbolic link``, ...; sha256 only with ``hashes``.
+
+    + user: the account that reads them
+    + paths: the paths looked at
+    + hashes: also the sha256 of regular files
+
+    .. code:: python
+
+        {
+            "/opt/omero/web/omero-web/etc/grid": {"type": "directory", "mode": "700", "sha256": None},
+            "/opt/omero/web/omero-web/etc/templates/error/maintainance.html": {
+                "type": "regular file",
+                "mode": "644",
+                "sha256": "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+            },
+        }
     """
 
     default = dict
@@ -145,13 +167,25 @@ true
 _INSTALL_PROBLEMS = _INSTALL_PROBLEMS.replace("@NOT_ROOTS_ONLY@", NOT_ROOTS_ONLY)
 
 
-class InstallProblems(FactBase):
+class InstallProblems(FactBase[list[str]]):
     """
     Why the install folders or the OMERO.web account must not be taken (empty: safe): a
     folder above them not root's or writable by others, an existing venv (any install
     folder but OMERODIR) that is a link or holds anything not root's or writable by others,
     an OMERODIR that is a link or another account's, an existing account this deploy did
     not create.
+
+    + user: the account that will own OMERODIR and run OMERO.web
+    + marker: the comment (GECOS) of the accounts this deploy creates
+    + omerodir: OMERODIR
+    + folders: every folder the deploy installs into (venv, OMERODIR, ...)
+
+    .. code:: python
+
+        [
+            "/opt/omero/web (above /opt/omero/web/venv3) is writable by group or others (mode 775): "
+            "any such account could swap what is below it",
+        ]
     """
 
     default = list
@@ -170,11 +204,26 @@ find . -maxdepth 0 -printf '%y|%m|.\n'; find . -mindepth 1 -printf '%y|%m|%P\n';
 find . -mindepth 1 -type f -exec sha256sum {} +"""
 
 
-class UserTree(FactBase):
+class UserTree(FactBase[dict[str, dict[str, Optional[str]]]]):
     """
     A folder the account owns and everything below it, read as that account: ``{relative
     path ("." for the folder): {"type": "d"|"f"|"l"|..., "mode", "sha256"}}`` (empty when the
     folder is missing or a link).
+
+    + user: the account that owns the folder
+    + path: the folder
+
+    .. code:: python
+
+        {
+            ".": {"type": "d", "mode": "755", "sha256": None},
+            "mytemplate": {"type": "d", "mode": "755", "sha256": None},
+            "mytemplate/index.html": {
+                "type": "f",
+                "mode": "644",
+                "sha256": "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+            },
+        }
     """
 
     default = dict

@@ -120,6 +120,20 @@ def os_packages(manager: str, packages: list[str], update: bool | None = None, l
     + packages: the packages to ensure
     + update: refresh apt's lists first (at most once an hour); None: only when a package is missing
     + lock_timeout: seconds to wait for the package manager's lock
+
+    Sections call it through ``install_packages``, which runs it only when a package is missing.
+
+    **Examples:**
+
+    .. code:: python
+
+        os_packages(
+            name="Install OS packages: nginx unzip",
+            manager="apt",
+            packages=["nginx", "unzip"],
+            update=True,
+            lock_timeout=300,
+        )
     """
     if manager == "apt":
         if update is None:

@@ -43,7 +43,15 @@ def initd_running(service: str, start: str):
     + service: script name in /etc/init.d
     + start: the command that starts it
 
-    **Example:** ``initd_running(service="omero-web", start="/etc/init.d/omero-web start")``
+    **Examples:**
+
+    .. code:: python
+
+        initd_running(
+            name="omero-web running",
+            service="omero-web",
+            start="/etc/init.d/omero-web start",
+        )
     """
     if host.get_fact(InitdStatus).get(service):
         return
@@ -57,6 +65,16 @@ def initd_enabled(service: str, enable_command: list[str]):
 
     + service: script name in /etc/init.d
     + enable_command: the distro's registration command (update-rc.d / chkconfig)
+
+    **Examples:**
+
+    .. code:: python
+
+        initd_enabled(
+            name="omero-web enabled at boot",
+            service="omero-web",
+            enable_command=["update-rc.d", "omero-web", "defaults", "98", "02"],
+        )
     """
     if host.get_fact(FindLinks, path="/etc", path_match=f"/etc/rc*.d/S*{service}"):
         return

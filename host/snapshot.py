@@ -34,7 +34,7 @@ import secrets
 import shlex
 import weakref
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from pyinfra import host
 from pyinfra.api import FactBase
@@ -55,11 +55,37 @@ elif [ -e "$p" ]; then h=-; [ -f "$p" ] && h=$({ printf '%s' "$key"; cat -- "$p"
 echo "F|$(stat -c '%F|%U|%G|%a' "$p")|$h|$p"; fi; done"""
 
 
-class HostState(FactBase):
+class HostState(FactBase[dict[str, Any]]):
     """
     ``{"files": {path: {"type", "user", "group", "mode", "sha256" (keyed: ``keyed_sha256``)}}, "units": {unit:
     {"SubState", "UnitFileState", "NeedDaemonReload"}}, "passwd": [fields] | None,
     "packages": {name: status}, "listed": [paths matching the globs]}``.
+
+    + files: root-owned paths (links reported, never followed; regular files hashed with the run's key)
+    + units: systemd units
+    + account: the account whose passwd entry is read
+    + packages: OS packages (``dpkg-query``)
+    + globs: shell globs whose existing paths are listed
+
+    .. code:: python
+
+        {
+            "files": {
+                "/etc/systemd/system/omero-web.service": {
+                    "type": "regular file",
+                    "user": "root",
+                    "group": "root",
+                    "mode": "644",
+                    "sha256": "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+                },
+            },
+            "units": {
+                "omero-web.service": {"SubState": "running", "UnitFileState": "enabled", "NeedDaemonReload": "no"},
+            },
+            "passwd": ["omero-web", "x", "998", "998", "OMERO.web (omeroweb-deploy)", "/home/omero-web", "/bin/bash"],
+            "packages": {"nginx": "installed"},
+            "listed": ["/usr/local/share/ca-certificates/omeroweb-deploy-example-ca.crt"],
+        }
     """
 
     default = staticmethod(lambda: {"files": {}, "units": {}, "passwd": None, "packages": {}, "listed": []})

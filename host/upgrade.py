@@ -87,6 +87,16 @@ def before_upgrade(install: OmeroInstall, specs: list[str]):
 
     + install: the OMERO.web install
     + specs: the pip requirements about to be installed
+
+    **Examples:**
+
+    .. code:: python
+
+        before_upgrade(
+            name="Before upgrading: back up the configuration, keep the previous virtualenv",
+            install=ctx.install,
+            specs=["omero-web>=5.6.1", "whitenoise"],
+        )
     """
     if not existing(PathExists, [install.omero]):
         return  # fresh install: nothing to keep
@@ -156,6 +166,16 @@ def verify_upgrade(install: OmeroInstall, restart: str):
 
     + install: the OMERO.web install
     + restart: command restarting OMERO.web
+
+    **Examples:**
+
+    .. code:: python
+
+        verify_upgrade(
+            name="After upgrading: OMERO.web imports and runs, else roll back",
+            install=ctx.install,
+            restart=restart_command("systemd", reset_failed=True),
+        )
     """
     if not state.is_executing:
         return

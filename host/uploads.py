@@ -169,6 +169,23 @@ def directories_as_op(user: str, paths: dict[str, str]):
 
     + user: the account that owns the folders (e.g. OMERODIR's)
     + paths: folder -> octal mode, e.g. ``{"/opt/omero/web/omero-web/etc": "755"}``
+
+    Sections call it through ``directories_as``, which reads its paths with the account's other
+    checked paths (``host_state``).
+
+    **Examples:**
+
+    .. code:: python
+
+        directories_as_op(
+            name="Create /opt/omero/web/omero-web/etc, etc/grid and the private staging folder",
+            user="omero-web",
+            paths={
+                "/opt/omero/web/omero-web/etc": "755",
+                "/opt/omero/web/omero-web/etc/grid": "700",
+                "/opt/omero/web/omero-web/etc/.omeroweb-deploy": "700",
+            },
+        )
     """
     found = user_paths(UserPaths, user, paths)
     missing = [(path, mode) for path, mode in sorted(paths.items())
@@ -189,6 +206,21 @@ def file_as_op(user: str, dest: str, content: str, mode: str = "644"):
     + dest: the file's path (in a folder the account owns)
     + content: the file's text
     + mode: octal mode
+
+    Sections call it through ``file_as``, which reads its path with the account's other
+    checked paths (``host_state``).
+
+    **Examples:**
+
+    .. code:: python
+
+        file_as_op(
+            name="Install the maintenance page",
+            user="omero-web",
+            dest="/opt/omero/web/omero-web/etc/templates/error/maintainance.html",
+            content=Path("files/nginx/maintainance.html").read_text(),
+            mode="644",
+        )
     """
     info = user_paths(UserPaths, user, [dest]).get(dest)
     if info and info["type"] == "regular file" and info["sha256"] == sha256(content) and info["mode"] == octal(mode):
@@ -209,6 +241,18 @@ def private_file(dest: str, content: str, mode: str = "600", user: str = "root",
     + mode: octal mode (default 600)
     + user: owner
     + group: group
+
+    **Examples:**
+
+    .. code:: python
+
+        private_file(
+            name="Redis password from omero_web_redis_url",
+            dest="/etc/omeroweb-deploy/redis-auth.conf",
+            content=auth_conf_from_data("redis://:s3cret@127.0.0.1:6379/0"),
+            mode="640",
+            group="redis",
+        )
     """
     info = host.get_fact(File, path=dest)
     if info is False:  # a link or a folder in its place
@@ -264,6 +308,20 @@ def root_file_op(dest: str, content: str, mode: str = "644"):
     + dest: the file's path
     + content: the file's text
     + mode: octal mode
+
+    Sections call it through ``root_file`` (or ``root_template``), which skips it when the
+    host's state already shows the file as wanted.
+
+    **Examples:**
+
+    .. code:: python
+
+        root_file_op(
+            name="Install extra CA certificate omeroweb-deploy-example-ca.crt",
+            dest="/usr/local/share/ca-certificates/omeroweb-deploy-example-ca.crt",
+            content=Path("ca/example-ca.crt").read_text(),
+            mode="644",
+        )
     """
     if state.config.DIFF:
         current = host.get_fact(FileContents, path=dest)
@@ -302,6 +360,19 @@ def synced_as(user: str, src: str, dest: str, mode: str = "644", dir_mode: str =
     + dest: folder on the host (in a folder the account owns)
     + mode: files' octal mode
     + dir_mode: folders' octal mode
+
+    **Examples:**
+
+    .. code:: python
+
+        synced_as(
+            name="Copy the custom OMERO.web templates",
+            user="omero-web",
+            src="templates/omero-web",
+            dest="/opt/omero/web/omero-web/etc/templates/custom",
+            mode="644",
+            dir_mode="755",
+        )
     """
     folders, files = local_tree(src)
     remote = host.get_fact(UserTree, user=user, path=dest)

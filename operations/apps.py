@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from packaging.utils import canonicalize_name
 from pyinfra import host
@@ -51,12 +52,23 @@ _READ_RECORD = ('[ -e "$1" ] || [ -L "$1" ] || exit 0; if [ -L "$1" ] || [ ! -f 
                 'echo "#record"; cat -- "$1" || echo "#unreadable"')
 
 
-class AppsRecord(FactBase):
+class AppsRecord(FactBase[dict[str, Any]]):
     """
     Root's record of the deployed apps (``OmeroInstall.apps_record``, in the root-only state
     folder): ``{"apps": [...]}``, ``{"apps": []}`` when there is none, ``{"not_a_file": True}``
     for anything but a regular file, or ``{"error": why}`` when it is empty, cut short, not
     JSON or not a record (issue 12: reported, never raised).
+
+    + path: the record's path, in the root-only state folder
+
+    .. code:: python
+
+        {
+            "apps": [
+                {"app": "omero_figure", "distribution": "omero-figure"},
+                {"app": "omero_iviewer", "distribution": "omero-iviewer"},
+            ],
+        }
     """
 
     def command(self, path: str):
@@ -109,9 +121,17 @@ def uninstall_removed_apps(venv: str, record: str, apps: list[dict], protected: 
     + protected: distributions never uninstalled whatever the record says (OMERO.web itself,
       WhiteNoise, Ice, the features' requirements)
 
-    **Example:** ``uninstall_removed_apps(venv="/opt/omero/web/venv3",
-    record="/var/lib/omeroweb-deploy/apps-<hash>.json", apps=[{"app": "omero_figure",
-    "distribution": "omero-figure"}])``
+    **Examples:**
+
+    .. code:: python
+
+        uninstall_removed_apps(
+            name="Uninstall OMERO.web apps removed from the data",
+            venv="/opt/omero/web/venv3",
+            record="/var/lib/omeroweb-deploy/apps-5011186fad501cbb.json",
+            apps=[{"app": "omero_figure", "distribution": "omero-figure"}],
+            protected=["omero-web", "whitenoise"],
+        )
     """
     if file_matches(record, record_content(venv, apps), "600", "root", "root") or absent(record):
         return  # recorded as the data has it (nothing dropped since), or nothing recorded yet
@@ -148,9 +168,17 @@ def recorded_apps(record: str, content: str, owner: str, legacy_record: str):
     + owner: the OMERO.web account (owner of ``legacy_record``)
     + legacy_record: ``OMERODIR/etc/omeroweb-deploy-apps.json``
 
-    **Example:** ``recorded_apps(record="/var/lib/omeroweb-deploy/apps-<hash>.json",
-    content=record_content(venv, apps), owner="omero-web",
-    legacy_record="/opt/omero/web/omero-web/etc/omeroweb-deploy-apps.json")``
+    **Examples:**
+
+    .. code:: python
+
+        recorded_apps(
+            name="Record the deployed OMERO.web apps (root's)",
+            record="/var/lib/omeroweb-deploy/apps-5011186fad501cbb.json",
+            content=record_content("/opt/omero/web/venv3", [{"app": "omero_figure", "distribution": "omero-figure"}]),
+            owner="omero-web",
+            legacy_record="/opt/omero/web/omero-web/etc/omeroweb-deploy-apps.json",
+        )
     """
     if file_matches(record, content, "600", "root", "root"):
         return

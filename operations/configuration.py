@@ -52,8 +52,21 @@ def omero_config(install: OmeroInstall, to_set: dict, to_append: dict, secrets: 
     + host_secret_file: root-only file whose ``requirepass`` replaces ``HOST_SECRET_TOKEN`` in
       the values, on the host (a password made there, e.g. the local Redis's)
 
-    **Example:** ``omero_config(install=OmeroInstall("/opt/omero/web/venv3", "/opt/omero/web/omero-web",
-    "omero-web"), to_set={"omero.web.public.enabled": "true"}, to_append={}, secrets=[])``
+    **Examples:**
+
+    .. code:: python
+
+        omero_config(
+            name="Apply OMERO.web configuration",
+            install=OmeroInstall("/opt/omero/web/venv3", "/opt/omero/web/omero-web", "omero-web"),
+            to_set={
+                "omero.web.public.enabled": "true",
+                "omero.web.public.user": "public-user",
+                "omero.web.public.password": "CHANGEME",
+            },
+            to_append={"omero.web.apps": ["omero_figure"]},
+            secrets=["omero.web.public.password"],
+        )
     """
     # pyinfra prints facts' arguments from -v on: an OmeroInstall's repr shows paths only
     # secrets are compared on the host: their wanted values travel on the command's standard input

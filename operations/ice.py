@@ -15,6 +15,8 @@ A fleet fetches or builds once per distro release + architecture + Python ABI: t
 host of each ABI planned in this run is its builder; the wheel goes into the control
 machine's cache (``omero_web_ice_cache_dir``) and every other host of that ABI, in this
 run and later ones, gets it uploaded from there.
+
+One module, though long: the fetch-or-build script, its pins and its three operations belong together.
 """
 
 from __future__ import annotations
@@ -367,8 +369,20 @@ def fetch_or_build_wheel(install: OmeroInstall, specs: list[str], script: str, i
     + cache: control-machine cache folder of this ABI (nothing happens when it has the wheel)
     + cache_sha256: a cached wheel is used only with this SHA-256 (``omero_web_ice_wheel_sha256``)
 
-    **Example:** ``fetch_or_build_wheel(install=ctx.install, specs=["omero-web>=5.6.1"], script=build_script(ctx),
-    inputs=build_inputs((3, 11)), url=None, builder=True, cache="~/.cache/omeroweb-deploy/wheels/debian-12-x86_64-cp311")``
+    **Examples:**
+
+    .. code:: python
+
+        fetch_or_build_wheel(
+            name="Fetch or build the Ice wheel (one host per distro + Python ABI)",
+            install=OmeroInstall("/opt/omero/web/venv3", "/opt/omero/web/omero-web", "omero-web"),
+            specs=["omero-web>=5.6.1", "whitenoise"],
+            script=build_script(ctx),
+            inputs=build_inputs((3, 11)),
+            url=None,
+            builder=True,
+            cache="/home/deploy/.cache/omeroweb-deploy/wheels/debian-12-x86_64-cp311",
+        )
     """
     if not builder or cached_wheel(cache, cache_sha256) \
             or fact_until_change(VenvReport, install=install, specs=specs)["ice"] == ICE_VERSION:
@@ -386,7 +400,14 @@ def keep_wheel(local_dir: str, cache_sha256: str | None = None):
     + local_dir: control-machine cache folder of this ABI
     + cache_sha256: nothing happens when the cache holds a wheel of this SHA-256 (else of any)
 
-    **Example:** ``keep_wheel(local_dir="~/.cache/omeroweb-deploy/wheels/debian-12-x86_64-cp311")``
+    **Examples:**
+
+    .. code:: python
+
+        keep_wheel(
+            name="Keep the Ice wheel on the control machine",
+            local_dir="/home/deploy/.cache/omeroweb-deploy/wheels/debian-12-x86_64-cp311",
+        )
     """
     if cached_wheel(local_dir, cache_sha256):
         return
@@ -435,9 +456,19 @@ def install_wheel(install: OmeroInstall, specs: list[str], script: str, cache: s
     + sha256: the SHA-256 the wheel must have (``omero_web_ice_wheel_sha256``): ``wheel`` and a
       cached wheel are used only with it
 
-    **Example:** ``install_wheel(install=ctx.install, specs=["omero-web>=5.6.1"], script=build_script(ctx),
-    cache="~/.cache/omeroweb-deploy/wheels/debian-12-x86_64-cp311", wheel="/srv/wheels/zeroc_ice-3.6.5-cp311-cp311-linux_x86_64.whl",
-    sha256="<64 hex digits>")``
+    **Examples:**
+
+    .. code:: python
+
+        install_wheel(
+            name="Install IcePy 3.6.5",
+            install=OmeroInstall("/opt/omero/web/venv3", "/opt/omero/web/omero-web", "omero-web"),
+            specs=["omero-web>=5.6.1", "whitenoise"],
+            script=build_script(ctx),
+            cache="/home/deploy/.cache/omeroweb-deploy/wheels/debian-12-x86_64-cp311",
+            with_omeroweb=True,
+            inputs=build_inputs((3, 11)),
+        )
     """
     report = fact_until_change(VenvReport, install=install, specs=specs)
     if report["ice"] == ICE_VERSION:

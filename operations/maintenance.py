@@ -39,6 +39,15 @@ def remove_timer(job: str):
     Stop, disable and remove a systemd timer and its service, if installed.
 
     + job: unit name without suffix
+
+    **Examples:**
+
+    .. code:: python
+
+        remove_timer(
+            name="No omero-web-clearsessions timer",
+            job="omero-web-clearsessions",
+        )
     """
     paths = [f"{SYSTEMD_DIR}/{job}.timer", f"{SYSTEMD_DIR}/{job}.service"]
     if not host.get_fact(PathExists, paths=paths):

@@ -43,6 +43,16 @@ def migrate_configuration(install: OmeroInstall, old_omerodir: str):
 
     + install: the OMERO.web install (its OMERODIR the new one)
     + old_omerodir: OMERODIR to migrate from (only read)
+
+    **Examples:**
+
+    .. code:: python
+
+        migrate_configuration(
+            name="Load the configuration of /opt/omero/web/OMERO.web into /opt/omero/web/omero-web",
+            install=OmeroInstall("/opt/omero/web/venv3", "/opt/omero/web/omero-web", "omero-web"),
+            old_omerodir="/opt/omero/web/OMERO.web",
+        )
     """
     old = OmeroInstall(install.venv, old_omerodir, install.user)
     marker = install.migrated_record

@@ -46,6 +46,15 @@ def disable_default_site(paths: list[tuple[str, str]]):
     ``default_server`` in nginx.conf, as the walkthroughs do. Idempotent.
 
     + paths: (path, action) pairs from the distro profile
+
+    **Examples:**
+
+    .. code:: python
+
+        disable_default_site(
+            name="Disable the default NGINX site",
+            paths=[("/etc/nginx/conf.d/default.conf", "rename")],
+        )
     """
     found = existing(PathExists, [p for p, _ in paths])
     for path, action in paths:
@@ -165,6 +174,18 @@ def omeroweb_site(install: OmeroInstall, site: str, generate: str, test: str = "
     + site: path of the site file (or of the location include)
     + generate: shell command printing the site
     + test: shell command checking NGINX's configuration with the new file in place
+
+    **Examples:**
+
+    .. code:: python
+
+        omeroweb_site(
+            name="Install the OMERO.web NGINX site /etc/nginx/conf.d/omeroweb.conf",
+            install=OmeroInstall("/opt/omero/web/venv3", "/opt/omero/web/omero-web", "omero-web"),
+            site="/etc/nginx/conf.d/omeroweb.conf",
+            generate=site_command(settings, desired_config(ctx)[0]),
+            test="nginx -t",
+        )
     """
     state = fact_until_change(NginxSite, install=install, site=site, generate=generate, record=site_record(site))
     if state["generated"] and state["generated"] == state["installed"]:
@@ -191,6 +212,17 @@ def record_site_inputs(install: OmeroInstall, site: str, generate: str):
     + install: the OMERO.web install
     + site: path of the site file (or of the location include)
     + generate: shell command printing the site
+
+    **Examples:**
+
+    .. code:: python
+
+        record_site_inputs(
+            name="Record the inputs of the OMERO.web NGINX site",
+            install=OmeroInstall("/opt/omero/web/venv3", "/opt/omero/web/omero-web", "omero-web"),
+            site="/etc/nginx/conf.d/omeroweb.conf",
+            generate=site_command(settings, desired_config(ctx)[0]),
+        )
     """
     record = site_record(site)
     state = fact_until_change(NginxSite, install=install, site=site, generate=generate, record=record)

@@ -211,6 +211,21 @@ def server_config(server: OmeroInstall, to_set: dict, to_merge: dict, secrets: l
     + to_set: property -> value as stored (None unsets)
     + to_merge: list property -> items to ensure in its comma-separated value
     + secrets: property names declared secret besides those the secret rule names (compared on the host)
+
+    **Examples:**
+
+    .. code:: python
+
+        server_config(
+            name="Apply OMERO.server configuration",
+            server=OmeroInstall("/opt/omero/server/venv3", "/opt/omero/server/OMERO.server", "omero-server"),
+            to_set={
+                "omero.client.ui.menu.dropdown.leaders.label": "Owners",
+                "omero.client.ui.menu.dropdown.colleagues.label": "Members",
+            },
+            to_merge={"omero.client.scripts_to_ignore": ["/my_scripts/script.py"]},
+            secrets=[],
+        )
     """
     secret = secret_names(to_set, secrets)
     # secrets are compared on the host: their wanted values travel on the command's standard input
@@ -264,8 +279,21 @@ def server_group_config(server: OmeroInstall, groups: dict, port: int, admin_use
     + server: the OMERO.server install
     + groups: group id (str) -> {property: value as stored, or None to remove}
     + port: the OMERO.server port on this host
-    + admin_user, admin_password: the OMERO login that may change groups (the password is
-      uploaded owner-only, never on a command line)
+    + admin_user: the OMERO login that may change groups
+    + admin_password: that login's password (uploaded owner-only, never on a command line)
+
+    **Examples:**
+
+    .. code:: python
+
+        server_group_config(
+            name="Apply OMERO.server per-group settings",
+            server=OmeroInstall("/opt/omero/server/venv3", "/opt/omero/server/OMERO.server", "omero-server"),
+            groups={"15": {"omero.policy.binary_access": "-read,+write,+image"}},
+            port=4064,
+            admin_user="root",
+            admin_password="CHANGEME",
+        )
     """
     record = groups_record(server)
     changes = plan_group_changes(groups, host.get_fact(JsonFile, path=record, user=server.user))

@@ -29,6 +29,18 @@ def pip_requirements(install: OmeroInstall, specs: list[str], extra_args: list[s
     + specs: requirements such as ``omero-web>=5.6.1``
     + extra_args: extra ``pip install`` arguments
     + on_failure: shell run when pip fails (it must end the command failing), e.g. a rollback
+
+    **Examples:**
+
+    .. code:: python
+
+        install = OmeroInstall("/opt/omero/web/venv3", "/opt/omero/web/omero-web", "omero-web")
+        pip_requirements(
+            name="Install omero-web>=5.6.1, whitenoise",
+            install=install,
+            specs=["omero-web>=5.6.1", "whitenoise"],
+            on_failure=pip_failure_command(install, restart_command("systemd", reset_failed=True)),
+        )
     """
     state = fact_until_change(VenvReport, install=install, specs=specs)
     if state["unsatisfied"]:

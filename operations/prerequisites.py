@@ -50,6 +50,16 @@ def stale_ca_certificates(ca_dir: str, keep: list[str]):
 
     + ca_dir: trust store source folder
     + keep: file names to keep
+
+    **Examples:**
+
+    .. code:: python
+
+        stale_ca_certificates(
+            name="Remove extra CA certificates no longer listed",
+            ca_dir="/usr/local/share/ca-certificates",
+            keep=["omeroweb-deploy-3f1c2a9b7d4e6f08.crt"],
+        )
     """
     for path in host.get_fact(FindFiles, path=ca_dir, maxdepth=1, fname=f"{CA_PREFIX}*.crt"):
         if os.path.basename(path) not in keep:
@@ -69,6 +79,17 @@ def safe_install_paths(user: str, omerodir: str, folders: list[str], marker: str
     + omerodir: OMERODIR
     + folders: every folder the deploy installs into (venv, OMERODIR)
     + marker: the comment of accounts this deploy created
+
+    **Examples:**
+
+    .. code:: python
+
+        safe_install_paths(
+            name="Install folders and account are safe to take",
+            user="omero-web",
+            omerodir="/opt/omero/web/omero-web",
+            folders=["/opt/omero/web/venv3", "/opt/omero/web/omero-web"],
+        )
     """
     problems = host.get_fact(InstallProblems, user=user, marker=marker, omerodir=omerodir, folders=folders)
     if problems:

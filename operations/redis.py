@@ -55,11 +55,22 @@ def auth_conf_from_data(url: str) -> str:
     return f"{FROM_DATA}\nrequirepass {redis_quote(unquote(urlsplit(url).password or ''))}\n"
 
 
-class RedisAuthState(FactBase):
+class RedisAuthState(FactBase[dict[str, str | bool | None]]):
     """
     What the deploy's Redis password file and the Redis configuration that includes it are,
     without a word of the password: ``{"auth": "generated" | "other" | None (missing),
     "auth_owner": "user:group:mode", "included": bool}``.
+
+    + auth: the deploy's password file (``requirepass``)
+    + conf: the Redis configuration that must include it
+
+    .. code:: python
+
+        {
+            "auth": "generated",
+            "auth_owner": "root:redis:640",
+            "included": True,
+        }
     """
 
     default = staticmethod(lambda: {"auth": None, "auth_owner": None, "included": False})
@@ -97,8 +108,16 @@ def generated_auth(auth: str, conf: str, group: str):
     + conf: the Redis configuration that includes it
     + group: Redis's group (it reads the file)
 
-    **Example:** ``generated_auth(auth="/etc/omeroweb-deploy/redis-auth.conf",
-    conf="/etc/redis/redis.conf", group="redis")``
+    **Examples:**
+
+    .. code:: python
+
+        generated_auth(
+            name="Redis password made on this host",
+            auth="/etc/omeroweb-deploy/redis-auth.conf",
+            conf="/etc/redis/redis.conf",
+            group="redis",
+        )
     """
     found = fact_until_change(RedisAuthState, auth=auth, conf=conf)
     if found["auth"] == "generated" and found["auth_owner"] == f"root:{group}:640":
@@ -129,8 +148,16 @@ def included(conf: str, auth: str, account: str):
     + auth: the file it must include
     + account: Redis's account
 
-    **Example:** ``included(conf="/etc/redis/redis.conf", auth="/etc/omeroweb-deploy/redis-auth.conf",
-    account="redis")``
+    **Examples:**
+
+    .. code:: python
+
+        included(
+            name="/etc/redis/redis.conf includes /etc/omeroweb-deploy/redis-auth.conf",
+            conf="/etc/redis/redis.conf",
+            auth="/etc/omeroweb-deploy/redis-auth.conf",
+            account="redis",
+        )
     """
     if fact_until_change(RedisAuthState, auth=auth, conf=conf)["included"]:
         return
@@ -142,9 +169,17 @@ def included(conf: str, auth: str, account: str):
            f"else {as_user(account, _APPEND, conf, line)}; fi")
 
 
-class RedisAnswersAnyone(FactBase):
-    """Whether the Redis at 127.0.0.1:``port`` answers a client without a password (``PONG``):
-    a run that stopped between giving it its password and restarting it leaves it so."""
+class RedisAnswersAnyone(FactBase[bool]):
+    """
+    Whether the Redis at 127.0.0.1:``port`` answers a client without a password (``PONG``):
+    a run that stopped between giving it its password and restarting it leaves it so.
+
+    + port: the local Redis's port (the URL's, 6379 when it names none)
+
+    .. code:: python
+
+        False
+    """
 
     default = bool
 

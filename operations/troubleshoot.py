@@ -104,6 +104,21 @@ def collect(commands: dict[str, str], folder: str, secret_keys: list[str], known
     + folder: local folder for this host
     + secret_keys: property names masked in the configuration piece
     + known: secret values masked wherever they appear (its repr never shows them)
+
+    **Examples:**
+
+    .. code:: python
+
+        collect(
+            name="Collect OMERO.web troubleshooting data (read only)",
+            commands={
+                "nginx-test": "nginx -t",
+                "service-status": "systemctl status omero-web --no-pager -l",
+            },
+            folder="/home/deploy/troubleshoot-20250301T101500Z/web1.example.org",
+            secret_keys=["omero.web.public.password"],
+            known=secret_values(ctx),
+        )
     """
     if not state.is_executing:
         return  # read when the operation runs, not when it is planned

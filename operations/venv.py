@@ -23,13 +23,24 @@ def virtualenv(install: OmeroInstall, python: str, specs: list[str]):
     """
     Create a virtual environment with ``python -m venv`` unless a working one exists.
 
+    A venv left half-made by an interrupted run of this deploy (its marker beside it) is
+    recreated with ``--clear``; any other existing folder without ``bin/python`` (``/usr``,
+    a data folder, a venv made by hand and broken) is refused, never cleared.
+
     + install: the OMERO.web install (its venv)
     + python: interpreter that creates it
     + specs: what pip installs in it (the venv report read here is shared with the later steps)
 
-    A venv left half-made by an interrupted run of this deploy (its marker beside it) is
-    recreated with ``--clear``; any other existing folder without ``bin/python`` (``/usr``,
-    a data folder, a venv made by hand and broken) is refused, never cleared.
+    **Examples:**
+
+    .. code:: python
+
+        virtualenv(
+            name="Create the virtualenv /opt/omero/web/venv3",
+            install=OmeroInstall("/opt/omero/web/venv3", "/opt/omero/web/omero-web", "omero-web"),
+            python="/usr/bin/python3",
+            specs=["omero-web>=5.6.1", "whitenoise"],
+        )
     """
     path, marker = install.venv, install.creating_marker
     found = fact_until_change(VenvReport, install=install, specs=specs)["state"]
