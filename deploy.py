@@ -7,11 +7,14 @@ Only composes the sections in ``operations/``; each can also run alone, e.g.
 ``pyinfra inventories/<site>.py operations.nginx.nginx``, or be chosen by tag with
 ``--data omero_web_tags=nginx,config`` / ``--data omero_web_skip_tags=healthcheck``.
 Hosts only in the ``omero_server`` group (``omero_web_omero_server_group``) are
-OMERO.servers: they get the server-side settings for OMERO clients and nothing else.
+OMERO.servers: they get the server-side settings for OMERO clients and nothing else. More than
+one machine: hosts of the ``omero_web_balancer`` group are NGINX load balancers in front of
+every OMERO.web node, the host of the ``omero_web_redis`` group their shared Redis.
 """
 
 from host.context import current
 from operations.apps import apps
+from operations.balancer import balancer
 from operations.configuration import config
 from operations.customization import customization
 from operations.healthcheck import healthcheck
@@ -22,12 +25,15 @@ from operations.nginx import nginx
 from operations.omero_server import omero_server_settings
 from operations.omeroweb import omeroweb
 from operations.prerequisites import prerequisites
-from operations.redis import redis
+from operations.redis import redis, shared_redis
 from operations.selinux import selinux
 from operations.service import service
 from operations.venv import venv
 
 ctx = current()  # validates the data and reads the facts before any operation is planned
+
+if "redis" in ctx.roles:
+    shared_redis(ctx)  # first: the nodes' configuration and health check use it
 
 if "web" in ctx.roles:
     package_changes = prerequisites(ctx)
@@ -46,6 +52,9 @@ if "web" in ctx.roles:
     service(ctx, app_changes=app_changes)
     sessions(ctx)
     healthcheck(ctx)
+
+if "balancer" in ctx.roles:
+    balancer(ctx)  # after the nodes: its health check goes through them
 
 if "omero_server" in ctx.roles:
     omero_server_settings(ctx)

@@ -18,7 +18,8 @@ from model.distro_profile import APT_RELEASES, RPM_RELEASES, DistroProfile, buil
 from model.features import Contribution, combined
 from model.omero_install import OmeroInstall
 from model.settings import Settings, ValidationError, validate
-from host.facts import HostInventory
+from model.tier import Tier, TierHost, build_tier, roles, tier_problems
+from host.facts import HostInventory, ResolvedAddresses
 
 #: Per pyinfra run (State), per host name: the context, computed once.
 _CONTEXTS: "weakref.WeakKeyDictionary[object, dict[str, Context]]" = weakref.WeakKeyDictionary()
@@ -28,9 +29,13 @@ _CONTEXTS: "weakref.WeakKeyDictionary[object, dict[str, Context]]" = weakref.Wea
 class Context:
     settings: Settings
     profile: DistroProfile
-    #: "web" (OMERO.web is deployed) and/or "omero_server" (OMERO.server-side settings): a host
-    #: only in the omero_web_omero_server_group group is an OMERO.server and nothing else.
+    #: "web" (OMERO.web is deployed), "omero_server" (OMERO.server-side settings), "balancer",
+    #: "redis" (the shared Redis): see ``model.tier.roles``.
     roles: frozenset = frozenset({"web"})
+    #: The inventory's web tier (empty on one machine).
+    tier: Tier = Tier()
+    #: A node behind balancers: their addresses as this host resolves them (NGINX allows only them).
+    balancer_ips: tuple[str, ...] = ()
 
     @cached_property
     def install(self) -> OmeroInstall:
@@ -52,7 +57,7 @@ class Context:
     @cached_property
     def features(self) -> Contribution:
         """What the optional features add to the shared steps (``model.features``), computed once."""
-        return combined(self.settings, self.profile)
+        return combined(self.settings, self.profile, self.tier if "web" in self.roles else Tier(), self.balancer_ips)
 
     def selected(self, *section_tags: str, also: tuple[str, ...] = ()) -> bool:
         """Whether a section with these tags runs under omero_web_tags / omero_web_skip_tags;
@@ -64,15 +69,27 @@ class Context:
 
 
 def validate_inventory(inventory) -> None:
-    """Validate the data of every host; one error lists every bad key of every host."""
-    problems = []
+    """Validate the data of every host, then the tier they make; one error lists every problem."""
+    problems, hosts = [], []
     for each in inventory:
         try:
-            validate(each.data.dict(), each.name)
+            hosts.append(TierHost(each.name, frozenset(each.groups), validate(each.data.dict(), each.name)))
         except ValidationError as exc:
             problems.append(str(exc))
+    if not problems:
+        problems = [f"omeroweb-deploy: {p}" for p in tier_problems(hosts)]
     if problems:
         raise PyinfraError("\n".join(problems))
+
+
+def inventory_tier() -> Tier:
+    """The tier of the current run's inventory, computed once per run."""
+    registry = run_registry("tier")
+    if "tier" not in registry:
+        inventory = ctx_state.get().inventory
+        registry["tier"] = build_tier(TierHost(h.name, frozenset(h.groups), validate(h.data.dict(), h.name))
+                                      for h in inventory)
+    return registry["tier"]
 
 
 def settings_for_current_host() -> Settings:
@@ -88,16 +105,19 @@ def current() -> Context:
         if settings.python:
             pythons.add(settings.python)
         facts = host.get_fact(HostInventory, pythons=sorted(pythons))
-        contexts[host.name] = Context(settings, build_profile(facts, settings), host_roles(host.groups, settings))
+        host_roles = roles(host.groups, settings)
+        tier = inventory_tier()
+        balancer_ips: tuple[str, ...] = ()
+        if "web" in host_roles and tier.balanced:
+            resolved = host.get_fact(ResolvedAddresses, names=list(tier.balancers))
+            missing = [name for name in tier.balancers if not resolved.get(name)]
+            if missing:
+                raise PyinfraError(f"omeroweb-deploy: {host.name} cannot resolve the balancer address "
+                                   f"{', '.join(missing)}: set omero_web_backend_address for the balancer")
+            balancer_ips = tuple(sorted({ip for name in tier.balancers for ip in resolved[name]}))
+        contexts[host.name] = Context(settings, build_profile(facts, settings), host_roles, tier, balancer_ips)
     return contexts[host.name]
 
-
-def host_roles(groups, settings: Settings) -> frozenset:
-    """What a host is, from its inventory groups (see ``Context.roles``)."""
-    groups = set(groups)
-    if settings.omero_server_group not in groups:
-        return frozenset({"web"})
-    return frozenset({"omero_server"}) if groups == {settings.omero_server_group} else frozenset({"web", "omero_server"})
 
 
 def run_registry(name: str) -> dict:

@@ -318,6 +318,32 @@ class NginxSite(FactBase[dict[str, Any]]):
         return result
 
 
+class ResolvedAddresses(FactBase[dict[str, list[str]]]):
+    """
+    The addresses each name resolves to on the host (``getent ahosts``: DNS, /etc/hosts); an IP
+    address resolves to itself. A name that does not resolve maps to an empty list.
+
+    + names: host names or addresses
+
+    .. code:: python
+
+        {"balancer1.example.org": ["192.0.2.10"], "192.0.2.11": ["192.0.2.11"]}
+    """
+
+    default = dict
+
+    def command(self, names=()):
+        return " ; ".join(f"getent ahosts {q(n)} | awk -v n={q(n)} '{{print n, $1}}'" for n in names) + " ; true"
+
+    def process(self, output):
+        found: dict[str, list[str]] = {}
+        for line in output:
+            name, _, address = line.strip().partition(" ")
+            if address and address not in found.setdefault(name, []):
+                found[name].append(address)
+        return found
+
+
 class PathExists(FactBase[list[str]]):
     """
     Which of the given paths exist.
@@ -397,6 +423,26 @@ def _certificate_time(text: str):
 _TAIL = 'tail -n 20 -- "$1"'
 
 
+#: Polls a URL (argv: URL, timeout in seconds) until it answers with OMERO.web's login page:
+#: prints "ok", or "FAILED: GET <url>: <the last error>".
+LOGIN_PROBE = (
+    "import ssl, sys, time, urllib.request\n"
+    "url, deadline, last = sys.argv[1], time.time() + int(sys.argv[2]), ''\n"
+    "while time.time() < deadline:\n"
+    "    try:\n"
+    # local check of the host's own site: its certificate may be self-signed
+    "        ctx = ssl._create_unverified_context()\n"
+    "        body = urllib.request.urlopen(url, timeout=10, context=ctx).read().decode('utf-8', 'replace')\n"
+    "        if 'OMERO.web - Login' in body:\n"
+    "            print('ok'); sys.exit(0)\n"
+    "        last = 'answered without the login page: ' + body[:200].replace(chr(10), ' ')\n"
+    "    except Exception as exc:\n"
+    "        last = repr(exc)\n"
+    "    time.sleep(1)\n"
+    "print('FAILED: GET %s: %s' % (url, last))\n"
+)
+
+
 class LoginPage(FactBase[str]):
     """
     Polls the login page through NGINX until it answers or the timeout passes: ``"ok"``, or
@@ -417,22 +463,7 @@ class LoginPage(FactBase[str]):
     default = str
 
     def command(self, url: str, timeout: int, python: str, logs=()):
-        probe = (
-            "import ssl, sys, time, urllib.request\n"
-            "url, deadline, last = sys.argv[1], time.time() + int(sys.argv[2]), ''\n"
-            "while time.time() < deadline:\n"
-            "    try:\n"
-            # local check of the host's own site: its certificate may be self-signed
-            "        ctx = ssl._create_unverified_context()\n"
-            "        body = urllib.request.urlopen(url, timeout=10, context=ctx).read().decode('utf-8', 'replace')\n"
-            "        if 'OMERO.web - Login' in body:\n"
-            "            print('ok'); sys.exit(0)\n"
-            "        last = 'answered without the login page: ' + body[:200].replace(chr(10), ' ')\n"
-            "    except Exception as exc:\n"
-            "        last = repr(exc)\n"
-            "    time.sleep(1)\n"
-            "print('FAILED: GET %s: %s' % (url, last))\n"
-        )
+        probe = LOGIN_PROBE
         # (log, user): a log in a folder an account owns is read as that account, never as root
         tails = "; ".join(
             f"echo {q('--- ' + log)}; " + (as_user(user, _TAIL, log) if user else f"tail -n 20 -- {q(log)}") + " 2>&1"

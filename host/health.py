@@ -12,14 +12,14 @@ from pyinfra.api import operation
 
 from model.omero_install import NGINX_ERROR_LOG, OmeroInstall
 from model.settings import APPLICATION_SERVER_PORT
-from host.facts import LoginPage, PathExists, q
+from host.facts import LOGIN_PROBE, LoginPage, PathExists, q
 from host.service_manager import restart_command
 from host.snapshot import existing, want_existence
 from host.upgrade import drop_copies, rollback_command
 
 
 @operation()
-def login_page(url: str, timeout: int, install: OmeroInstall, python: str, logs: list[tuple[str, str]],
+def login_page(url: str, timeout: int, install: OmeroInstall | None, python: str, logs: list[tuple[str, str]],
                restart: str | None = None):
     """
     Wait (polling, up to ``timeout`` seconds) for the OMERO.web login page at ``url``.
@@ -29,7 +29,7 @@ def login_page(url: str, timeout: int, install: OmeroInstall, python: str, logs:
 
     + url: URL fetched on the host, through NGINX
     + timeout: seconds to wait
-    + install: the OMERO.web install (its venv, when it was upgraded in this run)
+    + install: the OMERO.web install (its venv, when it was upgraded in this run); None on a balancer
     + python: the host's own interpreter that fetches the URL (root's: never the venv's)
     + logs: (log file, account that reads it or "" for root) pairs whose tails are shown on failure
     + restart: command restarting OMERO.web
@@ -53,7 +53,7 @@ def login_page(url: str, timeout: int, install: OmeroInstall, python: str, logs:
     if not state.is_executing:
         return  # the service may not exist yet when the deploy is planned
     result = host.get_fact(LoginPage, url=url, timeout=timeout, python=python, logs=logs)
-    upgraded = bool(existing(PathExists, [install.previous_venv]))
+    upgraded = install is not None and bool(existing(PathExists, [install.previous_venv]))
     healthy = result.splitlines()[:1] == ["ok"]
     if healthy:
         if upgraded:
@@ -106,3 +106,12 @@ def wait_for_login_page(install: OmeroInstall, settings, python: str, service_ma
         logs=[(install.log, settings.user), (NGINX_ERROR_LOG, "")],
         restart=restart_command(service_manager, reset_failed=True),  # (a rollback's)
     )
+
+
+def wait_command(url: str, timeout: int, python: str) -> str:
+    """
+    A shell command that waits until ``url`` answers with OMERO.web's login page (fetched with
+    the host's own ``python``), failing after ``timeout`` seconds with the last error.
+    """
+    return (f"out=$({q(python)} -c {q(LOGIN_PROBE)} {q(url)} {int(timeout)} 2>&1); "
+            'if [ "$out" != ok ]; then echo "$out" >&2; false; fi')

@@ -85,15 +85,19 @@ def initd_enabled(service: str, enable_command: list[str]):
 
 def ensure_service(profile: DistroProfile, service: str, restart_when=(), reload_when=(),
                    on_restart_failure: str | None = None, units_changed=(),
-                   checked: Callable[[str], str] | None = None):
+                   checked: Callable[[str], str] | None = None, serial: bool = False,
+                   after_restart: str | None = None):
     """Service enabled and running with the profile's service manager; restarted / reloaded
     when any given operation changed (``on_restart_failure``: shell run when the restart
     fails, ending the command failing). ``units_changed``: the operations installing its
     systemd unit files, after which systemd must read them again before a restart.
     ``checked``: wraps each command that starts the service (``OmeroInstall.trusted``: the
-    code it runs is root's alone)."""
+    code it runs is root's alone). ``serial``: the restart runs on one host at a time (a rolling
+    restart), each followed by ``after_restart`` (e.g. waiting until it serves again), which
+    must succeed before the next host restarts."""
     starts = checked or (lambda command: command)
     handler = f" || {{ {on_restart_failure}; }}" if on_restart_failure else ""
+    then = f" && {{ {after_restart}; }}" if after_restart else ""
     restart_if = lambda: any(op.did_change() for op in restart_when)  # noqa: E731
     reload_if = lambda: any(op.did_change() for op in reload_when)  # noqa: E731
     if profile.service_manager == "systemd":
@@ -117,7 +121,8 @@ def ensure_service(profile: DistroProfile, service: str, restart_when=(), reload
             # a restart on purpose clears the start-rate count first (START_LIMITS): only a crash
             # loop, not a deploy after a few manual restarts, makes systemd give up
             restarted = server.shell(name=f"Restart {service}", _if=lambda: restart_if() or stale_unit(),
-                                     commands=[starts(restart_command("systemd", service, reset_failed=True) + handler)])
+                                     commands=[starts(restart_command("systemd", service, reset_failed=True) + handler)
+                                               + then], _serial=serial)
         # a restart that succeeded started it (one that failed stopped this host's run)
         server.shell(name=f"{service} running", commands=[starts(f"systemctl start {q(unit)}")],
                      _if=lambda: not (restarted and restarted.did_change()) and not unit_running(unit))
@@ -130,11 +135,11 @@ def ensure_service(profile: DistroProfile, service: str, restart_when=(), reload
     else:
         enable = ["chkconfig", "--add", service]
     initd_enabled(name=f"{service} enabled at boot", service=service, enable_command=enable)
-    if restart_when and (handler or checked):
+    if restart_when and (handler or checked or then):
         server.shell(name=f"Restart {service}", _if=restart_if,
-                     commands=[starts(f"/etc/init.d/{service} restart{handler}")])
+                     commands=[starts(f"/etc/init.d/{service} restart{handler}") + then], _serial=serial)
     elif restart_when:
-        sysvinit.service(name=f"Restart {service}", service=service, restarted=True, _if=restart_if)
+        sysvinit.service(name=f"Restart {service}", service=service, restarted=True, _if=restart_if, _serial=serial)
     if checked:
         initd_running(name=f"{service} running", service=service, start=starts(f"/etc/init.d/{service} start"))
     else:

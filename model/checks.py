@@ -274,6 +274,22 @@ def host_name(value: Any) -> str:
     return value
 
 
+def host_and_port(value: Any) -> str:
+    """``host`` or ``host:port`` (an IPv6 address in brackets: ``[2001:db8::1]:8080``)."""
+    expected = "expected a host name or IP address with an optional port, such as 'web1.example.org:8080'"
+    if not isinstance(value, str):
+        raise Invalid(expected)
+    found = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::([0-9]+))?|([A-Za-z0-9][A-Za-z0-9.-]*)(?::([0-9]+))?", value)
+    if not found:
+        raise Invalid(expected)
+    host_part = found.group(1) or found.group(3)
+    port_part = found.group(2) or found.group(4)
+    host_name(host_part)
+    if port_part is not None:
+        port(int(port_part))
+    return value
+
+
 def omero_servers(value: Any) -> tuple[tuple[str, int, str], ...]:
     """OMERO.servers for ``omero.web.server_list``: a list of ``[host, port, name]``."""
     expected = "expected a list of [host, port, name], such as [['omero1.example.org', 4064, 'omero1']]"

@@ -23,6 +23,7 @@ from model.checks import is_local
 from model.distro_profile import DistroProfile
 from model.omero_install import HOST_SECRET_TOKEN, REDIS_AUTH_CONF
 from model.settings import Settings
+from model.tier import Tier, shared_secret_key
 
 
 @dataclass(frozen=True)
@@ -297,6 +298,32 @@ def hardening(s: Settings, profile: DistroProfile) -> Contribution:
     return Contribution(nginx=(*headers, SYMLINKS))
 
 
+# --- Behind a balancer ---------------------------------------------------------------------
+# More than one machine (model/tier.py): a node shares its Django secret key with the other
+# nodes (sessions and CSRF tokens valid on each), lets only its balancers (and itself) connect,
+# takes the client's address from them, and, where HTTPS ends at the balancer, knows that its
+# requests were secure from the header the balancer sets. The node's generated site (the
+# walkthrough's) sets X-Forwarded-Proto to its own scheme (http) on the way to Gunicorn, so the
+# balancer's X-Forwarded-Proto cannot get through: it sends X-Forwarded-Ssl as well.
+FORWARDED_SSL_HEADER = ["HTTP_X_FORWARDED_SSL", "on"]
+
+
+def behind_balancer(s: Settings, tier: Tier, balancer_ips: tuple[str, ...]) -> Contribution:
+    if not tier.balanced:
+        return Contribution()
+    to_set = {"omero.web.secret_key": s.config.get("omero.web.secret_key") or shared_secret_key(s.redis_url)}
+    if tier.https:
+        to_set.update({
+            "omero.web.secure": True,
+            "omero.web.session_cookie_secure": True,
+            "omero.web.csrf_cookie_secure": True,
+            "omero.web.secure_proxy_ssl_header": FORWARDED_SSL_HEADER,
+        })
+    nginx = (*(f"allow {ip};" for ip in balancer_ips), "allow 127.0.0.1;", "allow ::1;", "deny all;",
+             *(f"set_real_ip_from {ip};" for ip in balancer_ips), "real_ip_header X-Forwarded-For;")
+    return Contribution(set=to_set, nginx=nginx, secrets=("omero.web.secret_key",))
+
+
 # --- All of them ----------------------------------------------------------------------------
 
 
@@ -325,14 +352,16 @@ FEATURES: tuple[Feature, ...] = (
 CONFIG_TAGS: tuple[str, ...] = ("config", *(f.tag for f in FEATURES if f.tag))
 
 
-def combined(settings: Settings, profile: DistroProfile) -> Contribution:
-    """The union of every feature's contribution for these settings on this host."""
+def combined(settings: Settings, profile: DistroProfile, tier: Tier = Tier(),
+             balancer_ips: tuple[str, ...] = ()) -> Contribution:
+    """The union of every feature's contribution for these settings on this host (a node of
+    ``tier``, whose balancers it resolves to ``balancer_ips``)."""
     to_set: dict = {}
     to_append: dict = {}
     pip, packages, nginx, secrets = [], [], [], []
     host_secret_file = None
-    for feature in FEATURES:
-        part = feature.contribution(settings, profile)
+    parts = [feature.contribution(settings, profile) for feature in FEATURES]
+    for part in (*parts, behind_balancer(settings, tier, balancer_ips)):
         to_set.update(part.set)
         web_config.merge_items(to_append, part.append)
         pip.extend(p for p in part.pip if p not in pip)

@@ -58,6 +58,7 @@ TAGS = (
     "customization",
     "publishing",
     "omero_server",
+    "balancer",
 )
 
 IceSource = Literal["auto", "build", "wheel"]
@@ -350,6 +351,19 @@ class Settings(BaseModel):
     nginx_port: Port = key(80, "Port NGINX listens on (`--http`).", "nginx")
     nginx_server_name: Annotated[str, Rule(checks.nginx_server_name)] = key(
         "localhost", "NGINX `server_name` (`--servername`).", "nginx")
+    # More than one machine
+    balancer_group: Annotated[str, Rule(checks.group_name)] = key(
+        "omero_web_balancer", "Inventory group of the NGINX load balancers in front of every OMERO.web host of the "
+        "inventory; HTTPS (`omero_web_https`) is terminated there. Empty group: one machine, as before.", "balancer")
+    redis_group: Annotated[str, Rule(checks.group_name)] = key(
+        "omero_web_redis", "Inventory group of the shared Redis host (one), installed from `omero_web_redis_url`: "
+        "it requires the URL's password and listens on the address the URL names.", "balancer")
+    backend_address: Annotated[Optional[str], Rule(checks.optional(checks.host_and_port))] = key(
+        None, "Host data: where the other hosts of the tier reach this one, `host[:port]` (a node: the balancer's "
+        "upstream, port default `omero_web_nginx_port`; a balancer: the address its nodes allow). Default: the "
+        "host's inventory name.", "balancer")
+    balancer_fail_timeout: Annotated[int, Rule(checks.int_range(1, 3600))] = key(
+        10, "Seconds the balancer skips a node that failed (NGINX `max_fails=1 fail_timeout=`).", "balancer")
     # Service and checks
     service_manager: Annotated[ServiceManager, Rule(checks.choice(*SERVICE_MANAGERS))] = key(
         "auto", "`auto`: systemd unit when systemd is PID 1, else the init.d script.", "service")

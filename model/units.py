@@ -17,6 +17,8 @@ from model.omero_install import OmeroInstall
 
 q = shlex.quote
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+#: The maintenance page NGINX serves while OMERO.web is down (a node's site, the balancer).
+MAINTENANCE_PAGE = Path(__file__).resolve().parent.parent / "files" / "nginx" / "maintainance.html"
 SERVICE = "omero-web"
 #: The daily ``omero web clearsessions`` job: a systemd timer and its service where systemd is
 #: PID 1, else a cron file (the maintenance section installs it; the service section reads

@@ -13,62 +13,24 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Mapping
 
-from pyinfra import host
 from pyinfra.api import deploy, operation
-from pyinfra.facts.files import FindInFile
 from pyinfra.operations import files
 
 from model.omero_install import STATE_DIR, OmeroInstall, trusted
 from model.settings import Settings
 from model.web_config import NGINX_EXTRA, desired_config
+from model.units import MAINTENANCE_PAGE
 from host.context import Context, current
-from host.facts import NginxSite, PathExists, q, site_inputs
+from host.facts import NginxSite, q, site_inputs
 from host.service_manager import ensure_service
-from host.snapshot import existing, fact_until_change, want_existence
+from host.nginx_server import disable_default_site
+from host.snapshot import fact_until_change, want_existence
 from host.uploads import directories_as, file_as
 from operations.https import https
 
 TAGS = ("nginx",)
-NGINX_CONF = "/etc/nginx/nginx.conf"
-MAINTENANCE_PAGE = Path(__file__).resolve().parent.parent / "files" / "nginx" / "maintainance.html"
-#: An uncommented ``default_server`` (the walkthrough's sed comments it out).
-DEFAULT_SERVER = r"^[^#]*[[:space:]]default_server"
-
-
-@operation()
-def disable_default_site(paths: list[tuple[str, str]]):
-    """
-    Disable the distro's default site: ``remove`` a path or ``rename`` it to ``*.disabled``
-    (``conf.d/default.conf`` becomes ``conf.d/default.disabled``), and comment out any
-    ``default_server`` in nginx.conf, as the walkthroughs do. Idempotent.
-
-    + paths: (path, action) pairs from the distro profile
-
-    **Examples:**
-
-    .. code:: python
-
-        disable_default_site(
-            name="Disable the default NGINX site",
-            paths=[("/etc/nginx/conf.d/default.conf", "rename")],
-        )
-    """
-    found = existing(PathExists, [p for p, _ in paths])
-    for path, action in paths:
-        if path not in found:
-            continue
-        if action == "remove":
-            yield f"rm -f {q(path)}"
-        else:
-            target = path[: -len(".conf")] if path.endswith(".conf") else path
-            yield f"mv {q(path)} {q(target + '.disabled')}"
-    if host.get_fact(FindInFile, path=NGINX_CONF, pattern=DEFAULT_SERVER, extended_regex=True):
-        yield f"sed -i.bak -re '/{DEFAULT_SERVER}/ s/( default_server.*)/; #\\1/' {NGINX_CONF}"
-
-
 #: Root-only scratch OMERODIR where the site is generated from the data alone. The real
 #: OMERODIR's configuration is the OMERO.web user's to change, and NGINX's master process,
 #: root, would act on whatever the generator read there (``access_log`` into a root-owned

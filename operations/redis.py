@@ -24,13 +24,15 @@ from urllib.parse import unquote, urlsplit
 
 from pyinfra import host
 from pyinfra.api import FactBase, deploy, operation
+from pyinfra.api.exceptions import PyinfraError
 from pyinfra.operations import files, server
 
 from model.checks import is_local
 from model.features import CONFIG_TAGS, generated_password
 from model.omero_install import ETC_DIR, HOST_SECRET_HEADER, REDIS_AUTH_CONF
 from host.context import Context, current
-from host.facts import q
+from host.facts import ResolvedAddresses, q
+from host.packages import install_packages
 from host.ownership import as_user
 from host.service_manager import ensure_service, restart_command
 from host.snapshot import fact_until_change
@@ -53,6 +55,16 @@ def redis_quote(value: str) -> str:
 def auth_conf_from_data(url: str) -> str:
     """The password file's content for a URL that has a password (redis-py unquotes it, so does this)."""
     return f"{FROM_DATA}\nrequirepass {redis_quote(unquote(urlsplit(url).password or ''))}\n"
+
+
+def shared_conf(url: str, addresses: list[str]) -> str:
+    """
+    The shared Redis's settings (its password file): the URL's password and port, listening on
+    the addresses the URL's host resolves to on the Redis host and on loopback, nowhere else.
+    """
+    listen = " ".join(dict.fromkeys([*addresses, "127.0.0.1"]))
+    return (auth_conf_from_data(url) + f"port {urlsplit(url).port or 6379}\n" + f"bind {listen}\n"
+            + "protected-mode yes\n")
 
 
 class RedisAuthState(FactBase[dict[str, str | bool | None]]):
@@ -222,3 +234,37 @@ def redis(ctx: Context | None = None) -> None:
     server.shell(name=f"Restart {profile.redis_service} (its password)",
                  commands=[restart_command(profile.service_manager, profile.redis_service)],
                  _if=lambda: auth.did_change() or include.did_change() or open_now)
+
+
+@deploy("Shared Redis for OMERO.web")
+def shared_redis(ctx: Context | None = None) -> None:
+    """
+    On the host of the ``omero_web_redis_group`` group: the distro's Redis server, requiring
+    the password of ``omero_web_redis_url``, listening on the address that URL names (and on
+    loopback) only, enabled at boot and running; restarted when its settings change. Every node
+    of the tier keeps its sessions and cache there.
+    """
+    ctx = ctx or current()
+    if "redis" not in ctx.roles or not ctx.selected(*TAGS, also=("config",)):
+        return
+    settings, profile = ctx.settings, ctx.profile
+    url = settings.redis_url
+    name = urlsplit(url).hostname or ""
+    addresses = host.get_fact(ResolvedAddresses, names=[name]).get(name) or []
+    if not addresses:
+        raise PyinfraError(f"omeroweb-deploy: {host.name} cannot resolve {name!r}, the host omero_web_redis_url "
+                           "names: the shared Redis listens on that address")
+    if "epel-release" in profile.packages:
+        install_packages(profile.package_manager, ["epel-release"], "Install EPEL", settings.package_lock_timeout)
+    installed = install_packages(profile.package_manager, [profile.redis_package], "Install the Redis server",
+                                 settings.package_lock_timeout)
+    files.directory(name=f"Create {ETC_DIR}", path=ETC_DIR, user="root", group="root", mode="755")
+    auth = private_file(name="Shared Redis settings from omero_web_redis_url", dest=REDIS_AUTH_CONF,
+                        content=shared_conf(url, addresses), mode="640", group=profile.redis_user)
+    include = included(name=f"{profile.redis_conf} includes {REDIS_AUTH_CONF}", conf=profile.redis_conf,
+                       auth=REDIS_AUTH_CONF, account=profile.redis_user)
+    ensure_service(profile, profile.redis_service)
+    open_now = host.get_fact(RedisAnswersAnyone, port=urlsplit(url).port or 6379)
+    server.shell(name=f"Restart {profile.redis_service} (its settings)",
+                 commands=[restart_command(profile.service_manager, profile.redis_service)],
+                 _if=lambda: installed.did_change() or auth.did_change() or include.did_change() or open_now)

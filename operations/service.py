@@ -18,6 +18,7 @@ from pyinfra.api import deploy
 
 from host.context import Context, current
 from host.facts import PathExists
+from host.health import site_url, wait_command
 from host.service_manager import ensure_service, restart_command
 from model.units import (SERVICE, TEMPLATES, clearsessions_job_file, initd_variables, unit_variables,
                          writable_paths)
@@ -73,6 +74,11 @@ def service(ctx: Context | None = None, app_changes: list | None = None) -> list
     # after an upgrade in this run, OMERO.web not restarting is rolled back at once
     rollback = failure_command(ctx.install, restart_command(profile.service_manager, reset_failed=True),
                                "OMERO.web did not restart after the upgrade (see above).")
+    # behind a balancer, one node at a time, each serving again before the next restarts: the
+    # balancer sends the requests of the one restarting to the others
+    rolling = ctx.tier.balanced
     ensure_service(profile, SERVICE, restart_when=[script, *(app_changes or [])], on_restart_failure=rollback,
-                   units_changed=[script], checked=ctx.install.trusted)
+                   units_changed=[script], checked=ctx.install.trusted, serial=rolling,
+                   after_restart=wait_command(site_url(settings) + "/webclient/login/", settings.healthcheck_timeout,
+                                              profile.python) if rolling else None)
     return [script]

@@ -193,17 +193,21 @@ EMPTY_ICE_CACHE = tempfile.mkdtemp(prefix="owd-sim-ice-cache-")
 
 
 @contextmanager
-def fake_run(hosts: dict[str, SimulatedHost], data: dict | None, load: Callable[[State], None], cwd: str = ROOT):
+def fake_run(hosts: dict[str, SimulatedHost], data: dict | None, load: Callable[[State], None], cwd: str = ROOT,
+             groups: dict[str, list[str]] | None = None, host_data: dict[str, dict] | None = None):
     """
     Connect to fake hosts scripted with their facts, plan with ``load(state)`` (a deploy
     file or function) and execute, as the pyinfra CLI does; yield (state, inventory).
     Uploads are recorded on each connector as ``uploads`` and as ``PUT <path>`` commands.
+    ``groups``: inventory groups (name -> host names); ``host_data``: data of one host.
     """
     instant = {"fake_delay": 0, "fake_delay_jitter": 0}
     # the plan must not depend on the Ice wheels this machine happens to keep: an empty cache
     hermetic = {"omero_web_ice_cache_dir": EMPTY_ICE_CACHE}
-    inventory = Inventory(([(n, {"fake_responses": h.responses(), **instant, **hermetic, **(data or {})})
-                            for n, h in hosts.items()], {}))
+    inventory = Inventory(([(n, {"fake_responses": h.responses(), **instant, **hermetic, **(data or {}),
+                                 **(host_data or {}).get(n, {})})
+                            for n, h in hosts.items()], {}),
+                          **{group: (names, {}) for group, names in (groups or {}).items()})
     state = State(inventory, Config())
     original = FakeConnector.put_file
     FakeConnector.put_file = _recording_put_file

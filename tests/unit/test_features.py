@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from model import features
-from host.context import host_roles
+from model.tier import roles as host_roles
 from model.settings import validate
 from tests.unit.simulate import SimulatedHost, omero_commands, simulate
 

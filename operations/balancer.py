@@ -1,0 +1,72 @@
+"""
+More than one machine: the NGINX load balancer in front of every OMERO.web node of the
+inventory (hosts of the ``omero_web_balancer_group`` group). The walkthroughs stop at one
+host; this is the tier the Image Data Resource and OMERO.web's Helm chart run: one upstream
+listing every node (``omero_web_backend_address``), a node that refuses, times out or answers
+502/503/504 skipped for ``omero_web_balancer_fail_timeout`` seconds with an idempotent
+request sent on to the next node, and the maintenance page when every node is down. The
+nodes share their sessions in one Redis (``operations.redis.shared_redis``), and let only the
+balancers connect (``model.features.behind_balancer``). At the end of the run the login page is
+checked through the balancer.
+
+    pyinfra inventories/<site>.py operations.balancer.balancer
+"""
+
+from __future__ import annotations
+
+from pyinfra.api import deploy
+from pyinfra.operations import files, server
+
+from model.omero_install import ETC_DIR, NGINX_ERROR_LOG
+from model.units import MAINTENANCE_PAGE, TEMPLATES
+from host.context import Context, current
+from host.health import login_page
+from host.nginx_server import disable_default_site
+from host.packages import install_packages
+from host.service_manager import ensure_service
+from host.snapshot import want_existence
+from host.uploads import root_file, root_template
+
+TAGS = ("balancer",)
+#: The balancer's site, beside the distro's default one (which is disabled).
+SITE = "/etc/nginx/conf.d/omeroweb-balancer.conf"
+MAINTENANCE_DIR = f"{ETC_DIR}/balancer"
+
+
+@deploy("OMERO.web load balancer")
+def balancer(ctx: Context | None = None) -> list:
+    """NGINX installed, the default site off, the balancer's site tested and served, its login page checked."""
+    ctx = ctx or current()
+    if "balancer" not in ctx.roles or not ctx.selected(*TAGS):
+        return []
+    settings, profile, tier = ctx.settings, ctx.profile, ctx.tier
+    # a node's prerequisites (NGINX, and the host's Python for the health check)
+    if "epel-release" in profile.packages:
+        install_packages(profile.package_manager, ["epel-release"], "Install EPEL", settings.package_lock_timeout)
+    wanted = [p for p in profile.packages if p != "epel-release"]
+    packages = install_packages(profile.package_manager, wanted, "Install OS packages: " + " ".join(wanted),
+                                settings.package_lock_timeout)
+    want_existence(path for path, _ in profile.nginx_disable_paths)
+    disabled = disable_default_site(name="Disable the default NGINX site", paths=list(profile.nginx_disable_paths))
+    files.directory(name=f"Create {MAINTENANCE_DIR}", path=MAINTENANCE_DIR, user="root", group="root", mode="755")
+    page = root_file(f"Install the maintenance page in {MAINTENANCE_DIR}", f"{MAINTENANCE_DIR}/omeroweb-maintenance.html",
+                     MAINTENANCE_PAGE.read_text(), "644")
+    site = root_template(
+        name=f"Install the balancer site {SITE}", src=str(TEMPLATES / "omero-web-balancer.conf.j2"), dest=SITE,
+        mode="644", nodes=[node.upstream for node in tier.nodes], fail_timeout=settings.balancer_fail_timeout,
+        port=settings.nginx_port, server_name=settings.nginx_server_name,
+        forwarded_ssl="on" if tier.https else "off", maintenance_dir=MAINTENANCE_DIR,
+    )
+    changes = [packages, disabled, page, site]
+    # NGINX keeps serving the configuration it has while a new one fails its test
+    server.shell(name="NGINX accepts the balancer's configuration", commands=["nginx -t"],
+                 _if=lambda: any(op.did_change() for op in changes))
+    ensure_service(profile, "nginx", reload_when=changes)
+    if ctx.selected("healthcheck"):
+        login_page(
+            name="OMERO.web answers with its login page through the balancer",
+            url=f"http://127.0.0.1:{settings.nginx_port}{settings.prefix or ''}/webclient/login/",
+            timeout=settings.healthcheck_timeout, install=None, python=profile.python,
+            logs=[(NGINX_ERROR_LOG, "")],
+        )
+    return changes
