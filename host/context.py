@@ -18,7 +18,7 @@ from model.distro_profile import APT_RELEASES, RPM_RELEASES, DistroProfile, buil
 from model.features import Contribution, combined
 from model.omero_install import OmeroInstall
 from model.settings import Settings, ValidationError, validate
-from model.tier import Tier, TierHost, build_tier, roles, tier_problems
+from model.tier import Tier, TierHost, build_tier, everyone, roles, tier_problems
 from host.facts import HostInventory, ResolvedAddresses
 
 #: Per pyinfra run (State), per host name: the context, computed once.
@@ -82,13 +82,13 @@ def validate_inventory(inventory) -> None:
         raise PyinfraError("\n".join(problems))
 
 
-def inventory_tier() -> Tier:
-    """The tier of the current run's inventory, computed once per run."""
+def inventory_tier() -> tuple[Tier, frozenset]:
+    """The tier of the current run's inventory and the groups every host is in, computed once per run."""
     registry = run_registry("tier")
     if "tier" not in registry:
         inventory = ctx_state.get().inventory
-        registry["tier"] = build_tier(TierHost(h.name, frozenset(h.groups), validate(h.data.dict(), h.name))
-                                      for h in inventory)
+        hosts = [TierHost(h.name, frozenset(h.groups), validate(h.data.dict(), h.name)) for h in inventory]
+        registry["tier"] = (build_tier(hosts), everyone(hosts))
     return registry["tier"]
 
 
@@ -105,8 +105,8 @@ def current() -> Context:
         if settings.python:
             pythons.add(settings.python)
         facts = host.get_fact(HostInventory, pythons=sorted(pythons))
-        host_roles = roles(host.groups, settings)
-        tier = inventory_tier()
+        tier, common = inventory_tier()
+        host_roles = roles(host.groups, settings, common)
         balancer_ips: tuple[str, ...] = ()
         if "web" in host_roles and tier.balanced:
             resolved = host.get_fact(ResolvedAddresses, names=list(tier.balancers))

@@ -61,16 +61,19 @@ class Tier:
         return bool(self.balancers)
 
 
-def roles(groups: Iterable[str], settings: Settings) -> frozenset:
+def roles(groups: Iterable[str], settings: Settings, everyone: Iterable[str] = ()) -> frozenset:
     """
     What a host is, from its inventory groups: ``web`` (an OMERO.web node), ``omero_server``
     (OMERO.server-side settings), ``balancer``, ``redis``. A host only in the special groups
     is what they say and nothing else; any other host is a web node (and what its special
-    groups add).
+    groups add). pyinfra's own groups do not count: a connector's (``@docker``, ``@local``) and
+    ``everyone``, the groups that hold every host of the inventory (``all``, and the one the
+    pyinfra CLI names after the inventory file).
     """
     special = {settings.omero_server_group: "omero_server", settings.balancer_group: "balancer",
                settings.redis_group: "redis"}
-    groups = {g for g in groups if not g.startswith("@")}
+    ignored = set(everyone) - set(special)
+    groups = {g for g in groups if not g.startswith("@") and g not in ignored}
     found = {special[g] for g in groups if g in special}
     if found and groups <= set(special):
         return frozenset(found)
@@ -87,15 +90,22 @@ def address(name: str, settings: Settings) -> tuple[str, int | None]:
     return host, int(port) if port else None
 
 
+def everyone(hosts: Iterable[TierHost]) -> frozenset:
+    """The groups every one of these hosts (the whole inventory) is in."""
+    hosts = list(hosts)
+    return frozenset(set.intersection(*(set(h.groups) for h in hosts))) | {"all"} if hosts else frozenset({"all"})
+
+
 def build_tier(hosts: Iterable[TierHost]) -> Tier:
     """The tier of these hosts (the whole inventory); empty without a balancer."""
     hosts = list(hosts)
-    balancers = [h for h in hosts if "balancer" in roles(h.groups, h.settings)]
+    common = everyone(hosts)
+    balancers = [h for h in hosts if "balancer" in roles(h.groups, h.settings, common)]
     if not balancers:
         return Tier()
     nodes = []
     for h in hosts:
-        if "web" in roles(h.groups, h.settings):
+        if "web" in roles(h.groups, h.settings, common):
             host, port = address(h.name, h.settings)
             nodes.append(Node(h.name, host, port or h.settings.nginx_port))
     return Tier(nodes=tuple(nodes), balancers=tuple(address(b.name, b.settings)[0] for b in balancers),
@@ -128,7 +138,9 @@ def tier_problems(hosts: Iterable[TierHost]) -> list[str]:
     for key in ("balancer_group", "redis_group", "omero_server_group"):
         if len({getattr(h.settings, key) for h in hosts}) > 1:
             problems.append(f"omero_web_{key} differs between hosts: set it once for the whole inventory")
-    by_role = {role: [h for h in hosts if role in roles(h.groups, h.settings)] for role in ("web", "balancer", "redis")}
+    common = everyone(hosts)
+    by_role = {role: [h for h in hosts if role in roles(h.groups, h.settings, common)]
+               for role in ("web", "balancer", "redis")}
     redis_hosts, balancers, nodes = by_role["redis"], by_role["balancer"], by_role["web"]
     if len(redis_hosts) > 1:
         problems.append(f"{len(redis_hosts)} hosts in the shared Redis group ({', '.join(h.name for h in redis_hosts)}):"
@@ -143,7 +155,7 @@ def tier_problems(hosts: Iterable[TierHost]) -> list[str]:
     if not nodes:
         problems.append("the balancer group has hosts but no host is an OMERO.web node: add the nodes to the inventory")
     for b in balancers:
-        if "web" in roles(b.groups, b.settings):
+        if "web" in roles(b.groups, b.settings, common):
             problems.append(f"{b.name}: a balancer is not an OMERO.web node too (both serve on the HTTP port): "
                             "put it in the balancer group only")
     if len({b.settings.https for b in balancers}) > 1:

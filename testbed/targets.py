@@ -243,13 +243,14 @@ def _wait_for_boot(container: Container, ssh_port: int, timeout: float) -> None:
 
 def start_systemd_target(image: str, name: str = "systemd", ports: Iterable[int] = (80,),
                          key: Path | None = None, exact_name: bool = False,
-                         timeout: float = BOOT_TIMEOUT, log: Log = print) -> Target:
+                         timeout: float = BOOT_TIMEOUT, log: Log = print, network: str | None = None) -> Target:
     """Boot ``image`` with systemd as PID 1 and return it once SSH answers.
 
     The container is named ``owd-test-<name>-<random>``, or exactly ``name`` with
     ``exact_name`` (such a long-lived target is left alone by :func:`cleanup_stale`).
     ``key`` is a private key with ``<key>.pub`` beside it (default: ``$CACHE/ssh/id_ed25519``).
-    Port 22 and ``ports`` are published on 127.0.0.1 at random host ports.
+    Port 22 and ``ports`` are published on 127.0.0.1 at random host ports. ``network``: a
+    Docker network of the test's (``private_network``), where the targets reach each other by name.
     """
     if key is None:
         key, public_key = ssh_keypair(cache_dir() / "ssh")
@@ -257,7 +258,7 @@ def start_systemd_target(image: str, name: str = "systemd", ports: Iterable[int]
         public_key = Path(f"{key}.pub").read_text()
     started = time.monotonic()
     container = _run(image, name, exact_name, [22, *ports], ["/sbin/init"],
-                     **SYSTEMD_RUN_OPTIONS)
+                     **SYSTEMD_RUN_OPTIONS, **({"network": network} if network else {}))
     try:
         _install_authorized_key(container, public_key)
         published = _published_ports(container)
@@ -287,6 +288,18 @@ def start_plain_target(image: str, name: str = "plain", ports: Iterable[int] = (
     log(f"target {container.name}: plain container running")
     return Target(name=container.name, container_id=container.id, kind="plain",
                   release=_release(image), ports=published)
+
+
+@contextlib.contextmanager
+def private_network(name: str):
+    """A Docker bridge network of its own (containers on it resolve each other's names), removed after."""
+    network = docker_client().networks.create(f"{NAME_PREFIX}{name}-{secrets.token_hex(4)}", driver="bridge",
+                                              labels={TEST_LABEL: "1", OWNER_LABEL: str(os.getpid())})
+    try:
+        yield network.name
+    finally:
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            network.remove()
 
 
 def remove_targets(targets: Iterable[Target]) -> None:
@@ -323,6 +336,12 @@ def cleanup_stale(log: Log = print) -> None:
         log(f"cleanup: removing stale container {container.name}")
         with contextlib.suppress(docker.errors.NotFound):  # another run's cleanup was faster
             container.remove(force=True, v=True)
+    for network in client.networks.list(filters={"label": f"{TEST_LABEL}=1"}):
+        owner = (network.attrs.get("Labels") or {}).get(OWNER_LABEL, "")
+        if owner.isdigit() and not _pid_alive(int(owner)):
+            log(f"cleanup: removing stale network {network.name}")
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                network.remove()
     for image in client.images.list(filters={"dangling": True}):
         labels = image.attrs.get("Config", {}).get("Labels") or {}
         if image.attrs.get("Parent") and IMAGE_LABEL in labels:

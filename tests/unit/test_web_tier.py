@@ -19,7 +19,7 @@ from pyinfra_cli.util import load_deploy_file
 
 from host.context import validate_inventory
 from model.settings import validate
-from model.tier import Node, TierHost, address, build_tier, roles, shared_secret_key, tier_problems
+from model.tier import Node, TierHost, address, build_tier, everyone, roles, shared_secret_key, tier_problems
 from tests.unit.simulate import ROOT, SimulatedHost, fake_run, land_staged_uploads, unbuffered, unguarded
 
 PASSWORD = "tier-password-0123456789"
@@ -42,6 +42,19 @@ def test_roles_from_groups():
     assert roles(["omero_web_balancer", "@docker"], s) == {"balancer"}  # pyinfra's connector group
     renamed = validate({"omero_web_balancer_group": "lbs"})
     assert roles(["lbs"], renamed) == {"balancer"} and roles(["omero_web_balancer"], renamed) == {"web"}
+
+
+def test_the_groups_pyinfra_puts_every_host_in_make_nobody_a_node():
+    # the pyinfra CLI puts every host in "all" and in a group named after the inventory file
+    hosts = [tier_host("lb1", ["omero_web_balancer", "mysite"]), tier_host("web1", ["web", "mysite"]),
+             tier_host("server1", ["omero_server", "mysite"])]
+    common = everyone(hosts)
+    assert common == {"all", "mysite"}
+    assert roles(["omero_web_balancer", "mysite"], hosts[0].settings, common) == {"balancer"}
+    assert roles(["omero_server", "mysite"], hosts[2].settings, common) == {"omero_server"}
+    assert roles(["web", "mysite"], hosts[1].settings, common) == {"web"}
+    assert build_tier(hosts).nodes == (Node("web1", "web1", 80),)
+    assert tier_problems(hosts) == []
 
 
 def test_addresses_default_to_the_host_name_and_the_nodes_http_port():
@@ -76,7 +89,8 @@ def test_the_secret_key_is_shared_stable_and_not_the_password():
     ([tier_host("lb1", ["omero_web_balancer"]), tier_host("web1", ["web"], omero_web_https=True,
                                                            omero_web_tls_self_signed=True)],
      "HTTPS is terminated at the balancer"),
-    ([tier_host("lb1", ["omero_web_balancer", "web"])], "a balancer is not an OMERO.web node too"),
+    ([tier_host("lb1", ["omero_web_balancer", "web"]), tier_host("web2", ["other"])],
+     "a balancer is not an OMERO.web node too"),
     ([tier_host("lb1", ["omero_web_balancer"])], "no host is an OMERO.web node"),
     ([tier_host("r1", ["omero_web_redis"]), tier_host("r2", ["omero_web_redis"])], "one shared Redis"),
     ([tier_host("r1", ["omero_web_redis"], omero_web_redis_url="redis://redis1:6379/0")], "carry its password"),
