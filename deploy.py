@@ -51,10 +51,11 @@ if "web" in ctx.roles:
     nginx(ctx)
     service(ctx, app_changes=app_changes)
     sessions(ctx)
-    healthcheck(ctx)
 
 if "balancer" in ctx.roles:
-    balancer(ctx)  # after the nodes: its health check goes through them
+    balancer(ctx)
+
+healthcheck(ctx)  # one step for every host: a balancer checks through its nodes once they are up
 
 if "omero_server" in ctx.roles:
     omero_server_settings(ctx)

@@ -78,13 +78,18 @@ def site_url(settings) -> str:
     return f"http://127.0.0.1:{settings.nginx_port}{settings.prefix or ''}"
 
 
-def wait_for_login_page(install: OmeroInstall, settings, python: str, service_manager: str):
+def wait_for_login_page(install: OmeroInstall | None, settings, python: str, service_manager: str):
     """
     The ``login_page`` operation for this install and data: through NGINX (or Gunicorn in
     NGINX location mode), showing OMERO.web's log and NGINX's error log when it fails, rolling
-    an upgrade of this run back with the service manager's restart.
+    an upgrade of this run back with the service manager's restart. Without ``install`` (a load
+    balancer): through the balancer's NGINX, to the nodes, showing its error log.
 
-    + install: the OMERO.web install
+    One call site for both: pyinfra runs the operations of one call site on every host as one
+    step, after what comes before it on each of them, so a balancer checks through its nodes
+    only once they have been deployed and restarted.
+
+    + install: the OMERO.web install, None on a load balancer
     + settings: the validated data (``model.settings.Settings``)
     + python: the host's own interpreter (the distro profile's)
     + service_manager: systemd or sysvinit (the distro profile's)
@@ -95,15 +100,19 @@ def wait_for_login_page(install: OmeroInstall, settings, python: str, service_ma
 
         wait_for_login_page(ctx.install, ctx.settings, ctx.profile.python, ctx.profile.service_manager)
     """
-    through = "Gunicorn (NGINX location mode)" if settings.nginx_mode == "location" else "NGINX"
-    want_existence([install.previous_venv])
+    if install is None:
+        through, url, logs = "the balancer", site_url(settings), [(NGINX_ERROR_LOG, "")]
+    else:
+        through = "Gunicorn (NGINX location mode)" if settings.nginx_mode == "location" else "NGINX"
+        url, logs = site_url(settings), [(install.log, settings.user), (NGINX_ERROR_LOG, "")]
+        want_existence([install.previous_venv])
     return login_page(
         name=f"OMERO.web answers with its login page through {through}",
-        url=site_url(settings) + "/webclient/login/",
+        url=url + "/webclient/login/",
         timeout=settings.healthcheck_timeout,
         install=install,
         python=python,
-        logs=[(install.log, settings.user), (NGINX_ERROR_LOG, "")],
+        logs=logs,
         restart=restart_command(service_manager, reset_failed=True),  # (a rollback's)
     )
 

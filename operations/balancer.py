@@ -7,7 +7,7 @@ listing every node (``omero_web_backend_address``), a node that refuses, times o
 request sent on to the next node, and the maintenance page when every node is down. The
 nodes share their sessions in one Redis (``operations.redis.shared_redis``), and let only the
 balancers connect (``model.features.behind_balancer``). At the end of the run the login page is
-checked through the balancer.
+checked through the balancer (by the health check section, in the same step as the nodes' own).
 
     pyinfra inventories/<site>.py operations.balancer.balancer
 """
@@ -17,14 +17,15 @@ from __future__ import annotations
 from pyinfra.api import deploy
 from pyinfra.operations import files, server
 
-from model.omero_install import ETC_DIR, NGINX_ERROR_LOG
+from model.features import https as https_feature
+from model.omero_install import ETC_DIR
 from model.units import MAINTENANCE_PAGE, TEMPLATES
 from host.context import Context, current
-from host.health import login_page
 from host.nginx_server import disable_default_site
 from host.packages import install_packages
 from host.service_manager import ensure_service
 from host.snapshot import want_existence
+from host.tls import redirect_target, tls_files
 from host.uploads import root_file, root_template
 
 TAGS = ("balancer",)
@@ -43,7 +44,7 @@ def balancer(ctx: Context | None = None) -> list:
     # a node's prerequisites (NGINX, and the host's Python for the health check)
     if "epel-release" in profile.packages:
         install_packages(profile.package_manager, ["epel-release"], "Install EPEL", settings.package_lock_timeout)
-    wanted = [p for p in profile.packages if p != "epel-release"]
+    wanted = [p for p in (*profile.packages, *https_feature(settings, profile).packages) if p != "epel-release"]
     packages = install_packages(profile.package_manager, wanted, "Install OS packages: " + " ".join(wanted),
                                 settings.package_lock_timeout)
     want_existence(path for path, _ in profile.nginx_disable_paths)
@@ -51,22 +52,19 @@ def balancer(ctx: Context | None = None) -> list:
     files.directory(name=f"Create {MAINTENANCE_DIR}", path=MAINTENANCE_DIR, user="root", group="root", mode="755")
     page = root_file(f"Install the maintenance page in {MAINTENANCE_DIR}", f"{MAINTENANCE_DIR}/omeroweb-maintenance.html",
                      MAINTENANCE_PAGE.read_text(), "644")
+    # HTTPS ends here: the TLS files and Mozilla's "intermediate" settings, as on one machine
+    tls = tls_files(settings) if settings.https else []
     site = root_template(
         name=f"Install the balancer site {SITE}", src=str(TEMPLATES / "omero-web-balancer.conf.j2"), dest=SITE,
         mode="644", nodes=[node.upstream for node in tier.nodes], fail_timeout=settings.balancer_fail_timeout,
-        port=settings.nginx_port, server_name=settings.nginx_server_name,
-        forwarded_ssl="on" if tier.https else "off", maintenance_dir=MAINTENANCE_DIR,
+        port=settings.nginx_port, server_name=settings.nginx_server_name, https=settings.https,
+        https_port=settings.https_port, tls=list(https_feature(settings, profile).nginx),
+        redirect=redirect_target(settings.https_port),
+        forwarded_ssl="on" if settings.https else "off", maintenance_dir=MAINTENANCE_DIR,
     )
-    changes = [packages, disabled, page, site]
+    changes = [packages, disabled, page, *tls, site]
     # NGINX keeps serving the configuration it has while a new one fails its test
     server.shell(name="NGINX accepts the balancer's configuration", commands=["nginx -t"],
                  _if=lambda: any(op.did_change() for op in changes))
     ensure_service(profile, "nginx", reload_when=changes)
-    if ctx.selected("healthcheck"):
-        login_page(
-            name="OMERO.web answers with its login page through the balancer",
-            url=f"http://127.0.0.1:{settings.nginx_port}{settings.prefix or ''}/webclient/login/",
-            timeout=settings.healthcheck_timeout, install=None, python=profile.python,
-            logs=[(NGINX_ERROR_LOG, "")],
-        )
     return changes

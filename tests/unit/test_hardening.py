@@ -335,14 +335,14 @@ def certificate_state(certificate: str, key: str) -> dict:
     """``TlsCertificate`` read with this machine's openssl, as on a host."""
     import subprocess
     from host.facts import TlsCertificate
-    from operations.https import RENEW_BEFORE_SECONDS
+    from host.tls import RENEW_BEFORE_SECONDS
     command = TlsCertificate().command(certificate=certificate, key=key, seconds=RENEW_BEFORE_SECONDS)
     out = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True).stdout
     return TlsCertificate().process(out.splitlines())
 
 
 def test_certificate_facts_and_when_a_self_signed_one_is_made_again(tmp_path):
-    from operations.https import certificate_wanted
+    from host.tls import certificate_wanted
     current = certificate_state(*self_signed(tmp_path, 365))
     assert current == {"certificate": True, "key": True, "self_signed": True, "lifetime_days": 365.0, "ending": False}
     assert not certificate_wanted(current)
@@ -355,7 +355,7 @@ def test_certificate_facts_and_when_a_self_signed_one_is_made_again(tmp_path):
 
 
 def test_a_certificate_signed_by_a_ca_is_never_replaced(tmp_path):
-    from operations.https import certificate_wanted
+    from host.tls import certificate_wanted
     ca_certificate, ca_key = self_signed(tmp_path, 3650, "ca")
     openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "site.key", "-out", "site.csr", "-subj", "/CN=localhost",
             cwd=tmp_path)
@@ -368,7 +368,7 @@ def test_a_certificate_signed_by_a_ca_is_never_replaced(tmp_path):
 
 def test_self_signed_certificate_operation_replaces_an_825_day_pair_once(tmp_path, monkeypatch):
     import subprocess
-    from operations import https
+    from host import tls as https
 
     class Host:
         @staticmethod

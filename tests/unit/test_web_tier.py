@@ -130,14 +130,19 @@ def tier_host_facts() -> SimulatedHost:
     return SimulatedHost("debian", "12", extra_responses=resolve)
 
 
-@pytest.fixture(scope="module")
-def tier_run():
+def run_tier(balancer_data: dict | None = None):
     hosts = {name: tier_host_facts() for name in HOSTS}
     groups = {"omero_web_balancer": ["@fake/lb1"], "omero_web_redis": ["@fake/redis1"],
               "web": ["@fake/web1", "@fake/web2"]}
     host_data = {name: {"omero_web_backend_address": short} for name, short in HOSTS.items()}
+    host_data["@fake/lb1"].update(balancer_data or {})
     load = lambda state: load_deploy_file(state, os.path.join(ROOT, "deploy.py"))  # noqa: E731
-    with fake_run(hosts, SHARED, load, groups=groups, host_data=host_data) as (state, inventory):
+    return fake_run(hosts, SHARED, load, groups=groups, host_data=host_data)
+
+
+@pytest.fixture(scope="module")
+def tier_run():
+    with run_tier() as (state, inventory):
         found = {}
         for name, short in HOSTS.items():
             connector = inventory.get_host(name).connector
@@ -146,6 +151,17 @@ def tier_run():
         serial = {", ".join(sorted(state.get_op_meta(h).names)): state.get_op_meta(h).global_arguments.get("_serial")
                   for h in state.get_op_order()}
         yield found, serial
+
+
+def test_the_balancer_checks_through_the_nodes_after_they_restarted(tier_run):
+    # pyinfra runs each host's operations in order, steps of different hosts side by side: the
+    # balancer's check shares its step with the nodes' own checks, after their restarts
+    _, serial = tier_run
+    order = list(serial)
+    check = [i for i, name in enumerate(order) if "through the balancer" in name]
+    restarts = [i for i, name in enumerate(order) if name.endswith("Restart omero-web")]
+    assert len(check) == 1 and "through NGINX" in order[check[0]], order[check[0]]
+    assert restarts and check[0] > max(restarts)
 
 
 def test_the_balancer_lists_every_node_and_checks_the_login_page_through_them(tier_run):
@@ -193,3 +209,22 @@ def test_the_shared_redis_requires_the_password_and_listens_on_the_urls_address(
     assert "protected-mode yes" in conf and "port 6379" in conf
     assert not any(PASSWORD in c for c in commands)
     assert not [c for c in commands if "/venv3/" in c or "/etc/nginx/conf.d" in c]  # the Redis host only
+
+
+def test_https_ends_at_the_balancer_and_the_nodes_know_it():
+    with run_tier({"omero_web_https": True, "omero_web_tls_self_signed": True}) as (state, inventory):
+        lb = inventory.get_host("@fake/lb1").connector
+        commands = [unguarded(unbuffered(c)) for c in lb.executed_commands]
+        site = land_staged_uploads(commands, lb.uploads)["/etc/nginx/conf.d/omeroweb-balancer.conf"]
+        assert "listen 443 ssl;" in site and "ssl_certificate /etc/nginx/omeroweb-tls/omeroweb.crt;" in site
+        assert "return 301 https://$host$request_uri;" in site and "listen 80;" in site
+        assert "proxy_set_header X-Forwarded-Ssl on;" in site and "Strict-Transport-Security" in site
+        assert any("openssl req -x509" in c for c in commands)
+        assert any("https://127.0.0.1:443/webclient/login/" in c for c in commands)
+        for node in ("@fake/web1", "@fake/web2"):
+            connector = inventory.get_host(node).connector
+            node_commands = [unguarded(unbuffered(c)) for c in connector.executed_commands]
+            text = "\n".join(node_commands) + "\n".join(str(v) for v in land_staged_uploads(
+                node_commands, connector.uploads).values())
+            assert "HTTP_X_FORWARDED_SSL" in text and "omero.web.session_cookie_secure" in text
+            assert "ssl_certificate" not in text and not any("openssl req" in c for c in node_commands)
