@@ -301,7 +301,7 @@ def hardening(s: Settings, profile: DistroProfile) -> Contribution:
 # --- Behind a balancer ---------------------------------------------------------------------
 # More than one machine (model/tier.py): a node shares its Django secret key with the other
 # nodes (sessions and CSRF tokens valid on each), lets only its balancers (and itself) connect,
-# takes the client's address from them, and, where HTTPS ends at the balancer, knows that its
+# and, where HTTPS ends at the balancer, knows that its
 # requests were secure from the header the balancer sets. The node's generated site (the
 # walkthrough's) sets X-Forwarded-Proto to its own scheme (http) on the way to Gunicorn, so the
 # balancer's X-Forwarded-Proto cannot get through: it sends X-Forwarded-Ssl as well.
@@ -319,8 +319,9 @@ def behind_balancer(s: Settings, tier: Tier, balancer_ips: tuple[str, ...]) -> C
             "omero.web.csrf_cookie_secure": True,
             "omero.web.secure_proxy_ssl_header": FORWARDED_SSL_HEADER,
         })
-    nginx = (*(f"allow {ip};" for ip in balancer_ips), "allow 127.0.0.1;", "allow ::1;", "deny all;",
-             *(f"set_real_ip_from {ip};" for ip in balancer_ips), "real_ip_header X-Forwarded-For;")
+    # by the connection's address (NGINX's realip would replace it with the client's before this
+    # check); the client's address reaches OMERO.web in X-Forwarded-For, as the balancer set it
+    nginx = (*(f"allow {ip};" for ip in balancer_ips), "allow 127.0.0.1;", "allow ::1;", "deny all;")
     return Contribution(set=to_set, nginx=nginx, secrets=("omero.web.secret_key",))
 
 

@@ -55,6 +55,9 @@ class Tier:
     balancers: tuple[str, ...] = ()
     #: HTTPS is terminated at the balancers (their ``omero_web_https``).
     https: bool = False
+    #: Seconds a balancer skips a node that failed (the longest of their
+    #: ``omero_web_balancer_fail_timeout``): a restarted node is back in their rotation after it.
+    fail_timeout: int = 0
 
     @property
     def balanced(self) -> bool:
@@ -109,7 +112,8 @@ def build_tier(hosts: Iterable[TierHost]) -> Tier:
             host, port = address(h.name, h.settings)
             nodes.append(Node(h.name, host, port or h.settings.nginx_port))
     return Tier(nodes=tuple(nodes), balancers=tuple(address(b.name, b.settings)[0] for b in balancers),
-                https=any(b.settings.https for b in balancers))
+                https=any(b.settings.https for b in balancers),
+                fail_timeout=max(b.settings.balancer_fail_timeout for b in balancers))
 
 
 def redis_password(url: str) -> str | None:

@@ -75,10 +75,13 @@ def service(ctx: Context | None = None, app_changes: list | None = None) -> list
     rollback = failure_command(ctx.install, restart_command(profile.service_manager, reset_failed=True),
                                "OMERO.web did not restart after the upgrade (see above).")
     # behind a balancer, one node at a time, each serving again before the next restarts: the
-    # balancer sends the requests of the one restarting to the others
+    # balancer sends the requests of the one restarting to the others. It skips a node that
+    # failed for fail_timeout seconds: the next node stops only once this one is back in its
+    # rotation (else, both skipped, the balancer would have no node to send a request to)
     rolling = ctx.tier.balanced
+    back = (wait_command(site_url(settings) + "/webclient/login/", settings.healthcheck_timeout, profile.python)
+            + f" && sleep {int(ctx.tier.fail_timeout) + 1}")
     ensure_service(profile, SERVICE, restart_when=[script, *(app_changes or [])], on_restart_failure=rollback,
                    units_changed=[script], checked=ctx.install.trusted, serial=rolling,
-                   after_restart=wait_command(site_url(settings) + "/webclient/login/", settings.healthcheck_timeout,
-                                              profile.python) if rolling else None)
+                   after_restart=back if rolling else None)
     return [script]

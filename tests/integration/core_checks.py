@@ -5,6 +5,7 @@ The core deploy's checks from outside, shared by the Debian and Ubuntu fleets
 
 from __future__ import annotations
 
+import threading
 import time
 from contextlib import contextmanager
 
@@ -116,3 +117,24 @@ def core_fleet(workdir, systemd: dict[str, str], plain: dict[str, str], name: st
         yield {"targets": targets, "inventory": inventory, "workdir": workdir, "first": first, "started": started}
     finally:
         remove_targets(targets.values())
+
+
+class SteadyClient(threading.Thread):
+    """Sends GETs of the login page through the balancer at ``rate`` per second until stopped."""
+
+    def __init__(self, url: str, rate: float):
+        super().__init__(daemon=True)
+        self.url, self.rate, self.sent, self.failed = url, rate, 0, []
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            started = time.monotonic()
+            self.sent += 1
+            try:
+                response = requests.get(self.url, timeout=30)
+                if response.status_code != 200 or LOGIN not in response.text:
+                    self.failed.append(response.status_code)
+            except requests.RequestException as error:
+                self.failed.append(repr(error))
+            time.sleep(max(0.0, 1 / self.rate - (time.monotonic() - started)))

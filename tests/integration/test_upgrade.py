@@ -20,11 +20,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
+import time
 import zipfile
 
 import pytest
 import requests
 
+from tests.integration.core_checks import SteadyClient
+from testbed.cache import cache_dir
 from testbed.pyinfra_run import Deployer, ssh_ok as ssh, systemd_target
 
 pytestmark = pytest.mark.integration
@@ -103,7 +107,20 @@ def test_upgrade_in_place_keeps_configuration(target, deploy):
     before = full_config(target)
     assert "s3cret-Pa55" in before
 
-    upgraded = deploy(omero_web_version_spec=f"omero-web>={NEW}")
+    # the one-machine figure beside the web tier's (docs/performance.md): requests to the
+    # login page during the upgrade, some of which the restart fails (no other node to go to)
+    client = SteadyClient(target.url(80, "/webclient/login/"), rate=8)
+    client.start()
+    started = time.monotonic()
+    try:
+        upgraded = deploy(omero_web_version_spec=f"omero-web>={NEW}")
+    finally:
+        client.stop.set()
+        client.join()
+    figures = {"requests_sent": client.sent, "requests_failed": len(client.failed),
+               "upgrade_seconds": round(time.monotonic() - started, 1)}
+    (cache_dir() / "one-host-upgrade-figures.json").write_text(json.dumps(figures, indent=1) + "\n")
+    print(figures)
     assert upgraded.returncode == 0, upgraded.tail()
     assert installed_version(target) == NEW
     assert full_config(target) == before  # byte for byte, secrets included

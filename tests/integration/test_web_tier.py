@@ -17,13 +17,12 @@ NGINX load balancer, two OMERO.web nodes, the shared Redis) deployed by one
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import pytest
 import requests
 
-from tests.integration.core_checks import LOGIN
+from tests.integration.core_checks import LOGIN, SteadyClient
 from testbed.cache import cache_dir
 from testbed.images import ensure_image
 from testbed.pyinfra_run import run_pyinfra, ssh_ok, target_data, write_inventory
@@ -95,35 +94,28 @@ def test_requests_are_spread_over_both_nodes(tier):
 
 def test_a_node_answers_only_the_balancer(tier):
     targets, _ = tier
-    # from the Redis host (on the same network, not a balancer): NGINX's 403
-    code = ssh_ok(targets["redis"], f"python3 -c \"import urllib.request, urllib.error\ntry:\n"
+    # from the other node (on the same network, not a balancer): NGINX's 403
+    code = ssh_ok(targets["web2"], f"python3 -c \"import urllib.request, urllib.error\ntry:\n"
                   f"    print(urllib.request.urlopen('http://{targets['web1'].name}/webclient/login/').status)\n"
                   "except urllib.error.HTTPError as e:\n    print(e.code)\"")
     assert code == "403"
 
 
-SESSION = (
-    "import os, sys, django; os.environ['DJANGO_SETTINGS_MODULE'] = 'omeroweb.settings'; django.setup()\n"
-    "from importlib import import_module; from django.conf import settings\n"
-    "store = import_module(settings.SESSION_ENGINE).SessionStore\n"
-    "if sys.argv[1] == 'create':\n"
-    "    s = store(); s['made-on'] = sys.argv[2]; s.save(); print(s.session_key)\n"
-    "else:\n"
-    "    print(store(session_key=sys.argv[2]).get('made-on'))\n"
-)
-
-
-def session(target, *args: str) -> str:
-    script = SESSION.replace("'", "'\\''")
-    return ssh_ok(target, f"su -s /bin/sh omero-web -c 'cd /tmp && OMERODIR={OMERODIR} {VENV}/bin/python "
-                          f"-c '\"'\"'{script}'\"'\"' {' '.join(args)}' 2>/dev/null").splitlines()[-1]
+def session_store(target, code: str) -> str:
+    """Run ``code`` with ``store`` = OMERO.web's own session engine (its settings, as Gunicorn
+    loads them), as the OMERO.web account; its last line of output (as test_features.py does)."""
+    script = ("import os, django; os.environ['DJANGO_SETTINGS_MODULE'] = 'omeroweb.settings'; django.setup(); "
+              "from importlib import import_module; from django.conf import settings; "
+              f"store = import_module(settings.SESSION_ENGINE).SessionStore; {code}")
+    return ssh_ok(target, f"cd /tmp && runuser -u omero-web -- env OMERODIR={OMERODIR} "
+                          f"{VENV}/bin/python -c \"{script}\"").splitlines()[-1]
 
 
 def test_a_session_made_on_one_node_is_read_on_the_other(tier):
     targets, _ = tier
-    key = session(targets["web1"], "create", "web1")
+    key = session_store(targets["web1"], "s = store(); s['made-on'] = 'web1'; s.save(); print(s.session_key)")
     assert len(key) >= 32
-    assert session(targets["web2"], "read", key) == "web1"
+    assert session_store(targets["web2"], f"print(store(session_key='{key}').get('made-on'))") == "web1"
 
 
 def test_redis_requires_the_password_and_listens_where_the_url_says(tier):
@@ -154,27 +146,6 @@ def test_one_node_down_fails_no_request_and_all_down_serve_the_maintenance_page(
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and through_balancer(targets).status_code != 200:
         time.sleep(1)
-
-
-class SteadyClient(threading.Thread):
-    """Sends GETs of the login page through the balancer at ``rate`` per second until stopped."""
-
-    def __init__(self, url: str, rate: float):
-        super().__init__(daemon=True)
-        self.url, self.rate, self.sent, self.failed = url, rate, 0, []
-        self.stop = threading.Event()
-
-    def run(self):
-        while not self.stop.is_set():
-            started = time.monotonic()
-            self.sent += 1
-            try:
-                response = requests.get(self.url, timeout=30)
-                if response.status_code != 200 or LOGIN not in response.text:
-                    self.failed.append(response.status_code)
-            except requests.RequestException as error:
-                self.failed.append(repr(error))
-            time.sleep(max(0.0, 1 / self.rate - (time.monotonic() - started)))
 
 
 def release(target) -> str:

@@ -64,7 +64,7 @@ def test_addresses_default_to_the_host_name_and_the_nodes_http_port():
     tier = build_tier([tier_host("lb1", ["omero_web_balancer"], omero_web_backend_address="192.0.2.1"),
                        tier_host("web1", ["web"]), tier_host("web2", ["web"], omero_web_nginx_port=8080),
                        tier_host("redis1", ["omero_web_redis"])])
-    assert tier.balanced and tier.balancers == ("192.0.2.1",)
+    assert tier.balanced and tier.balancers == ("192.0.2.1",) and tier.fail_timeout == 10
     assert tier.nodes == (Node("web1", "web1", 80), Node("web2", "web2", 8080))
     assert Node("web3", "2001:db8::5", 81).upstream == "[2001:db8::5]:81"
 
@@ -184,7 +184,8 @@ def test_the_nodes_share_the_secret_key_and_let_only_the_balancer_in(tier_run):
         text = "\n".join(commands) + "\n".join(str(v) for v in uploads.values())
         assert shared_secret_key(URL) in text  # in the owner-only file omero config load reads
         assert not any(shared_secret_key(URL) in c or PASSWORD in c for c in commands)  # never on a command line
-        assert "allow 192.0.2.10;" in text and "deny all;" in text and "set_real_ip_from 192.0.2.10;" in text
+        assert "allow 192.0.2.10;" in text and "deny all;" in text
+        assert "real_ip" not in text  # NGINX would check the client's address, not the balancer's
         keys.add(shared_secret_key(URL))
         assert not any("redis-server" in c and "install" in c for c in commands)  # no local Redis on a node
     assert len(keys) == 1
@@ -199,6 +200,8 @@ def test_the_nodes_restart_one_at_a_time_each_serving_before_the_next(tier_run):
         restarts = [c for c in commands if "systemctl restart omero-web" in c]
         assert restarts and all("OMERO.web - Login" in c and "http://127.0.0.1:80/webclient/login/" in c
                                 for c in restarts)
+        # and until the balancer, which skips a failed node for 10 s, sends it requests again
+        assert all(c.rstrip().endswith("sleep 11; }") for c in restarts), restarts[0][-200:]
 
 
 def test_the_shared_redis_requires_the_password_and_listens_on_the_urls_address(tier_run):
