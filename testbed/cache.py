@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,12 +20,21 @@ def cache_dir() -> Path:
     return path
 
 
+#: One lock per name for the threads of this process: they queue here, and only the one holding
+#: it takes the file lock, which then keeps other processes out (two threads flocking one file
+#: deadlocked a cold run: a thread waited forever on a lock its own process held).
+_THREAD_LOCKS: dict[str, threading.Lock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
+
+
 @contextlib.contextmanager
 def file_lock(name: str) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``$CACHE/locks/<name>.lock`` (blocks until free)."""
     lock_dir = cache_dir() / "locks"
     lock_dir.mkdir(exist_ok=True)
-    with open(lock_dir / f"{name}.lock", "w") as handle:
+    with _THREAD_LOCKS_GUARD:
+        thread_lock = _THREAD_LOCKS.setdefault(name, threading.Lock())
+    with thread_lock, open(lock_dir / f"{name}.lock", "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

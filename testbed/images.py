@@ -320,8 +320,11 @@ def ensure_images(releases: Iterable[str] = RELEASES, log: Log = print) -> dict[
     """Ensure several images, building missing ones in parallel; return ``{release: tag}``."""
     wanted = list(dict.fromkeys(releases))
     client = docker_client(log)  # start the engine and install host tools before the threads
-    if any(not _image_exists(client, image_tag(release)) for release in wanted):
+    missing = [release for release in wanted if not _image_exists(client, image_tag(release))]
+    if missing:
         _ensure_host_tools(log)
+    if any(is_ubuntu(release) for release in missing):
+        ubuntu_keyring(log)  # once, before the builds that all need it
     with ThreadPoolExecutor(max_workers=max(1, len(wanted))) as pool:
         tags = pool.map(lambda release: ensure_image(release, log), wanted)
         return dict(zip(wanted, tags))

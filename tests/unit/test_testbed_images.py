@@ -67,3 +67,29 @@ def test_a_release_file_without_debians_signature_is_refused(tmp_path, monkeypat
                         + RELEASE_FILE.encode() + b"-----BEGIN PGP SIGNATURE-----\n\nAAAA\n-----END PGP SIGNATURE-----\n")
     with pytest.raises(RuntimeError, match="signature check"):
         images._verified_release_file("trixie", tmp_path)
+
+
+def test_threads_of_one_process_take_a_cache_lock_in_turn(tmp_path, monkeypatch):
+    # four image builds of one run wanted the keyring's lock at once: each gets it, one at a time
+    import threading
+    import time
+
+    from testbed import cache
+
+    monkeypatch.setenv(cache.CACHE_ENV, str(tmp_path))
+    inside, most, done = [0], [0], []
+
+    def take():
+        with cache.file_lock("shared"):
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+            time.sleep(0.05)
+            inside[0] -= 1
+        done.append(1)
+
+    threads = [threading.Thread(target=take, daemon=True) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert len(done) == 4 and most[0] == 1
