@@ -304,8 +304,10 @@ def hardening(s: Settings, profile: DistroProfile) -> Contribution:
 # and, where HTTPS ends at the balancer, knows that its
 # requests were secure from the header the balancer sets. The node's generated site (the
 # walkthrough's) sets X-Forwarded-Proto to its own scheme (http) on the way to Gunicorn, so the
-# balancer's X-Forwarded-Proto cannot get through: it sends X-Forwarded-Ssl as well.
-FORWARDED_SSL_HEADER = ["HTTP_X_FORWARDED_SSL", "on"]
+# balancer's X-Forwarded-Proto cannot get through: it sends X-Forwarded-Scheme as well (not
+# X-Forwarded-Ssl: Gunicorn answers 400 "Contradictory scheme headers" to that one beside the
+# node's X-Forwarded-Proto: http).
+FORWARDED_SCHEME_HEADER = ["HTTP_X_FORWARDED_SCHEME", "https"]
 
 
 def behind_balancer(s: Settings, tier: Tier, balancer_ips: tuple[str, ...]) -> Contribution:
@@ -317,7 +319,7 @@ def behind_balancer(s: Settings, tier: Tier, balancer_ips: tuple[str, ...]) -> C
             "omero.web.secure": True,
             "omero.web.session_cookie_secure": True,
             "omero.web.csrf_cookie_secure": True,
-            "omero.web.secure_proxy_ssl_header": FORWARDED_SSL_HEADER,
+            "omero.web.secure_proxy_ssl_header": FORWARDED_SCHEME_HEADER,
         })
     # by the connection's address (NGINX's realip would replace it with the client's before this
     # check); the client's address reaches OMERO.web in X-Forwarded-For, as the balancer set it

@@ -36,7 +36,8 @@ MAINTENANCE_DIR = f"{ETC_DIR}/balancer"
 
 @deploy("OMERO.web load balancer")
 def balancer(ctx: Context | None = None) -> list:
-    """NGINX installed, the default site off, the balancer's site tested and served, its login page checked."""
+    """NGINX installed, the default site off, the balancer's site tested and served (the health check section
+    then fetches the login page through it)."""
     ctx = ctx or current()
     if "balancer" not in ctx.roles or not ctx.selected(*TAGS):
         return []
@@ -60,7 +61,7 @@ def balancer(ctx: Context | None = None) -> list:
         port=settings.nginx_port, server_name=settings.nginx_server_name, https=settings.https,
         https_port=settings.https_port, tls=list(https_feature(settings, profile).nginx),
         redirect=redirect_target(settings.https_port),
-        forwarded_ssl="on" if settings.https else "off", maintenance_dir=MAINTENANCE_DIR,
+        maintenance_dir=MAINTENANCE_DIR,
     )
     changes = [packages, disabled, page, *tls, site]
     # NGINX keeps serving the configuration it has while a new one fails its test

@@ -11,7 +11,10 @@ NGINX load balancer, two OMERO.web nodes, the shared Redis) deployed by one
   maintenance page;
 - an upgrade (omero-web 5.32.0 -> 5.33.2) while a client sends requests through the balancer
   at 5+ per second: none fails, the nodes restart one at a time, both end on the new release;
-- the re-run changes nothing.
+- the re-run changes nothing;
+- HTTPS at the balancer (a self-signed pair): plain HTTP redirected, the nodes' cookies Secure,
+  and a login POST through the balancer passes Django's CSRF check and reaches OMERO.web's own
+  answer (no OMERO.server here: "Server is not responding"); its re-run changes nothing.
 """
 
 from __future__ import annotations
@@ -43,19 +46,20 @@ def tier(docker_engine, tmp_path_factory):
         targets = {}
         try:
             for role in ("lb", "web1", "web2", "redis"):
-                targets[role] = start_systemd_target(image, name=f"tier-{role}", ports=(80,), network=network)
+                ports = (80, 443) if role == "lb" else (80,)
+                targets[role] = start_systemd_target(image, name=f"tier-{role}", ports=ports, network=network)
             # no user namespaces here, which Debian's redis-server unit asks for (see test_features.py)
             ssh_ok(targets["redis"], "mkdir -p /etc/systemd/system/redis-server.service.d && printf "
                    "'[Service]\\nPrivateUsers=false\\n' > /etc/systemd/system/redis-server.service.d/no-userns.conf")
             url = f"redis://:{PASSWORD}@{targets['redis'].name}:6379/0"
             runs = []
 
-            def deploy(version: str):
+            def deploy(version: str, **balancer_data):
                 shared = {"omero_web_redis": True, "omero_web_redis_url": url,
                           "omero_web_version_spec": f"omero-web=={version}"}
                 inventory = write_inventory(workdir / f"inventory{len(runs) + 1}.py", {
                     "web": [target_data(targets["web1"], **shared), target_data(targets["web2"], **shared)],
-                    "omero_web_balancer": [target_data(targets["lb"], **shared)],
+                    "omero_web_balancer": [target_data(targets["lb"], **shared, **balancer_data)],
                     "omero_web_redis": [target_data(targets["redis"], **shared)],
                 })
                 run = run_pyinfra(inventory, "deploy.py", log=workdir / f"run{len(runs) + 1}.log")
@@ -181,5 +185,32 @@ def test_an_upgrade_under_steady_traffic_fails_no_request(tier):
 def test_the_rerun_changes_nothing(tier):
     targets, deploy = tier
     again = deploy(NEW)
+    assert again.returncode == 0, again.tail(120)
+    assert again.changed == 0, again.changed_operations()
+
+
+def login_post(base: str, session: requests.Session) -> requests.Response:
+    """GET the login page (its CSRF cookie), then POST a login with the token, as a browser does."""
+    page = session.get(f"{base}/webclient/login/", timeout=30, verify=False)
+    token = session.cookies.get("csrftoken")
+    assert page.status_code == 200 and token, page.status_code
+    return session.post(f"{base}/webclient/login/", timeout=60, verify=False,
+                        data={"csrfmiddlewaretoken": token, "username": "nobody", "password": "wrong", "server": "1"},
+                        headers={"Referer": f"{base}/webclient/login/"})
+
+
+def test_https_at_the_balancer_with_csrf_through_it(tier):
+    targets, deploy = tier
+    run = deploy(NEW, omero_web_https=True, omero_web_tls_self_signed=True)
+    assert run.returncode == 0, run.tail(120)
+    base = f"https://127.0.0.1:{targets['lb'].ports[443]}"
+    plain = requests.get(targets["lb"].url(80, "/webclient/login/"), timeout=30, allow_redirects=False)
+    assert plain.status_code == 301 and plain.headers["Location"].startswith("https://")
+    session = requests.Session()
+    answer = login_post(base, session)
+    assert all(c.secure for c in session.cookies if c.name in ("csrftoken", "sessionid"))
+    assert answer.status_code == 200 and "CSRF" not in answer.text, answer.text[:500]
+    assert "Server is not responding" in answer.text or "Connection not available" in answer.text, answer.text[:800]
+    again = deploy(NEW, omero_web_https=True, omero_web_tls_self_signed=True)
     assert again.returncode == 0, again.tail(120)
     assert again.changed == 0, again.changed_operations()

@@ -221,7 +221,7 @@ def test_https_ends_at_the_balancer_and_the_nodes_know_it():
         site = land_staged_uploads(commands, lb.uploads)["/etc/nginx/conf.d/omeroweb-balancer.conf"]
         assert "listen 443 ssl;" in site and "ssl_certificate /etc/nginx/omeroweb-tls/omeroweb.crt;" in site
         assert "return 301 https://$host$request_uri;" in site and "listen 80;" in site
-        assert "proxy_set_header X-Forwarded-Ssl on;" in site and "Strict-Transport-Security" in site
+        assert "proxy_set_header X-Forwarded-Scheme $scheme;" in site and "Strict-Transport-Security" in site
         assert any("openssl req -x509" in c for c in commands)
         assert any("https://127.0.0.1:443/webclient/login/" in c for c in commands)
         for node in ("@fake/web1", "@fake/web2"):
@@ -229,5 +229,5 @@ def test_https_ends_at_the_balancer_and_the_nodes_know_it():
             node_commands = [unguarded(unbuffered(c)) for c in connector.executed_commands]
             text = "\n".join(node_commands) + "\n".join(str(v) for v in land_staged_uploads(
                 node_commands, connector.uploads).values())
-            assert "HTTP_X_FORWARDED_SSL" in text and "omero.web.session_cookie_secure" in text
+            assert "HTTP_X_FORWARDED_SCHEME" in text and "omero.web.session_cookie_secure" in text
             assert "ssl_certificate" not in text and not any("openssl req" in c for c in node_commands)
