@@ -334,7 +334,8 @@ def cleanup_stale(log: Log = print) -> None:
         if not owner.isdigit() or _pid_alive(int(owner)):
             continue
         log(f"cleanup: removing stale container {container.name}")
-        with contextlib.suppress(docker.errors.NotFound):  # another run's cleanup was faster
+        # another run's cleanup was faster (gone, or its removal already in progress: 409)
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
             container.remove(force=True, v=True)
     for network in client.networks.list(filters={"label": f"{TEST_LABEL}=1"}):
         owner = (network.attrs.get("Labels") or {}).get(OWNER_LABEL, "")
