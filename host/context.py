@@ -119,7 +119,6 @@ def current() -> Context:
     return contexts[host.name]
 
 
-
 def run_registry(name: str) -> dict:
     """A dict shared by all hosts of the current pyinfra run (e.g. which host builds Ice)."""
     return _REGISTRIES.setdefault(ctx_state.get(), {}).setdefault(name, {})

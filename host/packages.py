@@ -175,3 +175,28 @@ def install_packages(package_manager: str, packages, name: str, lock_timeout: in
     missing = [p for p in packages if p not in installed]
     return os_packages(name=name, manager=package_manager, packages=list(packages), lock_timeout=timeout,
                        _if=lambda: bool(missing))
+
+
+def install_packages_epel_first(package_manager: str, packages, lock_timeout: int, profile_packages=(),
+                                name: str | None = None):
+    """
+    ``install_packages`` of ``packages``, after EPEL on its own when the distro profile's packages
+    name it (EPEL provides NGINX and Redis on the RHEL family: it must be there before the rest).
+    Returns the operation installing ``packages`` (its change marker).
+
+    + package_manager: apt, dnf or yum (the distro profile's)
+    + packages: the packages to ensure ("epel-release" among them is installed first, on its own)
+    + lock_timeout: seconds to wait for the package manager's lock
+    + profile_packages: the distro profile's packages (EPEL first when they name it)
+    + name: the operation's name (default: "Install OS packages: " and the packages)
+
+    **Examples:**
+
+    .. code:: python
+
+        install_packages_epel_first("dnf", ["nginx"], 300, profile_packages=("epel-release", "nginx"))
+    """
+    rest = [p for p in packages if p != "epel-release"]
+    if "epel-release" in (*packages, *profile_packages):
+        install_packages(package_manager, ["epel-release"], "Install EPEL", lock_timeout)
+    return install_packages(package_manager, rest, name or "Install OS packages: " + " ".join(rest), lock_timeout)

@@ -22,7 +22,7 @@ from model.omero_install import ETC_DIR
 from model.units import MAINTENANCE_PAGE, TEMPLATES
 from host.context import Context, current
 from host.nginx_server import disable_default_site
-from host.packages import install_packages
+from host.packages import install_packages_epel_first
 from host.service_manager import ensure_service
 from host.snapshot import want_existence
 from host.tls import redirect_target, tls_files
@@ -43,11 +43,9 @@ def balancer(ctx: Context | None = None) -> list:
         return []
     settings, profile, tier = ctx.settings, ctx.profile, ctx.tier
     # a node's prerequisites (NGINX, and the host's Python for the health check)
-    if "epel-release" in profile.packages:
-        install_packages(profile.package_manager, ["epel-release"], "Install EPEL", settings.package_lock_timeout)
-    wanted = [p for p in (*profile.packages, *https_feature(settings, profile).packages) if p != "epel-release"]
-    packages = install_packages(profile.package_manager, wanted, "Install OS packages: " + " ".join(wanted),
-                                settings.package_lock_timeout)
+    packages = install_packages_epel_first(profile.package_manager,
+                                           [*profile.packages, *https_feature(settings, profile).packages],
+                                           settings.package_lock_timeout)
     want_existence(path for path, _ in profile.nginx_disable_paths)
     disabled = disable_default_site(name="Disable the default NGINX site", paths=list(profile.nginx_disable_paths))
     files.directory(name=f"Create {MAINTENANCE_DIR}", path=MAINTENANCE_DIR, user="root", group="root", mode="755")

@@ -17,7 +17,7 @@ from pyinfra.operations import files, server
 from host.context import Context, current
 from host.facts import q
 from host.ownership import InstallProblems
-from host.packages import install_packages
+from host.packages import install_packages_epel_first
 from host.snapshot import account_absent, account_matches, directory_matches, listed, want
 from host.uploads import directories_as, root_file
 
@@ -110,12 +110,8 @@ def prerequisites(ctx: Context | None = None) -> list:
                            omerodir=settings.omerodir, folders=[settings.venv, settings.omerodir])
 
     if ctx.selected(*TAGS, "packages"):
-        if "epel-release" in profile.packages:
-            # EPEL provides nginx on the RHEL family: it must be there before the rest.
-            install_packages(profile.package_manager, ["epel-release"], "Install EPEL", lock_timeout)
-        packages = [p for p in (*profile.packages, *ctx.features.packages) if p != "epel-release"]
-        changes.append(install_packages(profile.package_manager, packages, "Install OS packages: " + " ".join(packages),
-                                        lock_timeout))
+        changes.append(install_packages_epel_first(profile.package_manager,
+                                                    [*profile.packages, *ctx.features.packages], lock_timeout))
 
     if ctx.selected(*TAGS, "ca"):
         certs = split_certificates(settings.extra_ca_certificates)

@@ -32,7 +32,7 @@ from model.features import CONFIG_TAGS, generated_password
 from model.omero_install import ETC_DIR, HOST_SECRET_HEADER, REDIS_AUTH_CONF
 from host.context import Context, current
 from host.facts import ResolvedAddresses, q
-from host.packages import install_packages
+from host.packages import install_packages_epel_first
 from host.ownership import as_user
 from host.service_manager import ensure_service, restart_command
 from host.snapshot import fact_until_change
@@ -209,6 +209,20 @@ def selected(ctx: Context) -> bool:
     return ctx.selected(*TAGS, also=("config",)) and ctx.selected(*CONFIG_TAGS)
 
 
+def included_then_running(profile, url: str, changes: list, what: str) -> None:
+    """Redis's configuration including the deploy's file, Redis enabled and running, and restarted
+    when ``changes`` (or the include) changed or it still answers without a password: started
+    first (the walkthrough's step; RHEL's package does not start it), since Redis reads its
+    settings only when it starts. Both Redis sections end so."""
+    include = included(name=f"{profile.redis_conf} includes {REDIS_AUTH_CONF}", conf=profile.redis_conf,
+                       auth=REDIS_AUTH_CONF, account=profile.redis_user)
+    ensure_service(profile, profile.redis_service)
+    open_now = host.get_fact(RedisAnswersAnyone, port=urlsplit(url).port or 6379)
+    server.shell(name=f"Restart {profile.redis_service} ({what})",
+                 commands=[restart_command(profile.service_manager, profile.redis_service)],
+                 _if=lambda: any(op.did_change() for op in (*changes, include)) or open_now)
+
+
 @deploy("Redis for OMERO.web")
 def redis(ctx: Context | None = None) -> None:
     """The local Redis server requiring its password, enabled at boot and running (its package
@@ -225,15 +239,7 @@ def redis(ctx: Context | None = None) -> None:
     else:
         auth = private_file(name="Redis password from omero_web_redis_url", dest=REDIS_AUTH_CONF,
                             content=auth_conf_from_data(settings.redis_url), mode="640", group=group)
-    include = included(name=f"{profile.redis_conf} includes {REDIS_AUTH_CONF}", conf=profile.redis_conf,
-                       auth=REDIS_AUTH_CONF, account=profile.redis_user)
-    ensure_service(profile, profile.redis_service)
-    # started first (the walkthrough's step; RHEL's package does not start it), then restarted
-    # when its password or the include changed: Redis reads them when it starts
-    open_now = host.get_fact(RedisAnswersAnyone, port=urlsplit(settings.redis_url).port or 6379)
-    server.shell(name=f"Restart {profile.redis_service} (its password)",
-                 commands=[restart_command(profile.service_manager, profile.redis_service)],
-                 _if=lambda: auth.did_change() or include.did_change() or open_now)
+    included_then_running(profile, settings.redis_url, [auth], "its password")
 
 
 @deploy("Shared Redis for OMERO.web")
@@ -254,17 +260,10 @@ def shared_redis(ctx: Context | None = None) -> None:
     if not addresses:
         raise PyinfraError(f"omeroweb-deploy: {host.name} cannot resolve {name!r}, the host omero_web_redis_url "
                            "names: the shared Redis listens on that address")
-    if "epel-release" in profile.packages:
-        install_packages(profile.package_manager, ["epel-release"], "Install EPEL", settings.package_lock_timeout)
-    installed = install_packages(profile.package_manager, [profile.redis_package], "Install the Redis server",
-                                 settings.package_lock_timeout)
+    installed = install_packages_epel_first(profile.package_manager, [profile.redis_package],
+                                            settings.package_lock_timeout, profile.packages,
+                                            name="Install the Redis server")
     files.directory(name=f"Create {ETC_DIR}", path=ETC_DIR, user="root", group="root", mode="755")
     auth = private_file(name="Shared Redis settings from omero_web_redis_url", dest=REDIS_AUTH_CONF,
                         content=shared_conf(url, addresses), mode="640", group=profile.redis_user)
-    include = included(name=f"{profile.redis_conf} includes {REDIS_AUTH_CONF}", conf=profile.redis_conf,
-                       auth=REDIS_AUTH_CONF, account=profile.redis_user)
-    ensure_service(profile, profile.redis_service)
-    open_now = host.get_fact(RedisAnswersAnyone, port=urlsplit(url).port or 6379)
-    server.shell(name=f"Restart {profile.redis_service} (its settings)",
-                 commands=[restart_command(profile.service_manager, profile.redis_service)],
-                 _if=lambda: installed.did_change() or auth.did_change() or include.did_change() or open_now)
+    included_then_running(profile, url, [installed, auth], "its settings")
