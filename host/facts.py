@@ -13,6 +13,7 @@ the config reader and the root-only venv check (``trusted_venv``).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import re
 import shlex
@@ -339,7 +340,12 @@ class ResolvedAddresses(FactBase[dict[str, list[str]]]):
         found: dict[str, list[str]] = {}
         for line in output:
             name, _, address = line.strip().partition(" ")
-            if address and address not in found.setdefault(name, []):
+            found.setdefault(name, [])
+            try:  # what the host (and its DNS) answers lands in NGINX's and Redis's files: IP addresses only
+                address = str(ipaddress.ip_address(address))
+            except ValueError:
+                continue
+            if address not in found[name]:
                 found[name].append(address)
         return found
 

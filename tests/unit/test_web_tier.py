@@ -231,3 +231,12 @@ def test_https_ends_at_the_balancer_and_the_nodes_know_it():
                 node_commands, connector.uploads).values())
             assert "HTTP_X_FORWARDED_SCHEME" in text and "omero.web.session_cookie_secure" in text
             assert "ssl_certificate" not in text and not any("openssl req" in c for c in node_commands)
+
+
+def test_only_ip_addresses_from_the_host_reach_nginx_and_redis():
+    # what getent (the host, its DNS) answers is written into allow/bind lines: addresses only
+    from host.facts import ResolvedAddresses
+
+    found = ResolvedAddresses().process(["lb1 192.0.2.10", "lb1 all; include /etc/shadow", "lb1 192.0.2.10",
+                                         "r1 2001:db8::1", "x not-an-address"])
+    assert found == {"lb1": ["192.0.2.10"], "r1": ["2001:db8::1"], "x": []}
